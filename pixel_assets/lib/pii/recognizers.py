@@ -1,0 +1,131 @@
+"""Regex/validator recognizers: presidio's predefined classes with patterns and scores set here.
+
+Scores are chosen so that a validated structured match (Luhn-checked card, TLD-checked email,
+libphonenumber-parsed phone) is well above the review band and weak shapes (a bare 9-digit
+number that may be an SSN) fall inside it; see config/pii.yaml for the thresholds.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from pixel_assets.lib.pii.detection import Detection
+from pixel_assets.lib.pii.offline import configure_offline
+
+STRUCTURED_TYPES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IP_ADDRESS")
+
+# US-style numbers libphonenumber's lenient matcher misses in running text (dots, "1-" prefix,
+# extensions) — the small-model stack notes phone recall needs extra patterns.
+_PHONE_PATTERNS = [
+    (r"(?<![\w+])(?:\+?1[-. ]?)?\(?[2-9]\d{2}\)?[-. ]?\d{3}[-. ]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?\b", 0.75),
+    (r"(?<![\w+])001-[2-9]\d{2}-\d{3}-\d{4}(?:x\d{1,5})?\b", 0.75),
+    (r"(?<![\w+])\+\d{1,3}[- ]\d{2,4}[- ]\d{3,4}[- ]\d{3,4}\b", 0.7),
+]
+# Mastercard 2-series and generic 13-19 digit groups; presidio's Luhn check validates them.
+_CARD_PATTERNS = [
+    (r"\b(?!1\d{12}(?!\d))((4\d{3})|(5[0-5]\d{2})|(6\d{3})|(1\d{3})|(3\d{3}))[- ]?(\d{3,4})[- ]?(\d{3,4})[- ]?(\d{3,5})\b", 0.9),
+    (r"\b2[2-7]\d{2}[- ]?\d{4}[- ]?\d{4}[- ]?\d{4}\b", 0.9),
+    (r"\b(?:\d{4}[- ]?){3}\d{1,7}\b", 0.9),
+]
+_SSN_PATTERNS = [
+    (r"\b([0-9]{3})[- .]([0-9]{2})[- .]([0-9]{4})\b", 0.85),
+    (r"\b[0-9]{9}\b", 0.45),  # bare nine digits: maybe an SSN -> review band
+]
+_URL_SCHEMA_SCORE, _URL_BARE_SCORE = 0.8, 0.7
+_IP_SCORE = 0.8
+
+# Social handles: @name not preceded by a word char (so not the middle of an email).
+_HANDLE_PATTERNS = [(r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{1,28}[A-Za-z0-9_])\b", 0.8)]
+# Street addresses: number + capitalised street name + suffix, optional unit.
+_STREET_SUFFIX = (
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|"
+    r"Terrace|Ter|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Crossing|Xing|"
+    r"Loop|Path|Pike|Ridge|Row|Run|Alley|Station|Mission|Overpass|Plaza|Port|Points?|Pines?|"
+    r"Mountains?|Mills?|Meadows?|Manors?|Lights?|Lakes?|Landing|Keys?|Islands?|Hills?|Heights|"
+    r"Harbors?|Groves?|Gardens?|Fields?|Falls|Estates?|Extensions?|Crescent|Creek|Courts|"
+    r"Corners?|Centers?|Camp|Burgs?|Brooks?|Bridge|Branch|Bypass|Bluffs?|Club|Common|Cove|"
+    r"Canyon|Curve|Dale|Dam|Divide|Ferry|Forge|Fork|Forks|Fort|Freeway|Gateway|Glen|Green|"
+    r"Haven|Hollow|Inlet|Junction|Knolls?|Lodge|Mall|Motorway|Neck|Orchard|Oval|Park|Parks|"
+    r"Pass|Prairie|Radial|Ranch|Rapids?|Rest|Route|Shoals?|Shores?|Skyway|Springs?|Spur|"
+    r"Stream|Summit|Throughway|Trace|Track|Trafficway|Tunnel|Turnpike|Union|Valleys?|Via|"
+    r"Viaduct|Views?|Villages?|Ville|Vista|Walks?|Wall|Wells?)"
+)
+_ADDRESS_PATTERNS = [(
+    r"\b\d{1,6}\s+(?:[A-Z][a-z]+\.?\s+){1,3}" + _STREET_SUFFIX + r"\b\.?"
+    r"(?:,?\s+(?:Apt\.?|Suite|Unit|#)\s*\d+)?"
+    r"(?:,?\s+(?:[A-Z][a-z]+\s?){1,3},\s+[A-Z]{2}\s+\d{5})?",
+    0.85,
+)]
+# Dates of birth: a date after an explicit birth cue. Plain dates/durations are not PII here.
+_MONTHS = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+_DATE = (
+    r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|" + _MONTHS + r"\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
+    r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTHS + r",?\s+\d{4})"
+)
+DOB_RE = re.compile(
+    r"(?i:\b(?:born\s+(?:on\s+)?|date\s+of\s+birth(?:\s+is)?:?\s*|d\.?o\.?b\.?:?\s*|birth\s*date(?:\s+is)?:?\s*"
+    r"|birthday\s+is\s+(?:on\s+)?))(?P<date>" + _DATE + r")"
+)
+
+
+@lru_cache(maxsize=1)
+def structured_recognizers():
+    """Presidio recognizers for the structured types (validation logic is presidio's)."""
+    configure_offline()
+    from presidio_analyzer import Pattern, PatternRecognizer
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer, EmailRecognizer, IpRecognizer, PhoneRecognizer, UsSsnRecognizer,
+    )
+
+    class ConfidentPhoneRecognizer(PhoneRecognizer):
+        SCORE = 0.75  # libphonenumber parsed and validated the number
+
+    def pats(name, items):
+        return [Pattern(f"{name}_{i}", rx, score) for i, (rx, score) in enumerate(items)]
+
+    ip = IpRecognizer()
+    ip_patterns = [Pattern(p.name, p.regex, _IP_SCORE) for p in ip.patterns if p.score >= 0.5]
+    return [
+        EmailRecognizer(),
+        ConfidentPhoneRecognizer(supported_regions=("US", "UK", "DE", "FR", "CA", "AU", "IN")),
+        PatternRecognizer("PHONE_NUMBER", name="UsPhoneFormats", patterns=pats("phone", _PHONE_PATTERNS)),
+        UsSsnRecognizer(patterns=pats("ssn", _SSN_PATTERNS)),
+        CreditCardRecognizer(patterns=pats("card", _CARD_PATTERNS)),
+        IpRecognizer(patterns=ip_patterns),
+    ]
+
+
+@lru_cache(maxsize=1)
+def other_pattern_recognizers():
+    """Non-structured regex recognizers: URL, social handle, street address."""
+    configure_offline()
+    from presidio_analyzer import Pattern, PatternRecognizer
+    from presidio_analyzer.predefined_recognizers import UrlRecognizer
+
+    url = UrlRecognizer()
+    url_patterns = [
+        Pattern(p.name, p.regex, _URL_SCHEMA_SCORE if "http" in p.regex else _URL_BARE_SCORE)
+        for p in url.patterns
+    ]
+
+    def pats(name, items):
+        return [Pattern(f"{name}_{i}", rx, score) for i, (rx, score) in enumerate(items)]
+
+    return [
+        UrlRecognizer(patterns=url_patterns),
+        PatternRecognizer("SOCIAL_HANDLE", name="SocialHandle", patterns=pats("handle", _HANDLE_PATTERNS)),
+        PatternRecognizer("STREET_ADDRESS", name="StreetAddress", patterns=pats("address", _ADDRESS_PATTERNS)),
+    ]
+
+
+def run_recognizers(text: str, recognizers) -> list[Detection]:
+    out: list[Detection] = []
+    for rec in recognizers:
+        for r in rec.analyze(text, rec.supported_entities, None) or []:
+            out.append(Detection(r.start, r.end, r.entity_type, float(r.score)))
+    return out
+
+
+def find_dates_of_birth(text: str, score: float = 0.85) -> list[Detection]:
+    return [Detection(m.start("date"), m.end("date"), "DATE_OF_BIRTH", score) for m in DOB_RE.finditer(text)]
