@@ -1,0 +1,142 @@
+"""PII: scrub every family's normalized records; uncertain detections wait in a review queue."""
+
+
+import dagster as dg
+import polars as pl
+from pydantic import PrivateAttr
+
+from pixel_assets.defs.ingest.assets import REGISTRY, normalized_key
+from pixel_assets.defs.storage.resources import DataRootResource
+from pixel_assets.lib.contract import empty_records_frame
+from pixel_assets.lib.registry import Family
+from pixel_assets.lib.report import markdown_table
+
+
+def scrubbed_key(family: str) -> dg.AssetKey:
+    return dg.AssetKey(["scrubbed", family])
+
+
+def review_key(family: str) -> dg.AssetKey:
+    return dg.AssetKey(["pii_review", family])
+
+
+class PiiResource(dg.ConfigurableResource):
+    """The project's scrubber (presidio + spaCy, loaded once per process) and its hash-keyed cache."""
+
+    config_path: str | None = None  # default: the packaged pixel_assets/config/pii.yaml
+    use_cache: bool = True
+    _scrubber = PrivateAttr(default=None)
+
+    def scrubber(self):
+        if self._scrubber is None:
+            from pixel_assets.lib.pii import PiiScrubber
+
+            self._scrubber = PiiScrubber.from_config(self.config_path)
+        return self._scrubber
+
+    def cache(self, data_root: DataRootResource):
+        if not self.use_cache:
+            return None
+        from pixel_assets.lib.pii import PiiCache
+
+        return PiiCache(data_root.local_cache_dir() / "pii_cache.sqlite")
+
+
+def build_pii_asset(family: Family) -> dg.AssetsDefinition:
+    tags = {"family": family.name}
+
+    @dg.multi_asset(
+        name=f"pii_{family.name}",
+        ins={"normalized": dg.AssetIn(normalized_key(family.name))},
+        specs=[
+            dg.AssetSpec(
+                scrubbed_key(family.name),
+                deps=[normalized_key(family.name)],
+                group_name="pii",
+                description=f"`{family.name}` records with PII replaced by typed placeholders.",
+                tags=tags,
+                kinds={"presidio", "polars"},
+            ),
+            dg.AssetSpec(
+                review_key(family.name),
+                deps=[normalized_key(family.name)],
+                group_name="pii",
+                description=f"`{family.name}` records with uncertain detections (never compiled).",
+                tags=tags,
+                kinds={"polars"},
+            ),
+        ],
+    )
+    def _pii(context: dg.AssetExecutionContext, normalized: pl.DataFrame, pii: PiiResource, data_root: DataRootResource):
+        from pixel_assets.lib.pii import scrub_frame
+
+        if len(normalized) == 0:
+            clean, review, stats = empty_records_frame(), empty_records_frame(), {}
+        else:
+            result = scrub_frame(
+                normalized,
+                family=family.name,
+                scrubber=pii.scrubber(),
+                cache=pii.cache(data_root),
+                log=context.log.info,
+            )
+            clean, review, stats = result.clean, result.review, result.stats
+        preview = _scrubbed_preview(clean)
+        yield dg.Output(
+            clean,
+            output_name=scrubbed_key(family.name).to_python_identifier(),
+            metadata={
+                "dagster/row_count": len(clean),
+                "input_records": len(normalized),
+                "requires_review": len(review),
+                "stats": dg.MetadataValue.json(stats),
+                # A preview from scrubbed text only: placeholders, never raw values.
+                "preview": dg.MetadataValue.md(preview),
+            },
+        )
+        yield dg.Output(
+            review,
+            output_name=review_key(family.name).to_python_identifier(),
+            metadata={"dagster/row_count": len(review)},
+        )
+
+    return _pii
+
+
+def _scrubbed_preview(clean: pl.DataFrame, rows: int = 3, chars: int = 160) -> str:
+    """First user turns of a few scrubbed records that had PII replaced (shows placeholders)."""
+    import json
+
+    picked = []
+    for raw in clean.get_column("record").head(500):
+        record = json.loads(raw)
+        if record["metadata"].get("pii_status") != "scrubbed":
+            continue
+        text = " / ".join(m["content"] for m in record["messages"] if m["role"] != "system")
+        picked.append({"content_hash": record["metadata"]["content_hash"][:19], "text": text[:chars]})
+        if len(picked) == rows:
+            break
+    return markdown_table(picked, ["content_hash", "text"])
+
+
+pii_assets = [build_pii_asset(f) for f in REGISTRY.families]
+
+
+@dg.asset(
+    ins={f.name: dg.AssetIn(review_key(f.name)) for f in REGISTRY.families},
+    group_name="pii",
+    kinds={"polars"},
+)
+def pii_review_queue(context: dg.AssetExecutionContext, **frames: pl.DataFrame) -> pl.DataFrame:
+    """All requires_review records, waiting for a human: counted, never compiled, never dropped."""
+    combined = pl.concat(list(frames.values()), how="diagonal_relaxed") if frames else empty_records_frame()
+    by_family = combined.group_by("source_family").len().sort("source_family")
+    context.add_output_metadata(
+        {"dagster/row_count": len(combined), "by_family": dg.MetadataValue.md(markdown_table(by_family.to_dicts()))}
+    )
+    return combined
+
+
+@dg.definitions
+def pii_resources() -> dg.Definitions:
+    return dg.Definitions(resources={"pii": PiiResource()})

@@ -1,0 +1,53 @@
+"""Coverage of the registry's families (SPEC §6 gate 1 and the coverage report asset)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pixel_assets.lib.registry import Registry
+
+
+@dataclass(frozen=True)
+class CoverageThresholds:
+    """present: >= min_present conversations; partial: >= min_partial; missing below that."""
+
+    min_present: int = 50
+    min_partial: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_partial <= self.min_present:
+            raise ValueError(
+                f"coverage thresholds need 1 <= min_partial <= min_present, got "
+                f"min_partial={self.min_partial}, min_present={self.min_present}"
+            )
+
+
+def coverage_status(count: int, thresholds: CoverageThresholds) -> str:
+    if count >= thresholds.min_present:
+        return "present"
+    return "partial" if count >= thresholds.min_partial else "missing"
+
+
+def compute_coverage(
+    counts: Mapping[str, int], registry: Registry, thresholds: CoverageThresholds = CoverageThresholds()
+) -> dict:
+    """Per-family status from conversation counts; `ok` is False when a required family is missing."""
+    families = {
+        f.name: {
+            "required": f.required,
+            "enabled": f.enabled,
+            "conversations": int(counts.get(f.name, 0)),
+            "status": coverage_status(int(counts.get(f.name, 0)), thresholds),
+        }
+        for f in registry.families
+    }
+    missing = [n for n, f in families.items() if f["required"] and f["status"] == "missing"]
+    partial = [n for n, f in families.items() if f["required"] and f["status"] == "partial"]
+    return {
+        "ok": not missing,
+        "thresholds": {"min_present": thresholds.min_present, "min_partial": thresholds.min_partial},
+        "required_missing": missing,
+        "required_partial": partial,
+        "families": families,
+    }
