@@ -1,0 +1,123 @@
+"""Normalized dedup text and word-shingle hashing.
+
+The dedup text of a record is its non-system message contents joined with a space, lowercased,
+whitespace-collapsed: a system prompt shared by many conversations must not make them look alike.
+Shingles are hashed column-wise (polars for words, numpy for the k-word windows) so that a
+million records never become a million Python objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+# Only the fields dedup reads; json_decode ignores everything else in the record.
+_MESSAGES_DTYPE = pl.Struct(
+    {"messages": pl.List(pl.Struct({"role": pl.String, "content": pl.String}))}
+)
+# Words for shingling: runs of Unicode word characters (punctuation changes do not count).
+WORD_PATTERN = r"\w+"
+_MASK64 = (1 << 64) - 1
+_SHINGLE_MULT = np.uint64(0x9E3779B97F4A7C15)
+
+
+def dedup_text(record: dict[str, Any]) -> str:
+    """Normalized text used for shingling: non-system message contents, lowercased, whitespace-collapsed."""
+    parts = [
+        m["content"]
+        for m in record.get("messages") or []
+        if isinstance(m, dict) and m.get("role") != "system" and isinstance(m.get("content"), str)
+    ]
+    return " ".join(" ".join(parts).lower().split())
+
+
+def normalize_text_expr(expr: pl.Expr) -> pl.Expr:
+    """Lowercase and collapse whitespace, column-wise (same result as ``" ".join(s.lower().split())``)."""
+    return expr.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def dedup_text_expr(record_column: str = "record") -> pl.Expr:
+    """Vectorized :func:`dedup_text` over a column of record JSON strings."""
+    messages = pl.col(record_column).str.json_decode(_MESSAGES_DTYPE).struct.field("messages")
+    joined = messages.list.eval(
+        pl.element().filter(pl.element().struct.field("role") != "system").struct.field("content")
+    ).list.join(" ", ignore_nulls=True)
+    return normalize_text_expr(joined.fill_null(""))
+
+
+def dedup_texts(frame: pl.DataFrame, record_column: str = "record") -> pl.Series:
+    """Dedup text for every row of a records frame (raises ValueError naming bad rows)."""
+    try:
+        return frame.select(dedup_text_expr(record_column).alias("dedup_text")).to_series()
+    except pl.exceptions.PolarsError as exc:
+        bad = _invalid_json_rows(frame.get_column(record_column))
+        raise ValueError(
+            f"records frame has {len(bad)} row(s) whose record is not a JSON object with a "
+            f"messages list (first row indices: {bad[:10]})"
+        ) from exc
+
+
+def _invalid_json_rows(column: pl.Series) -> list[int]:
+    import json
+
+    bad = []
+    for i, raw in enumerate(column):
+        try:
+            value = json.loads(raw) if raw is not None else None
+        except (TypeError, ValueError):
+            value = None
+        if not isinstance(value, dict) or not isinstance(value.get("messages", []), list):
+            bad.append(i)
+    return bad
+
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer: spreads the rolling hash over all 64 bits."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def shingle_hashes(
+    texts: Sequence[str] | pl.Series, shingle_size: int = 5, seed: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes of the word shingles of every text, flattened.
+
+    Returns ``(hashes, offsets)``: the shingles of text i are ``hashes[offsets[i]:offsets[i+1]]``.
+    A text with fewer words than ``shingle_size`` (but at least one) gets one shingle made of all
+    its words, so short texts still compare (equal short texts match, different ones do not).
+    A text without any word gets no shingle.
+    """
+    if shingle_size < 1:
+        raise ValueError(f"shingle_size must be >= 1, got {shingle_size}")
+    series = texts if isinstance(texts, pl.Series) else pl.Series(list(texts), dtype=pl.String)
+    words = series.fill_null("").str.to_lowercase().str.extract_all(WORD_PATTERN)
+    lengths = words.list.len().fill_null(0).to_numpy().astype(np.int64)
+    word_hash = words.explode().drop_nulls().hash(seed=seed).to_numpy()
+    word_starts = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=word_starts[1:])
+
+    k = shingle_size
+    per_doc = np.where(lengths >= k, lengths - k + 1, (lengths > 0).astype(np.int64))
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(per_doc, out=offsets[1:])
+    total = int(offsets[-1])
+    if total == 0:
+        return np.zeros(0, dtype=np.uint64), offsets
+    doc = np.repeat(np.arange(len(lengths)), per_doc)
+    start = word_starts[doc] + (np.arange(total, dtype=np.int64) - offsets[doc])
+    width = np.minimum(lengths[doc], k)
+    del doc
+    last = len(word_hash) - 1
+    h = np.zeros(total, dtype=np.uint64)
+    for j in range(k):
+        take = j < width
+        nxt = word_hash[np.minimum(start + j, last)]
+        h = np.where(take, (h * _SHINGLE_MULT) ^ nxt, h)
+    h ^= width.astype(np.uint64)  # a 2-word text never equals a 5-word window
+    return _mix64(h), offsets

@@ -1,0 +1,140 @@
+"""Near-duplicate detection: banding, shingling, clustering."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from pixel_assets.lib.dedup import (
+    choose_banding,
+    dedup_text,
+    find_near_duplicates,
+    near_duplicate_clusters,
+    recall_at,
+    shingle_hashes,
+)
+
+
+def _doc(rng: random.Random, words: int = 180) -> list[str]:
+    vocab_size = 30_000
+    return [f"w{rng.randrange(vocab_size)}" for _ in range(words)]
+
+
+def _change(words: list[str], positions: list[int]) -> list[str]:
+    out = list(words)
+    for p in positions:
+        out[p] = f"changed{p}"
+    return out
+
+
+@pytest.mark.parametrize("threshold", [0.7, 0.8, 0.9])
+@pytest.mark.parametrize("num_perm", [64, 128, 256])
+def test_chosen_banding_reaches_target_recall_at_threshold(threshold, num_perm):
+    bands, rows = choose_banding(threshold, num_perm)
+    assert bands * rows <= num_perm
+    assert recall_at(threshold, bands, rows) >= 0.95
+    # The steepest setting that reaches the target: one more row per band would miss it.
+    assert recall_at(threshold, num_perm // (rows + 1), rows + 1) < 0.95
+
+
+def test_default_banding_at_0_8_and_its_s_curve():
+    bands, rows = choose_banding(0.8, 128)
+    assert recall_at(0.8, bands, rows) >= 0.95
+    # Unrelated texts (Jaccard 0.2) almost never become candidates.
+    assert recall_at(0.2, bands, rows) < 0.001
+
+
+def test_short_texts_get_a_single_shingle_and_empty_texts_none():
+    hashes, offsets = shingle_hashes(["one two", "one two", "one three", "", "a b c d e f"], 5)
+    counts = np.diff(offsets)
+    assert counts.tolist() == [1, 1, 1, 0, 2]
+    assert hashes[0] == hashes[1] != hashes[2]
+
+
+def test_shingles_ignore_case_and_punctuation():
+    h1, _ = shingle_hashes(["Hello, world! How are you today?"], 5)
+    h2, _ = shingle_hashes(["hello world how are you today"], 5)
+    assert h1.tolist() == h2.tolist()
+
+
+def test_near_duplicates_with_a_few_changed_words_are_clustered():
+    rng = random.Random(7)
+    base = [_doc(rng) for _ in range(200)]
+    texts = [" ".join(d) for d in base]
+    texts.append(" ".join(_change(base[3], [40])))  # 1 word changed
+    texts.append(" ".join(_change(base[10], [20, 90, 160])))  # 3 words changed
+    labels = near_duplicate_clusters(texts)
+    assert labels[200] == labels[3]
+    assert labels[201] == labels[10]
+    # Unrelated documents stay singletons with their own id.
+    others = [i for i in range(200) if i not in (3, 10)]
+    assert sorted(labels[others].tolist()) == others
+
+
+def test_unrelated_documents_are_not_merged():
+    rng = random.Random(11)
+    texts = [" ".join(_doc(rng)) for _ in range(300)]
+    result = find_near_duplicates(texts)
+    assert result.stats["confirmed_pairs"] == 0
+    assert len(set(result.labels.tolist())) == 300
+
+
+def test_shared_system_prompt_does_not_merge_conversations():
+    rng = random.Random(3)
+    system = " ".join(_doc(rng, 400))  # a long shared system prompt dominates the raw text
+    records = [
+        {"messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": " ".join(_doc(rng, 20))},
+            {"role": "assistant", "content": " ".join(_doc(rng, 20))},
+        ]}
+        for _ in range(20)
+    ]
+    texts = [dedup_text(r) for r in records]
+    assert all(system[:50].lower() not in t for t in texts)
+    assert len(set(near_duplicate_clusters(texts).tolist())) == 20
+    # Control: with the system prompt included they would all look alike.
+    raw = [" ".join(m["content"] for m in r["messages"]) for r in records]
+    assert len(set(near_duplicate_clusters(raw).tolist())) < 20
+
+
+def test_transitive_pairs_form_one_component():
+    rng = random.Random(5)
+    a = _doc(rng)
+    b = _change(a, [10, 40, 70])  # A~B: Jaccard ~0.84
+    c = _change(b, [100, 130, 160])  # B~C ~0.84, but A~C ~0.71 (6 words apart)
+    texts = [" ".join(a), " ".join(rng.sample(a, len(a))), " ".join(b), " ".join(c)]
+    result = find_near_duplicates(texts, threshold=0.8)
+    pairs = set(zip(result.pair_a.tolist(), result.pair_b.tolist()))
+    assert (0, 2) in pairs and (2, 3) in pairs and (0, 3) not in pairs
+    assert result.labels[0] == result.labels[2] == result.labels[3] == 0
+    assert result.labels[1] == 1
+
+
+def test_threshold_is_configurable():
+    rng = random.Random(9)
+    a = _doc(rng)
+    b = _change(a, list(range(0, 180, 18)))  # 10 words changed: Jaccard well below 0.8
+    texts = [" ".join(a), " ".join(b)]
+    assert near_duplicate_clusters(texts, threshold=0.8).tolist() == [0, 1]
+    assert near_duplicate_clusters(texts, threshold=0.5).tolist() == [0, 0]
+
+
+def test_estimated_confirmation_also_finds_close_pairs():
+    rng = random.Random(2)
+    base = [_doc(rng) for _ in range(50)]
+    texts = [" ".join(d) for d in base] + [" ".join(_change(base[0], [5]))]
+    result = find_near_duplicates(texts, confirm="estimated")
+    assert result.labels[50] == result.labels[0] == 0
+    assert result.stats["confirm"] == "estimated"
+
+
+def test_explicit_banding_is_validated():
+    with pytest.raises(ValueError):
+        near_duplicate_clusters(["a b c"], num_perm=64, bands=20, rows=8)
+
+
+def test_empty_input():
+    assert len(near_duplicate_clusters([])) == 0
