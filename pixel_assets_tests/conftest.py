@@ -8,3 +8,41 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
              "PIXEL_S3_BUCKET", "PIXEL_S3_PREFIX", "PIXEL_S3_ENDPOINT_URL", "PIXEL_DATA_ROOT", "DAGSTER_HOME"):
     os.environ.pop(_var, None)
+
+
+import socket
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def s3_server(monkeypatch):
+    """A real S3-compatible HTTP server on loopback (moto server mode) with dummy credentials.
+
+    Yields the endpoint URL; tests create their own buckets. The server is stopped afterwards.
+    """
+    from moto.server import ThreadedMotoServer
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_client(s3_server):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
