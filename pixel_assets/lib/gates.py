@@ -1,0 +1,774 @@
+"""The eight verification gates of SPEC §6, one implementation for Dagster and `pixel verify`.
+
+Every gate recomputes its verdict from the shards as written (bytes re-read, hashes recomputed,
+records re-parsed); the manifest is only the thing being checked, never the source of a count.
+Gate figures and offenders carry counts, record ids ("train/train_000.jsonl:12") and content
+hashes only, never message text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from pixel_assets.lib import contract
+from pixel_assets.lib.registry import Registry, load_registry
+from pixel_assets.lib.storage import DataRoot
+
+DEFAULT_PREFIX = "final_dataset"
+MANIFEST_NAME = "manifest.json"
+REPORT_NAME = "verification_report.json"
+COMPILED_EXPORT = "compiled/final_training_dataset.jsonl"
+
+# Gate names double as the Dagster asset-check names on `compiled_dataset`.
+GATE_NAMES = ("coverage", "leakage", "distribution", "pii", "provenance", "hash", "split", "stats")
+GATE_TITLES = {
+    "coverage": "1 Coverage: every required family has compiled conversations",
+    "leakage": "2 Leakage: no hash, near-duplicate cluster or first user turn in two splits",
+    "distribution": "3 Distribution: train/val/test shares of non-holdout families within tolerance",
+    "pii": "4 PII: no requires_review record, no structured PII in a re-scan",
+    "provenance": "5 Provenance: every provenance field non-empty, every record in provenance_map",
+    "hash": "6 Hash: content hashes recompute, shard sha256/count/size equal the manifest",
+    "split": "7 Split: holdout families and holdout slices only in test",
+    "stats": "8 Stats: manifest statistics equal the figures recomputed from the shards",
+}
+_SHARD_NAME = re.compile(r"^(train|val|test)_(\d{3,})\.jsonl$")
+
+
+class VerificationError(RuntimeError):
+    """The compiled dataset cannot be verified at all (no manifest, unreadable manifest)."""
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Thresholds of the gates. Environment: PIXEL_GATE_<FIELD> (e.g. PIXEL_GATE_MIN_PRESENT=50)."""
+
+    min_present: int = 10  # coverage: >= this many conversations = "present"
+    min_partial: int = 1  # coverage: >= this = "partial" (passes, flagged); below = "missing" (fails)
+    train_min: float = 0.85
+    train_max: float = 0.95
+    val_min: float = 0.03
+    val_max: float = 0.07
+    test_min: float = 0.03
+    test_max: float = 0.07
+    near_dup_threshold: float = 0.8  # Jaccard at which two records count as one cluster
+    pii_min_score: float = 0.6  # structured PII re-scan: "high confidence" floor
+    max_offenders: int = 20  # ids listed per gate (all are counted)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_partial <= self.min_present:
+            raise ValueError("GateConfig: need 0 <= min_partial <= min_present")
+        for split in contract.SPLITS:
+            lo, hi = self.share_bounds(split)
+            if not 0 <= lo <= hi <= 1:
+                raise ValueError(f"GateConfig: {split} share bounds must satisfy 0 <= min <= max <= 1")
+
+    def share_bounds(self, split: str) -> tuple[float, float]:
+        return getattr(self, f"{split}_min"), getattr(self, f"{split}_max")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> GateConfig:
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"PIXEL_GATE_{f.name.upper()}")
+            if raw not in (None, ""):
+                values[f.name] = (int if f.type in ("int", int) else float)(raw)
+        return cls(**values)
+
+
+@dataclass
+class GateResult:
+    """One gate's verdict. `figures`: name -> number/str; `table`: optional per-family rows."""
+
+    name: str
+    passed: bool
+    message: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    offenders: list[str] = field(default_factory=list)  # ids / hashes, capped
+    offender_count: int = 0
+    table: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return GATE_TITLES[self.name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, **asdict(self)}
+
+    def markdown(self) -> str:
+        """A short table a reviewer reads in the Dagster UI (no raw text, ids and hashes only)."""
+        lines = [f"**{self.title}**: {'PASSED' if self.passed else 'FAILED'}: {self.message}", "",
+                 "| figure | value |", "|---|---|"]
+        lines += [f"| {k} | {_md(v)} |" for k, v in self.figures.items()]
+        if self.table:
+            cols = list(self.table[0])
+            lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            lines += ["| " + " | ".join(_md(row.get(c)) for c in cols) + " |" for row in self.table]
+        if self.offender_count:
+            shown = len(self.offenders)
+            lines += ["", f"Offenders ({self.offender_count}, first {shown}):", ""]
+            lines += [f"- `{o}`" for o in self.offenders]
+        return "\n".join(lines)
+
+
+def _md(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value).replace("|", "\\|")
+
+
+@dataclass
+class VerificationReport:
+    manifest_key: str
+    manifest_uri: str
+    manifest_sha256: str
+    manifest_generated_at: str | None
+    verified_at: str
+    gates: list[GateResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    @property
+    def failed_gates(self) -> list[str]:
+        return [g.name for g in self.gates if not g.passed]
+
+    def gate(self, name: str) -> GateResult:
+        return next(g for g in self.gates if g.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "failed_gates": self.failed_gates,
+            "manifest": {"key": self.manifest_key, "uri": self.manifest_uri,
+                         "sha256": self.manifest_sha256, "generated_at": self.manifest_generated_at},
+            "verified_at": self.verified_at,
+            "gates": {g.name: g.to_dict() for g in self.gates},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, default=str)
+
+    def markdown(self) -> str:
+        rows = [f"| {g.name} | {'PASSED' if g.passed else 'FAILED'} | {_md(g.message)} |" for g in self.gates]
+        return "\n".join([
+            f"Manifest `{self.manifest_key}` {self.manifest_sha256} (generated_at {self.manifest_generated_at})",
+            "", "| gate | verdict | summary |", "|---|---|---|", *rows,
+        ])
+
+    def text(self) -> str:
+        lines = [f"manifest {self.manifest_uri}", f"  sha256 {self.manifest_sha256}",
+                 f"  generated_at {self.manifest_generated_at}", ""]
+        for g in self.gates:
+            lines.append(f"[{'PASS' if g.passed else 'FAIL'}] {g.title}")
+            lines.append(f"       {g.message}")
+            for o in g.offenders[:5]:
+                lines.append(f"       - {o}")
+            if g.offender_count > 5:
+                lines.append(f"       ... {g.offender_count - 5} more (see --json)")
+        lines += ["", f"{len(self.gates) - len(self.failed_gates)}/{len(self.gates)} gates passed"
+                  + (f"; FAILED: {', '.join(self.failed_gates)}" if self.failed_gates else "")]
+        return "\n".join(lines)
+
+
+# --- reading the compiled dataset as written ------------------------------------------------
+
+
+@dataclass
+class ShardFile:
+    path: str  # relative to the dataset prefix, e.g. "train/train_000.jsonl"
+    split: str
+    exists: bool
+    sha256: str | None = None
+    size_bytes: int | None = None
+    line_count: int | None = None
+    record_count: int = 0  # lines that parsed as records
+
+
+@dataclass
+class ShardRecord:
+    id: str  # "train/train_000.jsonl:12" (1-based line): what offenders are reported as
+    split: str  # the split directory it sits in
+    record: dict[str, Any]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        m = self.record.get("metadata")
+        return m if isinstance(m, dict) else {}
+
+    @property
+    def family(self) -> str:
+        return str(self.meta.get("source_family") or "<none>")
+
+    @property
+    def stored_hash(self) -> str | None:
+        h = self.meta.get("content_hash")
+        return h if isinstance(h, str) else None
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        msgs = self.record.get("messages")
+        return [m for m in msgs if isinstance(m, dict)] if isinstance(msgs, list) else []
+
+
+@dataclass
+class CompiledDataset:
+    root: DataRoot
+    prefix: str
+    manifest: dict[str, Any]
+    manifest_sha256: str
+    shards: list[ShardFile]
+    records: list[ShardRecord]
+    unreadable: list[str]  # ids of lines that are not a JSON record
+    export_hashes: Counter | None  # recomputed content hashes of the compiled export, if present
+    export_unreadable: int = 0
+    _recomputed: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def key(self, rel: str) -> str:
+        return f"{self.prefix}/{rel}" if self.prefix else rel
+
+    def recomputed_hash(self, rec: ShardRecord) -> str:
+        if rec.id not in self._recomputed:
+            self._recomputed[rec.id] = contract.content_hash(rec.messages)
+        return self._recomputed[rec.id]
+
+
+def sha256_bytes(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def find_dataset_prefix(root: DataRoot) -> str:
+    """'' when manifest.json sits at the root, else 'final_dataset' (a data root was given)."""
+    if root.exists(MANIFEST_NAME):
+        return ""
+    if root.exists(f"{DEFAULT_PREFIX}/{MANIFEST_NAME}"):
+        return DEFAULT_PREFIX
+    raise VerificationError(
+        f"no {MANIFEST_NAME} at {root.uri(MANIFEST_NAME)} nor at {root.uri(DEFAULT_PREFIX + '/' + MANIFEST_NAME)}"
+    )
+
+
+def _manifest_shard_paths(manifest: dict[str, Any], prefix: str) -> dict[str, tuple[str, dict]]:
+    """path relative to the prefix -> (split, manifest shard entry)."""
+    out: dict[str, tuple[str, dict]] = {}
+    splits = manifest.get("splits") if isinstance(manifest.get("splits"), dict) else {}
+    for split, info in splits.items():
+        for entry in (info or {}).get("shards") or []:
+            path = str(entry.get("path", ""))
+            if prefix and path.startswith(prefix + "/"):
+                path = path[len(prefix) + 1:]
+            out[path] = (split, entry)
+    return out
+
+
+def _parse_lines(data: bytes, label: str) -> tuple[list[tuple[str, dict]], list[str], int]:
+    """(id, record) per parsable line, ids of unparsable lines, and the number of lines."""
+    parsed, bad, n = [], [], 0
+    for lineno, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        n += 1
+        rid = f"{label}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            bad.append(rid)
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("messages"), list) and isinstance(obj.get("metadata"), dict):
+            parsed.append((rid, obj))
+        else:
+            bad.append(rid)
+    return parsed, bad, n
+
+
+def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> CompiledDataset:
+    """Read manifest and every shard (those on storage plus those the manifest names)."""
+    prefix = find_dataset_prefix(root) if prefix is None else prefix.strip("/")
+    manifest_key = f"{prefix}/{MANIFEST_NAME}" if prefix else MANIFEST_NAME
+    if not root.exists(manifest_key):
+        raise VerificationError(f"no manifest at {root.uri(manifest_key)}")
+    manifest_bytes = root.read_bytes(manifest_key)
+    try:
+        manifest = json.loads(manifest_bytes)
+    except json.JSONDecodeError as exc:
+        raise VerificationError(f"manifest {root.uri(manifest_key)} is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise VerificationError(f"manifest {root.uri(manifest_key)} is not a JSON object")
+
+    listed = _manifest_shard_paths(manifest, prefix)
+    on_storage: dict[str, str] = {}
+    for split in contract.SPLITS:
+        for key in root.list_keys(f"{prefix}/{split}/" if prefix else f"{split}/"):
+            rel = key[len(prefix) + 1:] if prefix else key
+            m = _SHARD_NAME.match(rel.rsplit("/", 1)[-1])
+            if m and rel == f"{split}/{rel.rsplit('/', 1)[-1]}":
+                on_storage[rel] = split
+    shards: list[ShardFile] = []
+    records: list[ShardRecord] = []
+    unreadable: list[str] = []
+    for rel in sorted(set(on_storage) | set(listed)):
+        split = on_storage.get(rel) or listed[rel][0]
+        key = f"{prefix}/{rel}" if prefix else rel
+        if rel not in on_storage and not root.exists(key):
+            shards.append(ShardFile(path=rel, split=split, exists=False))
+            continue
+        data = root.read_bytes(key)
+        parsed, bad, n = _parse_lines(data, rel)
+        shards.append(ShardFile(path=rel, split=split, exists=True, sha256=sha256_bytes(data),
+                                size_bytes=len(data), line_count=n, record_count=len(parsed)))
+        records += [ShardRecord(id=rid, split=split, record=rec) for rid, rec in parsed]
+        unreadable += bad
+
+    export_key = f"{prefix}/{COMPILED_EXPORT}" if prefix else COMPILED_EXPORT
+    export_hashes, export_bad = None, 0
+    if root.exists(export_key):
+        parsed, bad, _ = _parse_lines(root.read_bytes(export_key), COMPILED_EXPORT)
+        export_hashes = Counter(contract.content_hash(r.get("messages") or []) for _, r in parsed)
+        export_bad = len(bad)
+    return CompiledDataset(root=root, prefix=prefix, manifest=manifest,
+                           manifest_sha256=sha256_bytes(manifest_bytes), shards=shards,
+                           records=records, unreadable=unreadable, export_hashes=export_hashes,
+                           export_unreadable=export_bad)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _result(name: str, problems: dict[str, list[str]], ok_message: str, config: GateConfig,
+            figures: dict[str, Any], table: list[dict[str, Any]] | None = None) -> GateResult:
+    """Fail when any problem list is non-empty; the message names each problem kind and its count."""
+    offenders = [o for items in problems.values() for o in items]
+    failing = {k: len(v) for k, v in problems.items() if v}
+    message = ok_message if not failing else "; ".join(f"{k}: {n}" for k, n in failing.items())
+    return GateResult(name=name, passed=not failing, message=message, figures=figures,
+                      offenders=offenders[: config.max_offenders], offender_count=len(offenders),
+                      table=table or [])
+
+
+def _short(h: str | None) -> str:
+    return (h or "<none>")[:23]  # "sha256:" + 16 hex digits: enough to find it, short to read
+
+
+def _text_hash(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _spread(keys: Iterable[tuple[str, str, str]]) -> dict[str, tuple[set[str], list[str]]]:
+    """(key, split, record id) -> key -> (splits it appears in, ids)."""
+    seen: dict[str, tuple[set[str], list[str]]] = defaultdict(lambda: (set(), []))
+    for key, split, rid in keys:
+        seen[key][0].add(split)
+        seen[key][1].append(rid)
+    return seen
+
+
+def _dedup_text(record: dict[str, Any]) -> str:
+    try:
+        from pixel_assets.lib.dedup import dedup_text
+    except ImportError:  # the dedup module is not there yet: its definition, non-system turns
+        return " ".join(m["content"] for m in record.get("messages", [])
+                        if isinstance(m, dict) and m.get("role") != "system" and isinstance(m.get("content"), str))
+    return dedup_text(record)
+
+
+def _near_duplicate_clusters(records: Sequence[dict[str, Any]], threshold: float) -> list[list[int]]:
+    """Clusters (lists of indices, size >= 2) of near-duplicate records."""
+    try:
+        from pixel_assets.lib.dedup import near_duplicate_clusters
+    except ImportError:
+        return _fallback_clusters([_dedup_text(r) for r in records], threshold)
+    return _clusters_from_dedup(near_duplicate_clusters, records, threshold)
+
+
+def _clusters_from_dedup(fn: Callable, records: Sequence[dict[str, Any]], threshold: float) -> list[list[int]]:
+    texts = [_dedup_text(r) for r in records]
+    clusters = fn(texts, threshold=threshold)
+    return [sorted(c) for c in _as_index_groups(clusters, len(texts)) if len(c) > 1]
+
+
+def _as_index_groups(clusters: Any, n: int) -> list[list[int]]:
+    # A list of index groups, or one cluster label per text.
+    if isinstance(clusters, dict):
+        clusters = list(clusters.values())
+    clusters = list(clusters)
+    if len(clusters) == n and all(isinstance(c, (int, str)) for c in clusters):
+        groups: dict[Any, list[int]] = defaultdict(list)
+        for i, label in enumerate(clusters):
+            groups[label].append(i)
+        return list(groups.values())
+    return [list(c) for c in clusters]
+
+
+def _fallback_clusters(texts: list[str], threshold: float) -> list[list[int]]:
+    from datasketch import MinHash, MinHashLSH
+
+    def shingles(text: str) -> set[bytes]:
+        words = text.lower().split()
+        return {" ".join(words[i:i + 5]).encode() for i in range(max(1, len(words) - 4))}
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=128, params=(16, 8))
+    sigs = []
+    for i, t in enumerate(texts):
+        mh = MinHash(num_perm=128)
+        mh.update_batch(list(shingles(t)))
+        sigs.append(mh)
+        lsh.insert(i, mh)
+    parent = list(range(len(texts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, mh in enumerate(sigs):
+        for j in lsh.query(mh):
+            if j != i and mh.jaccard(sigs[j]) >= threshold:
+                parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(texts)):
+        groups[find(i)].append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _family_holdouts(registry: Registry) -> dict[str, Any]:
+    return {f.name: f.holdout for f in registry.families}
+
+
+# --- the eight gates -------------------------------------------------------------------------
+
+
+def gate_coverage(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
+    counts = Counter(r.family for r in ds.records)
+    table, missing, partial = [], [], []
+    for name in registry.required:
+        n = counts.get(name, 0)
+        status = "present" if n >= config.min_present else "partial" if n >= max(config.min_partial, 1) else "missing"
+        table.append({"family": name, "conversations": n, "status": status})
+        if status == "missing":
+            missing.append(f"{name} ({n} conversations, need >= {max(config.min_partial, 1)})")
+        elif status == "partial":
+            partial.append(name)
+    unknown = sorted(set(counts) - set(registry.names))
+    figures = {"required_families": len(registry.required),
+               "present": sum(r["status"] == "present" for r in table), "partial": len(partial),
+               "missing": len(missing), "min_present": config.min_present,
+               "min_partial": config.min_partial, "families_not_in_registry": len(unknown)}
+    ok = f"all {len(registry.required)} required families compiled"
+    if partial:
+        ok += f" ({len(partial)} partial: {', '.join(partial)})"
+    return _result("coverage", {"missing required families": missing,
+                                "families not in the registry": [f"{u} ({counts[u]} records)" for u in unknown]},
+                   ok, config, figures, table)
+
+
+def gate_leakage(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
+    recs = ds.records
+    by_hash = _spread((ds.recomputed_hash(r), r.split, r.id) for r in recs)
+    by_turn = _spread((_text_hash(t), r.split, r.id) for r in recs
+                      if (t := contract.first_user_turn(r.messages)) is not None)
+    clusters = _near_duplicate_clusters([r.record for r in recs], config.near_dup_threshold)
+    hash_leaks = [f"{_short(h)} in {'+'.join(sorted(s))} ({', '.join(ids[:3])})"
+                  for h, (s, ids) in by_hash.items() if len(s) > 1]
+    turn_leaks = [f"first-user-turn {_short(h)} in {'+'.join(sorted(s))} ({', '.join(ids[:3])})"
+                  for h, (s, ids) in by_turn.items() if len(s) > 1]
+    cluster_leaks = []
+    for members in clusters:
+        splits = {recs[i].split for i in members}
+        if len(splits) > 1:
+            ids = [recs[i].id for i in members]
+            cluster_leaks.append(f"near-dup cluster of {len(members)} in {'+'.join(sorted(splits))} ({', '.join(ids[:3])})")
+    figures = {"records": len(recs), "distinct_content_hashes": len(by_hash),
+               "hashes_in_several_splits": len(hash_leaks),
+               "near_duplicate_clusters": len(clusters), "clusters_in_several_splits": len(cluster_leaks),
+               "distinct_first_user_turns": len(by_turn), "first_user_turns_in_several_splits": len(turn_leaks),
+               "near_dup_threshold": config.near_dup_threshold}
+    return _result("leakage", {"content hashes in several splits": hash_leaks,
+                               "near-duplicate clusters in several splits": cluster_leaks,
+                               "first user turns in several splits": turn_leaks},
+                   "no content hash, near-duplicate cluster or first user turn spans two splits",
+                   config, figures)
+
+
+def gate_distribution(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
+    holdouts = _family_holdouts(registry)
+    counted = [r for r in ds.records if holdouts.get(r.family) is None or holdouts[r.family].mode == "none"]
+    per_split = Counter(r.split for r in counted)
+    total = len(counted)
+    figures: dict[str, Any] = {"non_holdout_conversations": total}
+    out_of_band = []
+    for split in contract.SPLITS:
+        lo, hi = config.share_bounds(split)
+        share = per_split.get(split, 0) / total if total else 0.0
+        figures[f"{split}_conversations"] = per_split.get(split, 0)
+        figures[f"{split}_share"] = round(share, 4)
+        figures[f"{split}_band"] = f"{lo:.2f}-{hi:.2f}"
+        if not lo <= share <= hi:
+            out_of_band.append(f"{split} share {share:.4f} outside {lo:.2f}-{hi:.2f}")
+    problems = {"shares out of tolerance": out_of_band,
+                "no non-holdout conversations": [] if total else ["0 conversations"]}
+    return _result("distribution", problems,
+                   "shares " + ", ".join(f"{s} {figures[f'{s}_share']:.3f}" for s in contract.SPLITS),
+                   config, figures)
+
+
+def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
+    from pixel_assets.lib.pii.structured import find_structured_pii
+
+    review = [f"{r.id} {_short(r.stored_hash)}" for r in ds.records if r.meta.get("pii_status") == "requires_review"]
+    texts, owners = [], []
+    for i, r in enumerate(ds.records):
+        for m in r.messages:
+            if isinstance(m.get("content"), str):
+                texts.append(m["content"])
+                owners.append(i)
+        rejected = r.meta.get("rejected_response")
+        if isinstance(rejected, str):
+            texts.append(rejected)
+            owners.append(i)
+    found: dict[int, Counter] = defaultdict(Counter)
+    by_type: Counter = Counter()
+    for owner, detections in zip(owners, find_structured_pii(texts, min_score=config.pii_min_score)):
+        for d in detections:
+            found[owner][d.entity_type] += 1
+            by_type[d.entity_type] += 1
+    pii = [f"{ds.records[i].id} {_short(ds.records[i].stored_hash)}: "
+           + ", ".join(f"{t} x{n}" for t, n in sorted(c.items())) for i, c in sorted(found.items())]
+    figures = {"records_scanned": len(ds.records), "texts_scanned": len(texts),
+               "requires_review_records": len(review), "records_with_structured_pii": len(found),
+               **{f"found_{t}": n for t, n in sorted(by_type.items())}, "min_score": config.pii_min_score}
+    return _result("pii", {"requires_review records in shards": review,
+                           "records with structured PII": pii},
+                   f"{len(ds.records)} records re-scanned: no requires_review, no structured PII",
+                   config, figures)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, dict)) and not (value.strip() if isinstance(value, str) else value))
+
+
+def gate_provenance(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
+    pmap = ds.manifest.get("provenance_map")
+    pmap = pmap if isinstance(pmap, dict) else {}
+    missing_by_field: Counter = Counter()
+    incomplete, unmapped, bad_entries = [], [], []
+    for r in ds.records:
+        prov = r.meta.get("provenance")
+        prov = prov if isinstance(prov, dict) else {}
+        lacking = [f for f in contract.PROVENANCE_FIELDS if _empty(prov.get(f))]
+        missing_by_field.update(lacking)
+        if lacking:
+            incomplete.append(f"{r.id} {_short(r.stored_hash)}: {', '.join(lacking)}")
+        entry = pmap.get(r.stored_hash) if r.stored_hash else None
+        if entry is None:
+            unmapped.append(f"{r.id} {_short(r.stored_hash)}")
+        elif not isinstance(entry, dict) or any(_empty(entry.get(k)) for k in ("source_key", "source_family")):
+            bad_entries.append(f"{r.id} {_short(r.stored_hash)}: provenance_map entry lacks source_key/source_family")
+    figures = {"records": len(ds.records), "records_missing_a_field": len(incomplete),
+               **{f"missing_{f}": missing_by_field.get(f, 0) for f in contract.PROVENANCE_FIELDS},
+               "provenance_map_entries": len(pmap), "records_without_map_entry": len(unmapped)}
+    return _result("provenance", {"records with empty/missing provenance fields": incomplete,
+                                  "records without a provenance_map entry": unmapped,
+                                  "incomplete provenance_map entries": bad_entries},
+                   f"all {len(ds.records)} records carry full provenance and a provenance_map entry",
+                   config, figures)
+
+
+def gate_hash(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
+    mismatched = [f"{r.id} stored {_short(r.stored_hash)} recomputed {_short(ds.recomputed_hash(r))}"
+                  for r in ds.records if r.stored_hash != ds.recomputed_hash(r)]
+    listed = _manifest_shard_paths(ds.manifest, ds.prefix)
+    shard_problems, missing, unlisted = [], [], []
+    for s in ds.shards:
+        if not s.exists:
+            missing.append(f"{s.path} (in manifest, not on storage)")
+            continue
+        if s.path not in listed:
+            unlisted.append(f"{s.path} ({s.line_count} lines, not in manifest)")
+            continue
+        split, entry = listed[s.path]
+        if split != s.split:
+            shard_problems.append(f"{s.path}: listed under {split}")
+        if entry.get("sha256") != s.sha256:
+            shard_problems.append(f"{s.path}: sha256 {_short(s.sha256)} != manifest {_short(entry.get('sha256'))}")
+        if entry.get("conversation_count") != s.line_count:
+            shard_problems.append(f"{s.path}: {s.line_count} lines != manifest conversation_count {entry.get('conversation_count')}")
+        if entry.get("size_bytes") != s.size_bytes:
+            shard_problems.append(f"{s.path}: {s.size_bytes} bytes != manifest size_bytes {entry.get('size_bytes')}")
+    export_problems = []
+    shard_hashes = Counter(ds.recomputed_hash(r) for r in ds.records)
+    if ds.export_hashes is None:
+        export_problems.append(f"{COMPILED_EXPORT} missing")
+    elif ds.export_hashes != shard_hashes or ds.export_unreadable:
+        diff = (ds.export_hashes - shard_hashes) + (shard_hashes - ds.export_hashes)
+        export_problems.append(f"{COMPILED_EXPORT}: {sum(ds.export_hashes.values())} records, "
+                               f"{sum(diff.values())} differ from the shards, {ds.export_unreadable} unreadable")
+    figures = {"records": len(ds.records), "content_hash_mismatches": len(mismatched),
+               "shards_on_storage": sum(s.exists for s in ds.shards), "shards_in_manifest": len(listed),
+               "shard_mismatches": len(shard_problems), "unreadable_lines": len(ds.unreadable)}
+    return _result("hash", {"content hash mismatches": mismatched,
+                            "shard sha256/count/size mismatches": shard_problems,
+                            "manifest shards missing": missing, "shards not in manifest": unlisted,
+                            "unreadable shard lines": ds.unreadable,
+                            "compiled export differs": export_problems},
+                   f"{len(ds.records)} content hashes and {len(listed)} shards match the manifest",
+                   config, figures)
+
+
+def _slice_membership() -> Callable[[str, float, str], bool] | None:
+    """The compile engineer's holdout-slice selector, when pixel_assets.lib.splits exposes one."""
+    try:
+        from pixel_assets.lib import splits
+    except ImportError:
+        return None
+    return getattr(splits, "in_holdout_slice", None)
+
+
+def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
+    holdouts = _family_holdouts(registry)
+    wrong_field = [f"{r.id}: metadata.split={r.meta.get('split')!r}" for r in ds.records if r.meta.get("split") != r.split]
+    test_only = [f"{r.id} {_short(r.stored_hash)} ({r.family})" for r in ds.records
+                 if r.split != "test" and r.family in holdouts and holdouts[r.family].mode == "test_only"]
+    slice_families = {n for n, h in holdouts.items() if h.mode == "test_slice"}
+    selector = _slice_membership()
+    slice_leaks: list[str] = []
+    slice_records = 0
+    if selector is not None:
+        for r in ds.records:
+            if r.family in slice_families and _selected(selector, r, holdouts[r.family].fraction, ds):
+                slice_records += 1
+                if r.split != "test":
+                    slice_leaks.append(f"{r.id} {_short(r.stored_hash)} ({r.family} holdout slice)")
+    manifest_modes = ds.manifest.get("holdout_families") if isinstance(ds.manifest.get("holdout_families"), dict) else {}
+    policy = [f"{n}: manifest mode {(v or {}).get('mode')!r} != registry {holdouts[n].mode!r}"
+              for n, v in manifest_modes.items() if n in holdouts and (v or {}).get("mode") != holdouts[n].mode]
+    per_family_split = Counter((r.family, r.split) for r in ds.records
+                               if r.family in holdouts and holdouts[r.family].mode != "none")
+    table = [{"family": n, "mode": holdouts[n].mode,
+              **{s: per_family_split.get((n, s), 0) for s in contract.SPLITS}}
+             for n in sorted(holdouts) if holdouts[n].mode != "none"]
+    figures = {"test_only_families": sum(h.mode == "test_only" for h in holdouts.values()),
+               "test_slice_families": len(slice_families),
+               "slice_membership_recomputed": selector is not None,
+               "holdout_slice_records": slice_records,
+               "test_only_records_outside_test": len(test_only),
+               "slice_records_outside_test": len(slice_leaks),
+               "records_in_wrong_split_directory": len(wrong_field)}
+    return _result("split", {"test-only family records outside test": test_only,
+                             "holdout-slice records outside test": slice_leaks,
+                             "records whose metadata.split differs from their shard's split": wrong_field,
+                             "manifest holdout policy differs from the registry": policy},
+                   "holdout families and slices appear only in test", config, figures, table)
+
+
+def _selected(selector: Callable, r: ShardRecord, fraction: float, ds: CompiledDataset) -> bool:
+    return bool(selector(r.record, fraction))
+
+
+def gate_stats(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
+    m = ds.manifest
+    problems: list[str] = []
+
+    def compare(label: str, stated: Any, actual: int) -> None:
+        if stated is None:
+            problems.append(f"{label}: missing (recomputed {actual})")
+        elif stated != actual:
+            problems.append(f"{label}: manifest {stated} != shards {actual}")
+
+    compare("total_conversations", m.get("total_conversations"), len(ds.records))
+    tokens = sum(contract.approx_tokens(r.messages) for r in ds.records)
+    compare("total_tokens_approx", m.get("total_tokens_approx"), tokens)
+    splits = m.get("splits") if isinstance(m.get("splits"), dict) else {}
+    per_split = Counter(r.split for r in ds.records)
+    for split in contract.SPLITS:
+        compare(f"splits.{split}.conversations", (splits.get(split) or {}).get("conversations"), per_split.get(split, 0))
+    families = m.get("source_families") if isinstance(m.get("source_families"), dict) else {}
+    per_family = Counter(r.family for r in ds.records)
+    per_family_split = Counter((r.family, r.split) for r in ds.records)
+    for name in sorted(set(per_family) | set(families)):
+        entry = families.get(name) or {}
+        compare(f"source_families.{name}.conversations", entry.get("conversations"), per_family.get(name, 0))
+        fsplits = entry.get("splits") if isinstance(entry.get("splits"), dict) else {}
+        for split in contract.SPLITS:
+            compare(f"source_families.{name}.splits.{split}", fsplits.get(split), per_family_split.get((name, split), 0))
+    # Each shard's source_families list is a statistic too.
+    listed = _manifest_shard_paths(m, ds.prefix)
+    shard_families: dict[str, set[str]] = defaultdict(set)
+    for r in ds.records:
+        shard_families[r.id.rsplit(":", 1)[0]].add(r.family)
+    for path, (_, entry) in sorted(listed.items()):
+        stated = entry.get("source_families")
+        actual = shard_families.get(path, set())
+        stated_set = set(stated) if isinstance(stated, (list, dict)) else None
+        if stated_set is None:
+            problems.append(f"shard {path} source_families: missing")
+        elif stated_set != actual:
+            problems.append(f"shard {path} source_families: manifest {len(stated_set)} families != shards {len(actual)}")
+    figures = {"total_conversations": len(ds.records), "manifest_total_conversations": m.get("total_conversations"),
+               "total_tokens_approx": tokens, "manifest_total_tokens_approx": m.get("total_tokens_approx"),
+               **{f"{s}_conversations": per_split.get(s, 0) for s in contract.SPLITS},
+               "families": len(per_family), "disagreements": len(problems)}
+    return _result("stats", {"manifest statistics that disagree with the shards": problems},
+                   "manifest totals, per-split and per-family figures equal the shards", config, figures)
+
+
+GATES: dict[str, Callable[[CompiledDataset, Registry, GateConfig], GateResult]] = {
+    "coverage": gate_coverage, "leakage": gate_leakage, "distribution": gate_distribution,
+    "pii": gate_pii, "provenance": gate_provenance, "hash": gate_hash, "split": gate_split,
+    "stats": gate_stats,
+}
+
+
+def run_gates(ds: CompiledDataset, registry: Registry | None = None, config: GateConfig | None = None) -> list[GateResult]:
+    """All eight gates; a gate that crashes fails with the exception type (no content in it)."""
+    registry = registry or load_registry()
+    config = config or GateConfig()
+    results = []
+    for name, gate in GATES.items():
+        try:
+            results.append(gate(ds, registry, config))
+        except Exception as exc:  # a gate that cannot decide must not pass
+            results.append(GateResult(name=name, passed=False,
+                                      message=f"gate crashed: {type(exc).__name__}: {str(exc)[:200]}"))
+    return results
+
+
+def failed_report(root: DataRoot, manifest_key: str, reason: str) -> VerificationReport:
+    """Every gate failed with one reason (no manifest / unreadable manifest)."""
+    return VerificationReport(manifest_key=manifest_key, manifest_uri=root.uri(manifest_key),
+                              manifest_sha256="", manifest_generated_at=None, verified_at=contract.utc_now_iso(),
+                              gates=[GateResult(name=n, passed=False, message=reason) for n in GATE_NAMES])
+
+
+def verify_compiled_dataset(root: DataRoot, prefix: str | None = None, *, registry: Registry | None = None,
+                            config: GateConfig | None = None) -> VerificationReport:
+    """Run the eight gates on the compiled dataset under `prefix` (default: found automatically).
+
+    A missing or unreadable manifest yields a report in which every gate failed with the reason.
+    """
+    try:
+        ds = load_compiled_dataset(root, prefix)
+    except VerificationError as exc:
+        p = DEFAULT_PREFIX if prefix is None else prefix.strip("/")
+        return failed_report(root, f"{p}/{MANIFEST_NAME}" if p else MANIFEST_NAME, str(exc))
+    manifest_key = ds.key(MANIFEST_NAME)
+    return VerificationReport(
+        manifest_key=manifest_key, manifest_uri=root.uri(manifest_key), manifest_sha256=ds.manifest_sha256,
+        manifest_generated_at=ds.manifest.get("generated_at"), verified_at=contract.utc_now_iso(),
+        gates=run_gates(ds, registry, config),
+    )
+
+
+def write_report(root: DataRoot, report: VerificationReport) -> str:
+    """Write the report next to the manifest; returns its key."""
+    key = report.manifest_key.rsplit("/", 1)[0] + "/" + REPORT_NAME if "/" in report.manifest_key else REPORT_NAME
+    root.write_text(key, report.to_json())
+    return key
