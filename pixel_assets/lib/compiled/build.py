@@ -1,0 +1,208 @@
+"""Build the compiled dataset in memory (SPEC §5): split shards, the single-file export, manifest.
+
+Shard lines are the record JSON strings of the frame as they are (``assign_splits`` already set
+``metadata.split``), so writing a shard is a join of strings, never a re-serialization.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from pixel_assets.lib.compiled.manifest import EXPORT_KEY, MANIFEST_VERSION, validate_manifest
+from pixel_assets.lib.contract import SPLITS, record_errors, utc_now_iso
+from pixel_assets.lib.registry import Registry
+from pixel_assets.lib.splits import leakage_report
+
+DEFAULT_SHARD_MAX_BYTES = 50_000_000
+
+
+class CompileError(ValueError):
+    """The input frame cannot be compiled; the message gives counts, never content."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    split: str
+    shard_id: str  # "train_000"
+    key: str  # "train/train_000.jsonl", relative to the publication prefix
+    data: bytes  # JSONL, one full record per line, "\n"-terminated
+    sha256: str  # "sha256:<hex of data>"
+    count: int
+    families: tuple[str, ...]
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.data)
+
+
+@dataclass
+class CompiledDataset:
+    shards: list[Shard]
+    export: bytes  # compiled/final_training_dataset.jsonl: every shard, train, val, test order
+    manifest: dict[str, Any]
+    export_key: str = EXPORT_KEY
+    stats: dict[str, Any] = field(default_factory=dict)  # counts for asset metadata
+
+    def shards_of(self, split: str) -> list[Shard]:
+        return [s for s in self.shards if s.split == split]
+
+
+def sha256_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _shard_bounds(line_bytes: list[int], max_bytes: int) -> list[tuple[int, int]]:
+    """Greedy [start, end) row ranges whose byte size stays <= max_bytes (a single record larger
+    than the cap gets a shard of its own)."""
+    bounds, start, size = [], 0, 0
+    for i, n in enumerate(line_bytes):
+        if size and size + n > max_bytes:
+            bounds.append((start, i))
+            start, size = i, 0
+        size += n
+    if start < len(line_bytes):
+        bounds.append((start, len(line_bytes)))
+    return bounds
+
+
+def _check_input(frame: pl.DataFrame, registry: Registry, validate_sample: int | None) -> pl.DataFrame:
+    missing = [c for c in ("content_hash", "source_family", "record", "split") if c not in frame.columns]
+    if missing:
+        raise CompileError(f"frame lacks columns {missing}; run splits.assign_splits first")
+    rec = pl.col("record")
+    fields = frame.select(
+        pl.col("content_hash"), pl.col("source_family"), pl.col("split"),
+        rec.str.json_path_match("$.metadata.split").alias("json_split"),
+        rec.str.json_path_match("$.metadata.pii_status").alias("pii_status"),
+        rec.str.json_path_match("$.metadata.provenance.dedup_status").alias("dedup_status"),
+        rec.str.json_path_match("$.metadata.content_hash").alias("json_hash"),
+    )
+    problems = {
+        "split not train/val/test": fields.filter(~pl.col("split").is_in(list(SPLITS)) | pl.col("split").is_null()).height,
+        "metadata.split differs from the split column": fields.filter(pl.col("json_split").ne_missing(pl.col("split"))).height,
+        "metadata.content_hash differs from the content_hash column": fields.filter(pl.col("json_hash").ne_missing(pl.col("content_hash"))).height,
+        "pii_status requires_review (belongs in the review queue)": fields.filter(pl.col("pii_status") == "requires_review").height,
+        "dedup_status is not unique (removed duplicates)": fields.filter(pl.col("dedup_status").ne_missing("unique")).height,
+        "duplicate content_hash (run dedup first)": frame.height - frame.get_column("content_hash").n_unique(),
+        "family not in the registry": fields.filter(~pl.col("source_family").is_in(registry.names)).height,
+    }
+    problems = {k: v for k, v in problems.items() if v}
+    if problems:
+        raise CompileError(f"cannot compile {frame.height} records: " + "; ".join(f"{v} {k}" for k, v in problems.items()))
+    # Full schema validation on a deterministic sample (None = every record); the gates re-check all.
+    sample = frame if validate_sample is None or frame.height <= validate_sample else frame.gather_every(
+        max(1, frame.height // validate_sample)
+    )
+    import json
+
+    bad = 0
+    first: list[str] = []
+    for content_hash, record_json in sample.select("content_hash", "record").iter_rows():
+        errors = record_errors(json.loads(record_json))
+        if errors:
+            bad += 1
+            if len(first) < 3:
+                first.append(f"{content_hash}: {errors[0].split(':')[0]}")  # path only, no content
+    if bad:
+        raise CompileError(f"{bad} of {sample.height} checked records violate the record schema (e.g. {first})")
+    return fields
+
+
+def build_compiled_dataset(
+    frame: pl.DataFrame,
+    registry: Registry,
+    *,
+    shard_max_bytes: int = DEFAULT_SHARD_MAX_BYTES,
+    generated_at: str | None = None,
+    validate_sample: int | None = 2000,
+) -> CompiledDataset:
+    """Shards per split, the compiled export and a validated manifest, all in memory."""
+    if shard_max_bytes <= 0:
+        raise ValueError("shard_max_bytes must be positive")
+    _check_input(frame, registry, validate_sample)
+    rec = pl.col("record")
+    work = frame.select(
+        "content_hash", "source_family", "split", "record",
+        (rec.str.len_bytes() + 1).alias("line_bytes"),
+        rec.str.json_path_match("$.metadata.source_key").alias("source_key"),
+        rec.str.json_path_match("$.metadata.original_format").alias("original_format"),
+        rec.str.json_path_match("$.metadata.total_tokens").cast(pl.Int64, strict=False).alias("total_tokens"),
+        rec.str.json_path_match("$.metadata.provenance.processing_steps").str.json_decode(pl.List(pl.String)).alias("steps"),
+    ).sort("content_hash")  # deterministic order inside each split
+
+    shards: list[Shard] = []
+    split_entries: dict[str, dict[str, Any]] = {}
+    for split in SPLITS:
+        part = work.filter(pl.col("split") == split)
+        entries = []
+        for i, (start, end) in enumerate(_shard_bounds(part.get_column("line_bytes").to_list(), shard_max_bytes)):
+            rows = part.slice(start, end - start)
+            data = (rows.get_column("record").str.join("\n").item() + "\n").encode("utf-8")
+            shard = Shard(
+                split=split,
+                shard_id=f"{split}_{i:03d}",
+                key=f"{split}/{split}_{i:03d}.jsonl",
+                data=data,
+                sha256=sha256_of(data),
+                count=rows.height,
+                families=tuple(sorted(rows.get_column("source_family").unique().to_list())),
+            )
+            shards.append(shard)
+            entries.append({
+                "shard_id": shard.shard_id, "path": shard.key, "size_bytes": shard.size_bytes,
+                "sha256": shard.sha256, "conversation_count": shard.count, "source_families": list(shard.families),
+            })
+        split_entries[split] = {"conversations": part.height, "shards": entries}
+
+    export = b"".join(s.data for s in shards)
+    per_family = (
+        work.group_by("source_family", "split").len().pivot(on="split", index="source_family", values="len")
+        .sort("source_family")
+    )
+    source_families = {}
+    for row in per_family.iter_rows(named=True):
+        counts = {s: int(row.get(s) or 0) for s in SPLITS}
+        source_families[row["source_family"]] = {"conversations": sum(counts.values()), "splits": counts}
+
+    missing_tokens = work.get_column("total_tokens").null_count()
+    if missing_tokens:
+        raise CompileError(f"{missing_tokens} records lack an integer metadata.total_tokens")
+    provenance_map = {
+        h: {"source_key": k, "source_family": f, "original_format": o, "processing_steps": s}
+        for h, k, f, o, s in work.select(
+            "content_hash", "source_key", "source_family", "original_format", "steps"
+        ).iter_rows()
+    }
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "generated_at": generated_at or utc_now_iso(),
+        "total_conversations": frame.height,
+        "total_tokens_approx": int(work.get_column("total_tokens").sum()),
+        "shard_max_bytes": shard_max_bytes,
+        "splits": split_entries,
+        "source_families": source_families,
+        "holdout_families": {
+            name: {"mode": h.mode, "fraction": h.fraction, "rationale": h.rationale}
+            for name, h in registry.holdouts().items()
+        },
+        "compiled_export": {
+            "path": EXPORT_KEY, "size_bytes": len(export), "sha256": sha256_of(export),
+            "conversation_count": frame.height,
+        },
+        "leakage": leakage_report(frame, registry),
+        "provenance_map": provenance_map,
+    }
+    errors = validate_manifest(manifest)
+    if errors:
+        raise CompileError(f"built manifest is invalid: {errors[:5]}")
+    stats = {
+        "conversations": frame.height,
+        "shards": len(shards),
+        "bytes": len(export),
+        **{f"{s}_conversations": split_entries[s]["conversations"] for s in SPLITS},
+    }
+    return CompiledDataset(shards=shards, export=export, manifest=manifest, stats=stats)

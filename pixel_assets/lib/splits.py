@@ -1,0 +1,289 @@
+"""Leakage-free, stable train/val/test assignment (SPEC §4 splits) and the leakage report.
+
+Group key
+---------
+Every record gets a *base key* that is a pure function of the record itself, so it never changes
+when data is added:
+
+* ``u:<sha256 of the normalized first user turn>`` when the record has a user turn
+  (``contract.first_user_turn`` normalization: lower-case, whitespace collapsed);
+* ``h:<content hash>`` otherwise (transcripts have no user turn).
+
+Records are then merged into groups (connected components) when they share a base key, a content
+hash, or a near-duplicate ``cluster_id`` (when the frame has that column). The group key is the
+smallest base key in the component. The dedup stage keeps one representative per near-duplicate
+cluster and removes exact duplicates, so in the normal case every component is "the conversations
+that ask the same first question" and the group key equals the base key: stable under adding data.
+
+Assignment
+----------
+Two independent salted hashes of the group key give uniform numbers in [0, 1):
+``u_holdout`` decides test-slice holdouts (a group is held out when it contains a record of a
+``test_slice`` family and ``u_holdout < fraction``), ``u_split`` decides train/val/test by the
+configured ratios. A group containing a ``test_only`` family record goes to test as a whole, so a
+question shared with a holdout family never sits in train. (This is the one case where new data can
+move an existing conversation: a new holdout-family conversation asking the same first question
+pulls its group into test, because leakage-freedom wins over stability. The count is reported.)
+
+The record JSON is updated with ``metadata.split``, ``metadata.holdout`` ("none" | "family" |
+"slice" | "group": why the record is in test, for the split gate) and "split" appended to
+``provenance.processing_steps``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import polars as pl
+
+from pixel_assets.lib.contract import SPLITS, dumps_record
+from pixel_assets.lib.registry import Registry
+
+DEFAULT_RATIOS = (0.9, 0.05, 0.05)
+DEFAULT_SALT = "pixel-split-v1"
+HOLDOUT_MARKERS = ("none", "family", "slice", "group")
+
+# Python's str.split() whitespace = Unicode White_Space plus the ASCII separators \x1c-\x1f;
+# matching it keeps the polars normalization equal to contract.first_user_turn.
+_WS = r"[\s\x1c-\x1f]+"
+_MESSAGES_DTYPE = pl.Struct({"messages": pl.List(pl.Struct({"role": pl.String, "content": pl.String}))})
+
+
+def first_user_turn_expr(record: str | pl.Expr = "record") -> pl.Expr:
+    """Normalized first user turn of each record JSON, column-wise (null when there is none)."""
+    record = pl.col(record) if isinstance(record, str) else record
+    messages = record.str.json_decode(_MESSAGES_DTYPE).struct.field("messages")
+    first = messages.list.eval(
+        pl.element().filter(pl.element().struct.field("role") == "user").struct.field("content")
+    ).list.first()
+    return first.str.to_lowercase().str.replace_all(_WS, " ").str.strip_chars(" ")
+
+
+def _sha256_hex(values: pl.Series) -> pl.Series:
+    return pl.Series(
+        [None if v is None else hashlib.sha256(v.encode("utf-8")).hexdigest() for v in values],
+        dtype=pl.String,
+    )
+
+
+def _unit_interval(keys: pl.Series, salt: str) -> pl.Series:
+    """Stable uniform [0, 1) number per key: the first 64 bits of sha256(salt|key)."""
+    return pl.Series(
+        [int.from_bytes(hashlib.sha256(f"{salt}|{k}".encode()).digest()[:8], "big") / 2**64 for k in keys],
+        dtype=pl.Float64,
+    )
+
+
+def _check_ratios(ratios: tuple[float, float, float]) -> tuple[float, float, float]:
+    if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1.0) > 1e-9:
+        raise ValueError(f"ratios must be three non-negative numbers summing to 1 (train, val, test), got {ratios}")
+    return tuple(float(r) for r in ratios)  # type: ignore[return-value]
+
+
+def _group_keys(frame: pl.DataFrame) -> pl.Series:
+    """Connected components over shared base key / content hash / cluster_id; key = min base key."""
+    fut = frame.select(first_user_turn_expr().alias("fut")).get_column("fut")
+    fut = fut.set(fut == "", None) if len(fut) else fut
+    fut_hash = _sha256_hex(fut)
+    base = (
+        pl.DataFrame({"fut_hash": fut_hash, "content_hash": frame.get_column("content_hash")})
+        .select(
+            pl.when(pl.col("fut_hash").is_not_null())
+            .then(pl.lit("u:") + pl.col("fut_hash").str.slice(0, 32))
+            .otherwise(pl.lit("h:") + pl.col("content_hash").str.strip_prefix("sha256:").str.slice(0, 32))
+            .alias("base")
+        )
+        .get_column("base")
+    )
+    work = pl.DataFrame({"base": base, "label": base, "content_hash": frame.get_column("content_hash")})
+    edges = ["content_hash", "base"]
+    if "cluster_id" in frame.columns:
+        work = work.with_columns(cluster_id=frame.get_column("cluster_id"))
+        edges.append("cluster_id")
+    # Label propagation: each pass takes the minimum label over every edge column; it converges in
+    # (component diameter) passes, which is 1 when no record bridges two groups.
+    while True:
+        before = work.get_column("label")
+        for col in edges:
+            work = work.with_columns(
+                label=pl.when(pl.col(col).is_not_null())
+                .then(pl.col("label").min().over(col))
+                .otherwise(pl.col("label"))
+            )
+        if work.get_column("label").equals(before):
+            return work.get_column("label")
+
+
+def assign_splits(
+    frame: pl.DataFrame,
+    registry: Registry,
+    *,
+    ratios: tuple[float, float, float] = DEFAULT_RATIOS,
+    salt: str = DEFAULT_SALT,
+) -> pl.DataFrame:
+    """Add columns ``group_key``, ``split``, ``holdout`` and set them in each record's JSON."""
+    train_r, val_r, _ = _check_ratios(ratios)
+    for col in ("content_hash", "source_family", "record"):
+        if col not in frame.columns:
+            raise ValueError(f"records frame lacks column {col!r}")
+    unknown = sorted(set(frame.get_column("source_family").unique().to_list()) - set(registry.names))
+    if unknown:
+        raise ValueError(f"records of families not in the registry: {unknown}")
+    frame = frame.drop([c for c in ("group_key", "split", "holdout") if c in frame.columns])
+    if frame.height == 0:
+        return frame.with_columns(
+            group_key=pl.lit(None, pl.String), split=pl.lit(None, pl.String), holdout=pl.lit(None, pl.String)
+        )
+
+    policy = pl.DataFrame(
+        {
+            "source_family": [f.name for f in registry.families],
+            "test_only": [f.holdout.mode == "test_only" for f in registry.families],
+            "slice_fraction": [f.holdout.fraction if f.holdout.mode == "test_slice" else 0.0 for f in registry.families],
+        }
+    )
+    work = frame.select("source_family").with_columns(group_key=_group_keys(frame)).join(
+        policy, on="source_family", how="left", maintain_order="left"
+    )
+    groups = work.group_by("group_key").agg(
+        pl.col("test_only").any().alias("g_test_only"), pl.col("slice_fraction").max().alias("g_fraction")
+    )
+    keys = groups.get_column("group_key")
+    groups = groups.with_columns(
+        u_split=_unit_interval(keys, f"{salt}|split"), u_holdout=_unit_interval(keys, f"{salt}|holdout")
+    ).with_columns(
+        g_slice=pl.col("u_holdout") < pl.col("g_fraction"),
+    ).with_columns(
+        g_held=pl.col("g_test_only") | pl.col("g_slice"),
+    ).with_columns(
+        g_split=pl.when(pl.col("g_held")).then(pl.lit("test"))
+        .when(pl.col("u_split") < train_r).then(pl.lit("train"))
+        .when(pl.col("u_split") < train_r + val_r).then(pl.lit("val"))
+        .otherwise(pl.lit("test"))
+    )
+    work = work.join(groups, on="group_key", how="left", maintain_order="left").with_columns(
+        holdout=pl.when(pl.col("test_only")).then(pl.lit("family"))
+        .when(pl.col("g_slice") & (pl.col("slice_fraction") > 0)).then(pl.lit("slice"))
+        .when(pl.col("g_held")).then(pl.lit("group"))
+        .otherwise(pl.lit("none"))
+    )
+    out = frame.with_columns(
+        group_key=work.get_column("group_key"), split=work.get_column("g_split"), holdout=work.get_column("holdout")
+    )
+    return out.with_columns(record=set_split_in_records(out))
+
+
+# --- record JSON patching ------------------------------------------------------------------
+
+_STEPS_RE = r'("processing_steps":\["[^\]]*)\]'
+
+
+def set_split_in_records(frame: pl.DataFrame) -> pl.Series:
+    """Record JSON with metadata.split / metadata.holdout set and "split" appended to the steps.
+
+    Fast path: a string edit, used where the record has exactly one ``"metadata":{``, one non-empty
+    ``"processing_steps":[`` and no ``"split":`` / ``"holdout":`` key yet (a literal quote inside a
+    JSON string is always escaped, so these patterns only match real keys). Other records (e.g. a
+    re-run on already split records) go through json.loads/dumps.
+    """
+    rec = pl.col("record")
+    safe = (
+        (rec.str.count_matches('"metadata":{', literal=True) == 1)
+        & (rec.str.count_matches('"processing_steps":["', literal=True) == 1)
+        & (rec.str.count_matches('"split":', literal=True) == 0)
+        & (rec.str.count_matches('"holdout":', literal=True) == 0)
+    )
+    patched = (
+        rec.str.replace(
+            '"metadata":{',
+            pl.lit('"metadata":{"split":"') + pl.col("split") + pl.lit('","holdout":"') + pl.col("holdout") + pl.lit('",'),
+            literal=True,
+        )
+        .str.replace(_STEPS_RE, '${1},"split"]')
+    )
+    work = frame.select("record", "split", "holdout").with_columns(safe=safe, patched=patched)
+    result = work.get_column("patched")
+    slow_rows = work.with_row_index("i").filter(~pl.col("safe"))
+    if slow_rows.height:
+        fixed = [_set_split_slow(r, s, h) for r, s, h in slow_rows.select("record", "split", "holdout").iter_rows()]
+        result = result.scatter(slow_rows.get_column("i"), pl.Series(fixed, dtype=pl.String))
+    return result.alias("record")
+
+
+def _set_split_slow(record_json: str, split: str, holdout: str) -> str:
+    record = json.loads(record_json)
+    metadata = record["metadata"]
+    metadata["split"], metadata["holdout"] = split, holdout
+    steps = metadata["provenance"].setdefault("processing_steps", [])
+    if not steps or steps[-1] != "split":
+        steps.append("split")
+    return dumps_record(record)
+
+
+# --- leakage report ------------------------------------------------------------------------
+
+
+def leakage_report(frame: pl.DataFrame, registry: Registry) -> dict[str, Any]:
+    """Overlaps across splits and holdout violations, recomputed from the record JSON.
+
+    Every ``*_overlap`` and ``*_violations`` count is zero for a frame from ``assign_splits``; the
+    report holds counts and family names only (no content).
+    """
+    if frame.height == 0:
+        return {"records": 0, "ok": True, "exact_overlap": 0, "first_user_turn_overlap": 0,
+                "near_dup_cluster_overlap": 0, "holdout_violations": {}, "splits": {s: 0 for s in SPLITS},
+                "holdout_slices": {}}
+    rec = pl.col("record")
+    work = frame.select(
+        pl.col("source_family"),
+        rec.str.json_path_match("$.metadata.content_hash").alias("content_hash"),
+        rec.str.json_path_match("$.metadata.split").alias("split"),
+        rec.str.json_path_match("$.metadata.holdout").alias("holdout"),
+        first_user_turn_expr().alias("fut"),
+        *([pl.col("cluster_id")] if "cluster_id" in frame.columns else []),
+    )
+
+    def overlap(col: str) -> int:
+        return int(
+            work.filter(pl.col(col).is_not_null())
+            .group_by(col).agg(pl.col("split").n_unique().alias("n"))
+            .filter(pl.col("n") > 1).height
+        )
+
+    violations: dict[str, int] = {}
+    slices: dict[str, dict[str, Any]] = {}
+    for fam in registry.families:
+        rows = work.filter(pl.col("source_family") == fam.name)
+        if fam.holdout.mode == "test_only":
+            violations[fam.name] = int(rows.filter(pl.col("split") != "test").height)
+        elif fam.holdout.mode == "test_slice":
+            held = rows.filter(pl.col("holdout").is_in(["slice", "group"]))
+            violations[fam.name] = int(held.filter(pl.col("split") != "test").height)
+            slices[fam.name] = {
+                "records": rows.height,
+                "held_out_records": held.height,
+                "held_out_fraction": round(held.height / rows.height, 4) if rows.height else 0.0,
+                "target_fraction": fam.holdout.fraction,
+            }
+    unset = int(work.filter(~pl.col("split").is_in(list(SPLITS)) | pl.col("split").is_null()).height)
+    report = {
+        "records": frame.height,
+        "records_without_split": unset,
+        "splits": {s: int(work.filter(pl.col("split") == s).height) for s in SPLITS},
+        "exact_overlap": overlap("content_hash"),
+        "first_user_turn_overlap": overlap("fut"),
+        "near_dup_cluster_overlap": overlap("cluster_id") if "cluster_id" in work.columns else 0,
+        "near_dup_cluster_checked": "cluster_id" in work.columns,
+        "holdout_violations": violations,
+        "holdout_slices": slices,
+    }
+    report["ok"] = (
+        unset == 0
+        and report["exact_overlap"] == 0
+        and report["first_user_turn_overlap"] == 0
+        and report["near_dup_cluster_overlap"] == 0
+        and not any(violations.values())
+    )
+    return report
