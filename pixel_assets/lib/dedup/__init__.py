@@ -20,3 +20,7 @@ __all__ = [
     "recall_at",
     "shingle_hashes",
 ]
+
+from .records import STRATEGIES, DedupResult, dedup_records, mark_dedup_status  # noqa: E402
+
+__all__ += ["STRATEGIES", "DedupResult", "dedup_records", "mark_dedup_status"]
