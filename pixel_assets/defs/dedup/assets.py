@@ -18,12 +18,14 @@ class DedupConfig(dg.Config):
     specs=[
         dg.AssetSpec(
             "deduplicated",
+            deps=[scrubbed_key(f.name) for f in REGISTRY.families],
             group_name="dedup",
             description="Scrubbed records of all families minus exact and near duplicates, with cluster ids.",
             kinds={"polars"},
         ),
         dg.AssetSpec(
             "dedup_removed",
+            deps=[scrubbed_key(f.name) for f in REGISTRY.families],
             group_name="dedup",
             description="Every removed duplicate with the content hash of the record it duplicates.",
             kinds={"polars"},

@@ -1,11 +1,10 @@
 """PII: scrub every family's normalized records; uncertain detections wait in a review queue."""
 
-
 import dagster as dg
 import polars as pl
-from pydantic import PrivateAttr
 
 from pixel_assets.defs.ingest.assets import REGISTRY, normalized_key
+from pixel_assets.defs.pii.resources import PiiResource
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.contract import empty_records_frame
 from pixel_assets.lib.registry import Family
@@ -18,28 +17,6 @@ def scrubbed_key(family: str) -> dg.AssetKey:
 
 def review_key(family: str) -> dg.AssetKey:
     return dg.AssetKey(["pii_review", family])
-
-
-class PiiResource(dg.ConfigurableResource):
-    """The project's scrubber (presidio + spaCy, loaded once per process) and its hash-keyed cache."""
-
-    config_path: str | None = None  # default: the packaged pixel_assets/config/pii.yaml
-    use_cache: bool = True
-    _scrubber = PrivateAttr(default=None)
-
-    def scrubber(self):
-        if self._scrubber is None:
-            from pixel_assets.lib.pii import PiiScrubber
-
-            self._scrubber = PiiScrubber.from_config(self.config_path)
-        return self._scrubber
-
-    def cache(self, data_root: DataRootResource):
-        if not self.use_cache:
-            return None
-        from pixel_assets.lib.pii import PiiCache
-
-        return PiiCache(data_root.local_cache_dir() / "pii_cache.sqlite")
 
 
 def build_pii_asset(family: Family) -> dg.AssetsDefinition:
@@ -135,8 +112,3 @@ def pii_review_queue(context: dg.AssetExecutionContext, **frames: pl.DataFrame) 
         {"dagster/row_count": len(combined), "by_family": dg.MetadataValue.md(markdown_table(by_family.to_dicts()))}
     )
     return combined
-
-
-@dg.definitions
-def pii_resources() -> dg.Definitions:
-    return dg.Definitions(resources={"pii": PiiResource()})
