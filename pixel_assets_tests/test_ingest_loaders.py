@@ -232,3 +232,11 @@ def test_csv_reads_from_io_roundtrip_of_quoted_fields():
     recs, quar = load("qa_csv", buf.getvalue())
     assert quar == []
     assert recs[0]["messages"][0]["content"] == 'T, with comma\n\nHe said "no"\nthen left'
+
+
+def test_escaped_lone_surrogates_cannot_break_utf8_output():
+    data = b'{"prompt": "a \\ud800 b", "response": "ok", "category": "c\\udcff"}\n'
+    recs, quar = load("edge_case_prompt_response", data)
+    assert quar == []
+    contract.dumps_record(recs[0]).encode("utf-8")  # raises if a surrogate survived
+    assert recs[0]["messages"][0]["content"] == "a \ufffd b"

@@ -63,7 +63,7 @@ def load_source_bytes(
     quarantine: list[dict[str, Any]] = []
     why_unreadable = readers.sniff_unreadable(data)
     if why_unreadable:
-        unit = readers._unit("file", data)
+        unit = readers.make_unit("file", data)
         return [], [_quarantine_row(family, source_key, unit, "unreadable_source", why_unreadable)]
     extract = EXTRACTORS[source.format]
     for unit in _units(data, source, max_record_bytes):
@@ -165,7 +165,7 @@ def ingest_family(
             try:
                 data = file_root.read_bytes(key)
             except Exception as exc:  # permissions, vanished object, I/O error: count, don't crash
-                unit = readers._unit("file", b"")
+                unit = readers.make_unit("file", b"")
                 recs, quar = [], [_quarantine_row(family, source_key, unit, "unreadable_source",
                                                   f"read failed: {type(exc).__name__}")]
             else:

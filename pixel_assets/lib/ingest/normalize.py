@@ -43,7 +43,10 @@ def build_record(
     processed_at: str,
 ) -> dict[str, Any]:
     messages = clean_messages(extracted)
-    metadata: dict[str, Any] = dict(extracted.extras)
+    # Extra strings (category, ...) get the same repair: a lone surrogate would break UTF-8 output.
+    metadata: dict[str, Any] = {
+        k: clean_text(v) if isinstance(v, str) else v for k, v in extracted.extras.items()
+    }
     if extracted.record_type == "preference":
         rejected = clean_text(extracted.rejected or "")
         if not rejected:

@@ -50,13 +50,16 @@ def _sha(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def _unit(location: str, raw: bytes, value: Any = None, reason: str | None = None, detail: str = "") -> Unit:
+def make_unit(location: str, raw: bytes, value: Any = None, reason: str | None = None, detail: str = "") -> Unit:
     return Unit(location, _sha(raw), len(raw), value, reason, detail)
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
 def _has_escaped_bytes(text: str) -> bool:
     """True when surrogateescape decoding met invalid UTF-8 (lone surrogates U+DC80..U+DCFF)."""
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return _ESCAPED_BYTE.search(text) is not None
 
 
 def sniff_unreadable(data: bytes) -> str | None:
@@ -101,10 +104,10 @@ def iter_json_units(data: bytes, max_record_bytes: int) -> Iterator[Unit]:
             whole = None
         if isinstance(whole, dict):
             if len(data) > max_record_bytes:
-                yield _unit("item 1", data, reason="oversize_record",
+                yield make_unit("item 1", data, reason="oversize_record",
                             detail=f"{len(data)} bytes > limit {max_record_bytes}")
             else:
-                yield _unit("item 1", data, whole)
+                yield make_unit("item 1", data, whole)
             return
     yield from _iter_jsonl(data, max_record_bytes)
 
@@ -116,20 +119,20 @@ def _iter_jsonl(data: bytes, max_record_bytes: int) -> Iterator[Unit]:
             continue  # blank lines are layout, not records
         location = f"line {number}"
         if len(line) > max_record_bytes:
-            yield _unit(location, line, reason="oversize_record",
+            yield make_unit(location, line, reason="oversize_record",
                         detail=f"{len(line)} bytes > limit {max_record_bytes}")
             continue
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            yield _unit(location, line, reason="undecodable_bytes", detail=f"invalid UTF-8 at byte {exc.start}")
+            yield make_unit(location, line, reason="undecodable_bytes", detail=f"invalid UTF-8 at byte {exc.start}")
             continue
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield _unit(location, line, reason="invalid_json", detail=f"{exc.msg} at column {exc.colno}")
+            yield make_unit(location, line, reason="invalid_json", detail=f"{exc.msg} at column {exc.colno}")
             continue
-        yield _unit(location, line, value)
+        yield make_unit(location, line, value)
 
 
 def _iter_json_array(data: bytes, max_record_bytes: int) -> Iterator[Unit]:
@@ -142,13 +145,13 @@ def _iter_json_array(data: bytes, max_record_bytes: int) -> Iterator[Unit]:
         pos = _JSON_WS.match(text, pos).end()
         if pos >= len(text):
             if index == 0:  # "[" alone: nothing to salvage, but the file was not empty
-                yield _unit("file", data, reason="invalid_json", detail="JSON array never closed")
+                yield make_unit("file", data, reason="invalid_json", detail="JSON array never closed")
             return
         if text[pos] == "]":
             rest = _JSON_WS.match(text, pos + 1).end()
             if rest < len(text):
                 tail = text[rest:].encode("utf-8", "surrogateescape")
-                yield _unit(f"after item {index}", tail, reason="invalid_json",
+                yield make_unit(f"after item {index}", tail, reason="invalid_json",
                             detail="data after the end of the JSON array")
             return
         index += 1
@@ -157,24 +160,24 @@ def _iter_json_array(data: bytes, max_record_bytes: int) -> Iterator[Unit]:
             value, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             tail = text[pos:].encode("utf-8", "surrogateescape")
-            yield _unit(location, tail, reason="invalid_json",
+            yield make_unit(location, tail, reason="invalid_json",
                         detail=f"{exc.msg} at char {exc.pos - pos} of the item; rest of file unparseable")
             return
         raw_text = text[pos:end]
         raw = raw_text.encode("utf-8", "surrogateescape")
         if len(raw) > max_record_bytes:
-            yield _unit(location, raw, reason="oversize_record",
+            yield make_unit(location, raw, reason="oversize_record",
                         detail=f"{len(raw)} bytes > limit {max_record_bytes}")
         elif _has_escaped_bytes(raw_text):
-            yield _unit(location, raw, reason="undecodable_bytes", detail="invalid UTF-8 inside the item")
+            yield make_unit(location, raw, reason="undecodable_bytes", detail="invalid UTF-8 inside the item")
         else:
-            yield _unit(location, raw, value)
+            yield make_unit(location, raw, value)
         pos = _JSON_WS.match(text, end).end()
         if pos < len(text) and text[pos] == ",":
             pos += 1
         elif pos < len(text) and text[pos] != "]":
             tail = text[pos:].encode("utf-8", "surrogateescape")
-            yield _unit(f"after item {index}", tail, reason="invalid_json",
+            yield make_unit(f"after item {index}", tail, reason="invalid_json",
                         detail="expected ',' or ']' between array items; rest of file unparseable")
             return
 
@@ -190,12 +193,12 @@ def iter_csv_units(data: bytes, max_record_bytes: int, required_columns: list[st
     try:
         header = next(reader)
     except (csv.Error, StopIteration) as exc:
-        yield _unit("file", data, reason="unreadable_source", detail=f"no readable CSV header ({type(exc).__name__})")
+        yield make_unit("file", data, reason="unreadable_source", detail=f"no readable CSV header ({type(exc).__name__})")
         return
     header = [h.strip() for h in header]
     missing = [c for c in required_columns if c not in header]
     if _has_escaped_bytes("".join(header)) or missing:
-        yield _unit("file", data, reason="unreadable_source",
+        yield make_unit("file", data, reason="unreadable_source",
                     detail=f"CSV header lacks configured columns {missing}" if missing else "invalid UTF-8 in CSV header")
         return
     number = 0
@@ -206,7 +209,7 @@ def iter_csv_units(data: bytes, max_record_bytes: int, required_columns: list[st
             return
         except csv.Error as exc:
             number += 1
-            yield _unit(f"row {number}", b"", reason="unreadable_source",
+            yield make_unit(f"row {number}", b"", reason="unreadable_source",
                         detail=f"CSV parse error, rest of file unreadable: {exc}"[:200])
             return
         if not fields:
@@ -215,15 +218,15 @@ def iter_csv_units(data: bytes, max_record_bytes: int, required_columns: list[st
         location = f"row {number}"
         raw = "\x1f".join(fields).encode("utf-8", "surrogateescape")
         if len(raw) > max_record_bytes:
-            yield _unit(location, raw, reason="oversize_record", detail=f"{len(raw)} bytes > limit {max_record_bytes}")
+            yield make_unit(location, raw, reason="oversize_record", detail=f"{len(raw)} bytes > limit {max_record_bytes}")
         elif any(_has_escaped_bytes(f) for f in fields):
-            yield _unit(location, raw, reason="undecodable_bytes", detail="invalid UTF-8 in the row")
+            yield make_unit(location, raw, reason="undecodable_bytes", detail="invalid UTF-8 in the row")
         elif len(fields) != len(header):
             # Usually broken quoting: an unclosed quote swallows the following rows.
-            yield _unit(location, raw, reason="wrong_types",
+            yield make_unit(location, raw, reason="wrong_types",
                         detail=f"row has {len(fields)} fields, header has {len(header)} (broken quoting?)")
         else:
-            yield _unit(location, raw, dict(zip(header, fields)))
+            yield make_unit(location, raw, dict(zip(header, fields)))
 
 
 # --- plain text --------------------------------------------------------------------------------
@@ -233,11 +236,11 @@ def iter_text_units(data: bytes, max_record_bytes: int) -> Iterator[Unit]:
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM):]
     if len(data) > max_record_bytes:
-        yield _unit("file", data, reason="oversize_record", detail=f"{len(data)} bytes > limit {max_record_bytes}")
+        yield make_unit("file", data, reason="oversize_record", detail=f"{len(data)} bytes > limit {max_record_bytes}")
         return
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        yield _unit("file", data, reason="undecodable_bytes", detail=f"invalid UTF-8 at byte {exc.start}")
+        yield make_unit("file", data, reason="undecodable_bytes", detail=f"invalid UTF-8 at byte {exc.start}")
         return
-    yield _unit("file", data, text)
+    yield make_unit("file", data, text)
