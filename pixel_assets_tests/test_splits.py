@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import polars as pl
@@ -21,13 +22,17 @@ def registry():
     return load_registry()
 
 
+@functools.lru_cache(maxsize=1)
+def _default_registry():
+    return load_registry()
+
+
 def make_record(family: str, user: str | None, assistant: str, *, registry=None, system: str | None = None) -> dict:
     """A record following the record conventions (after the PII stage)."""
     messages = ([{"role": "system", "content": system}] if system else [])
     messages += ([{"role": "user", "content": user}] if user is not None else [])
     messages += [{"role": "assistant", "content": assistant}]
-    registry = registry or load_registry()
-    fam = registry[family]
+    fam = (registry or _default_registry())[family]
     return {
         "messages": messages,
         "metadata": {
