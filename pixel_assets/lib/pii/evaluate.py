@@ -1,0 +1,73 @@
+"""Span-overlap evaluation of the detector against a presidio-research labeled set."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from pixel_assets.lib.pii.detection import overlaps
+
+# Gold names seen in presidio-research style sets -> the type we score under. Street addresses
+# and locations are one category ("LOCATION/street address").
+GOLD_TYPE_MAP = {
+    "PERSON": "PERSON", "PER": "PERSON", "NAME": "PERSON", "FIRST_NAME": "PERSON", "LAST_NAME": "PERSON",
+    "EMAIL_ADDRESS": "EMAIL_ADDRESS", "EMAIL": "EMAIL_ADDRESS",
+    "PHONE_NUMBER": "PHONE_NUMBER", "PHONE": "PHONE_NUMBER",
+    "US_SSN": "US_SSN", "SSN": "US_SSN",
+    "CREDIT_CARD": "CREDIT_CARD", "CREDIT_CARD_NUMBER": "CREDIT_CARD",
+    "IP_ADDRESS": "IP_ADDRESS", "URL": "URL", "DOMAIN_NAME": "URL",
+    "LOCATION": "LOCATION", "GPE": "LOCATION", "LOC": "LOCATION", "CITY": "LOCATION",
+    "ADDRESS": "LOCATION", "STREET_ADDRESS": "LOCATION",
+    "SOCIAL_HANDLE": "SOCIAL_HANDLE", "USERNAME": "SOCIAL_HANDLE",
+    "DATE_OF_BIRTH": "DATE_OF_BIRTH", "BIRTHDAY": "DATE_OF_BIRTH", "DOB": "DATE_OF_BIRTH",
+}
+DETECTED_TYPE_MAP = {"STREET_ADDRESS": "LOCATION"}
+
+
+def _f_beta(p: float, r: float, beta: float = 2.0) -> float:
+    b2 = beta * beta
+    return (1 + b2) * p * r / (b2 * p + r) if (p + r) else 0.0
+
+
+def evaluate(samples: list[dict[str, Any]], detections: list[list[Any]]) -> dict[str, Any]:
+    """Per type and overall precision/recall/F2. A detection is correct when it overlaps a gold
+    span of the same (mapped) type; a gold span is found when some same-type detection overlaps it."""
+    n_det, tp_det, n_gold, found_gold = Counter(), Counter(), Counter(), Counter()
+    ignored_gold: Counter[str] = Counter()
+    for sample, dets in zip(samples, detections):
+        gold = []
+        for s in sample.get("spans", []):
+            gtype = GOLD_TYPE_MAP.get(str(s["entity_type"]).upper())
+            if gtype is None:
+                ignored_gold[str(s["entity_type"])] += 1
+                continue
+            gold.append((int(s["start_position"]), int(s["end_position"]), gtype))
+        mapped = [(d.start, d.end, DETECTED_TYPE_MAP.get(d.entity_type, d.entity_type)) for d in dets]
+        for start, end, dtype in mapped:
+            n_det[dtype] += 1
+            if any(gt == dtype and overlaps(start, end, gs, ge) for gs, ge, gt in gold):
+                tp_det[dtype] += 1
+        for gs, ge, gt in gold:
+            n_gold[gt] += 1
+            if any(dt == gt and overlaps(ds, de, gs, ge) for ds, de, dt in mapped):
+                found_gold[gt] += 1
+
+    def figures(tp: int, nd: int, fg: int, ng: int) -> dict[str, Any]:
+        p = tp / nd if nd else (1.0 if ng == 0 else 0.0)
+        r = fg / ng if ng else None
+        return {"precision": round(p, 4), "recall": None if r is None else round(r, 4),
+                "f2": None if r is None else round(_f_beta(p, r), 4), "support": ng, "detections": nd}
+
+    per_type = {t: figures(tp_det[t], n_det[t], found_gold[t], n_gold[t]) for t in sorted(set(n_det) | set(n_gold))}
+    overall = figures(sum(tp_det.values()), sum(n_det.values()), sum(found_gold.values()), sum(n_gold.values()))
+    return {"samples": len(samples), "per_type": per_type, "overall": overall,
+            "ignored_gold_types": dict(ignored_gold)}
+
+
+def over_redaction(detections: list[list[list[Any]]]) -> dict[str, Any]:
+    """Detections on PII-free conversations (every one is false): per conversation, by type."""
+    by_type: Counter[str] = Counter(d.entity_type for conv in detections for msg in conv for d in msg)
+    n = len(detections)
+    total = sum(by_type.values())
+    return {"conversations": n, "false_detections": total,
+            "per_conversation": round(total / n, 4) if n else 0.0, "by_type": dict(by_type)}
