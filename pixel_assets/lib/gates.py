@@ -230,6 +230,7 @@ class CompiledDataset:
     unreadable: list[str]  # ids of lines that are not a JSON record
     export_hashes: Counter | None  # recomputed content hashes of the compiled export, if present
     export_unreadable: int = 0
+    export_sha256: str | None = None
     _recomputed: dict[str, str] = field(default_factory=dict, repr=False)
 
     def key(self, rel: str) -> str:
@@ -328,15 +329,17 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
         unreadable += bad
 
     export_key = f"{prefix}/{COMPILED_EXPORT}" if prefix else COMPILED_EXPORT
-    export_hashes, export_bad = None, 0
+    export_hashes, export_bad, export_sha = None, 0, None
     if root.exists(export_key):
-        parsed, bad, _ = _parse_lines(root.read_bytes(export_key), COMPILED_EXPORT)
+        export_bytes = root.read_bytes(export_key)
+        export_sha = sha256_bytes(export_bytes)
+        parsed, bad, _ = _parse_lines(export_bytes, COMPILED_EXPORT)
         export_hashes = Counter(contract.content_hash(r.get("messages") or []) for _, r in parsed)
         export_bad = len(bad)
     return CompiledDataset(root=root, prefix=prefix, manifest=manifest,
                            manifest_sha256=sha256_bytes(manifest_bytes), shards=shards,
                            records=records, unreadable=unreadable, export_hashes=export_hashes,
-                           export_unreadable=export_bad)
+                           export_unreadable=export_bad, export_sha256=export_sha)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -347,7 +350,8 @@ def _result(name: str, problems: dict[str, list[str]], ok_message: str, config: 
     """Fail when any problem list is non-empty; the message names each problem kind and its count."""
     offenders = [o for items in problems.values() for o in items]
     failing = {k: len(v) for k, v in problems.items() if v}
-    message = ok_message if not failing else "; ".join(f"{k}: {n}" for k, n in failing.items())
+    message = ok_message if not failing else "; ".join(
+        f"{k}: {n} ({problems[k][0]}{', ...' if n > 1 else ''})" for k, n in failing.items())
     return GateResult(name=name, passed=not failing, message=message, figures=figures,
                       offenders=offenders[: config.max_offenders], offender_count=len(offenders),
                       table=table or [])
@@ -370,72 +374,16 @@ def _spread(keys: Iterable[tuple[str, str, str]]) -> dict[str, tuple[set[str], l
     return seen
 
 
-def _dedup_text(record: dict[str, Any]) -> str:
-    try:
-        from pixel_assets.lib.dedup import dedup_text
-    except ImportError:  # the dedup module is not there yet: its definition, non-system turns
-        return " ".join(m["content"] for m in record.get("messages", [])
-                        if isinstance(m, dict) and m.get("role") != "system" and isinstance(m.get("content"), str))
-    return dedup_text(record)
-
-
 def _near_duplicate_clusters(records: Sequence[dict[str, Any]], threshold: float) -> list[list[int]]:
-    """Clusters (lists of indices, size >= 2) of near-duplicate records."""
-    try:
-        from pixel_assets.lib.dedup import near_duplicate_clusters
-    except ImportError:
-        return _fallback_clusters([_dedup_text(r) for r in records], threshold)
-    return _clusters_from_dedup(near_duplicate_clusters, records, threshold)
+    """Clusters (index lists, size >= 2) of near-duplicate records, by the dedup stage's own code."""
+    from pixel_assets.lib.dedup import dedup_text, near_duplicate_clusters
 
-
-def _clusters_from_dedup(fn: Callable, records: Sequence[dict[str, Any]], threshold: float) -> list[list[int]]:
-    texts = [_dedup_text(r) for r in records]
-    clusters = fn(texts, threshold=threshold)
-    return [sorted(c) for c in _as_index_groups(clusters, len(texts)) if len(c) > 1]
-
-
-def _as_index_groups(clusters: Any, n: int) -> list[list[int]]:
-    # A list of index groups, or one cluster label per text.
-    if isinstance(clusters, dict):
-        clusters = list(clusters.values())
-    clusters = list(clusters)
-    if len(clusters) == n and all(isinstance(c, (int, str)) for c in clusters):
-        groups: dict[Any, list[int]] = defaultdict(list)
-        for i, label in enumerate(clusters):
-            groups[label].append(i)
-        return list(groups.values())
-    return [list(c) for c in clusters]
-
-
-def _fallback_clusters(texts: list[str], threshold: float) -> list[list[int]]:
-    from datasketch import MinHash, MinHashLSH
-
-    def shingles(text: str) -> set[bytes]:
-        words = text.lower().split()
-        return {" ".join(words[i:i + 5]).encode() for i in range(max(1, len(words) - 4))}
-
-    lsh = MinHashLSH(threshold=threshold, num_perm=128, params=(16, 8))
-    sigs = []
-    for i, t in enumerate(texts):
-        mh = MinHash(num_perm=128)
-        mh.update_batch(list(shingles(t)))
-        sigs.append(mh)
-        lsh.insert(i, mh)
-    parent = list(range(len(texts)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, mh in enumerate(sigs):
-        for j in lsh.query(mh):
-            if j != i and mh.jaccard(sigs[j]) >= threshold:
-                parent[find(i)] = find(j)
+    if not records:
+        return []
+    labels = near_duplicate_clusters([dedup_text(r) for r in records], threshold=threshold)
     groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(texts)):
-        groups[find(i)].append(i)
+    for i, label in enumerate(labels.tolist()):
+        groups[label].append(i)
     return [g for g in groups.values() if len(g) > 1]
 
 
@@ -515,9 +463,12 @@ def gate_distribution(ds: CompiledDataset, registry: Registry, config: GateConfi
             out_of_band.append(f"{split} share {share:.4f} outside {lo:.2f}-{hi:.2f}")
     problems = {"shares out of tolerance": out_of_band,
                 "no non-holdout conversations": [] if total else ["0 conversations"]}
-    return _result("distribution", problems,
-                   "shares " + ", ".join(f"{s} {figures[f'{s}_share']:.3f}" for s in contract.SPLITS),
-                   config, figures)
+    result = _result("distribution", problems,
+                     "shares " + ", ".join(f"{s} {figures[f'{s}_share']:.3f}" for s in contract.SPLITS),
+                     config, figures)
+    if out_of_band:  # every offending share in the message: there are at most three
+        result.message = f"shares out of tolerance over {total} non-holdout conversations: " + "; ".join(out_of_band)
+    return result
 
 
 def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
@@ -604,6 +555,9 @@ def gate_hash(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Ga
         if entry.get("size_bytes") != s.size_bytes:
             shard_problems.append(f"{s.path}: {s.size_bytes} bytes != manifest size_bytes {entry.get('size_bytes')}")
     export_problems = []
+    export_entry = ds.manifest.get("compiled_export")
+    if isinstance(export_entry, dict) and ds.export_sha256 and export_entry.get("sha256") != ds.export_sha256:
+        export_problems.append(f"{COMPILED_EXPORT}: sha256 {_short(ds.export_sha256)} != manifest {_short(export_entry.get('sha256'))}")
     shard_hashes = Counter(ds.recomputed_hash(r) for r in ds.records)
     if ds.export_hashes is None:
         export_problems.append(f"{COMPILED_EXPORT} missing")
@@ -623,13 +577,17 @@ def gate_hash(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Ga
                    config, figures)
 
 
-def _slice_membership() -> Callable[[str, float, str], bool] | None:
-    """The compile engineer's holdout-slice selector, when pixel_assets.lib.splits exposes one."""
-    try:
-        from pixel_assets.lib import splits
-    except ImportError:
-        return None
-    return getattr(splits, "in_holdout_slice", None)
+def _recomputed_holdout(ds: CompiledDataset, registry: Registry) -> dict[str, str]:
+    """Record id -> holdout marker ("none"|"family"|"slice"|"group") recomputed by the split stage's
+    own assignment (pixel_assets.lib.splits.assign_splits) over the records as written."""
+    from pixel_assets.lib.splits import assign_splits
+
+    known = [r for r in ds.records if r.family in registry.names and r.stored_hash]
+    if not known:
+        return {}
+    frame = contract.records_to_frame(r.record for r in known)
+    assigned = assign_splits(frame, registry).get_column("holdout").to_list()
+    return {r.id: h for r, h in zip(known, assigned)}
 
 
 def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
@@ -637,16 +595,16 @@ def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
     wrong_field = [f"{r.id}: metadata.split={r.meta.get('split')!r}" for r in ds.records if r.meta.get("split") != r.split]
     test_only = [f"{r.id} {_short(r.stored_hash)} ({r.family})" for r in ds.records
                  if r.split != "test" and r.family in holdouts and holdouts[r.family].mode == "test_only"]
-    slice_families = {n for n, h in holdouts.items() if h.mode == "test_slice"}
-    selector = _slice_membership()
-    slice_leaks: list[str] = []
-    slice_records = 0
-    if selector is not None:
-        for r in ds.records:
-            if r.family in slice_families and _selected(selector, r, holdouts[r.family].fraction, ds):
-                slice_records += 1
-                if r.split != "test":
-                    slice_leaks.append(f"{r.id} {_short(r.stored_hash)} ({r.family} holdout slice)")
+    # A record is held out when the stored marker says so or the recomputed assignment does: either
+    # way it must sit in test.
+    recomputed = _recomputed_holdout(ds, registry)
+    held, slice_leaks = 0, []
+    for r in ds.records:
+        markers = {str(r.meta.get("holdout") or "none"), recomputed.get(r.id, "none")} - {"none"}
+        if markers:
+            held += 1
+            if r.split != "test" and not (r.family in holdouts and holdouts[r.family].mode == "test_only"):
+                slice_leaks.append(f"{r.id} {_short(r.stored_hash)} ({r.family}, held out as {'/'.join(sorted(markers))})")
     manifest_modes = ds.manifest.get("holdout_families") if isinstance(ds.manifest.get("holdout_families"), dict) else {}
     policy = [f"{n}: manifest mode {(v or {}).get('mode')!r} != registry {holdouts[n].mode!r}"
               for n, v in manifest_modes.items() if n in holdouts and (v or {}).get("mode") != holdouts[n].mode]
@@ -656,11 +614,10 @@ def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
               **{s: per_family_split.get((n, s), 0) for s in contract.SPLITS}}
              for n in sorted(holdouts) if holdouts[n].mode != "none"]
     figures = {"test_only_families": sum(h.mode == "test_only" for h in holdouts.values()),
-               "test_slice_families": len(slice_families),
-               "slice_membership_recomputed": selector is not None,
-               "holdout_slice_records": slice_records,
+               "test_slice_families": sum(h.mode == "test_slice" for h in holdouts.values()),
+               "held_out_records": held,
                "test_only_records_outside_test": len(test_only),
-               "slice_records_outside_test": len(slice_leaks),
+               "held_out_records_outside_test": len(slice_leaks),
                "records_in_wrong_split_directory": len(wrong_field)}
     return _result("split", {"test-only family records outside test": test_only,
                              "holdout-slice records outside test": slice_leaks,
@@ -669,8 +626,11 @@ def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
                    "holdout families and slices appear only in test", config, figures, table)
 
 
-def _selected(selector: Callable, r: ShardRecord, fraction: float, ds: CompiledDataset) -> bool:
-    return bool(selector(r.record, fraction))
+def _record_tokens(r: ShardRecord) -> int:
+    # The manifest total is the sum of the records' own total_tokens (set at ingest, kept through
+    # the PII stage); a record without one counts its recomputed estimate.
+    n = r.meta.get("total_tokens")
+    return n if isinstance(n, int) and not isinstance(n, bool) else contract.approx_tokens(r.messages)
 
 
 def gate_stats(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
@@ -684,7 +644,7 @@ def gate_stats(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
             problems.append(f"{label}: manifest {stated} != shards {actual}")
 
     compare("total_conversations", m.get("total_conversations"), len(ds.records))
-    tokens = sum(contract.approx_tokens(r.messages) for r in ds.records)
+    tokens = sum(_record_tokens(r) for r in ds.records)
     compare("total_tokens_approx", m.get("total_tokens_approx"), tokens)
     splits = m.get("splits") if isinstance(m.get("splits"), dict) else {}
     per_split = Counter(r.split for r in ds.records)
