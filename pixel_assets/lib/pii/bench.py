@@ -1,0 +1,98 @@
+"""`pixel bench pii`: the naive presidio baseline vs this project's scrubber, same corpus, same run.
+
+Also measures re-compilation with the persistent cache: cold scrub of a corpus, then a scrub of
+the corpus plus 1% new conversations against the warm cache.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pixel_assets.lib import contract
+from pixel_assets.lib.pii.evaluate import evaluate
+from pixel_assets.lib.pii.labeled import bench_conversations, labeled_set
+
+
+def _records(convs: list[list[dict[str, str]]], family: str = "bench") -> list[dict[str, Any]]:
+    return [{"messages": c, "metadata": {"content_hash": contract.content_hash(c), "source_family": family,
+                                           "provenance": {"processing_steps": ["ingest", "normalize"]}}}
+            for c in convs]
+
+
+def naive_analyzer(model: str):
+    """presidio AnalyzerEngine, the spaCy model, default recognizers: the baseline."""
+    from pixel_assets.lib.pii.offline import configure_offline
+
+    configure_offline()
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    provider = NlpEngineProvider(nlp_configuration={
+        "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]})
+    return AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+
+
+def _recall_sample(n: int) -> list[dict[str, Any]]:
+    return labeled_set(n, seed=101, split="eval")
+
+
+def bench_pii(conversations: int = 200, *, recompile_conversations: int = 1000, seed: int = 11,
+              mode: str = "all", log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    from pixel_assets.lib.pii.cache import PiiCache
+    from pixel_assets.lib.pii.detection import Detection
+    from pixel_assets.lib.pii.scrub import scrub_records
+    from pixel_assets.lib.pii.scrubber import PiiScrubber
+
+    scrubber = PiiScrubber()
+    out: dict[str, Any] = {"cpu_count": os.cpu_count(), "n_process": scrubber.n_process}
+    if mode in ("all", "speed"):
+        convs = bench_conversations(conversations, seed=seed)
+        records = _records(convs)
+        messages = [m["content"] for c in convs for m in c]
+        out["corpus"] = {"conversations": len(convs), "messages": len(messages),
+                         "chars": sum(len(m) for m in messages)}
+        naive = naive_analyzer(scrubber.config.spacy_model)
+        naive.analyze("warm up Sarah at 555-123-4567", language="en")
+        scrubber.detect(["warm up Sarah at 555-123-4567"])
+        log(f"bench pii: naive baseline over {len(messages)} messages")
+        t = time.perf_counter()
+        for text in messages:
+            naive.analyze(text, language="en")
+        naive_s = time.perf_counter() - t
+        log(f"bench pii: project scrubber over {len(records)} conversations")
+        t = time.perf_counter()
+        scrub_records(records, family="bench", scrubber=scrubber)
+        ours_s = time.perf_counter() - t
+        # Recall on a labeled sample, so the speed-up is not bought with missed PII.
+        sample = _recall_sample(300)
+        texts = [s["full_text"] for s in sample]
+        naive_dets = [[Detection(r.start, r.end, r.entity_type, r.score) for r in naive.analyze(x, language="en")]
+                      for x in texts]
+        ours_eval = evaluate(sample, scrubber.detect(texts))["overall"]
+        naive_eval = evaluate(sample, naive_dets)["overall"]
+        out["naive"] = {"seconds": round(naive_s, 3), "conversations_per_s": round(len(convs) / naive_s, 2),
+                        "labeled_recall": naive_eval["recall"], "labeled_precision": naive_eval["precision"]}
+        out["project"] = {"seconds": round(ours_s, 3), "conversations_per_s": round(len(convs) / ours_s, 2),
+                          "labeled_recall": ours_eval["recall"], "labeled_precision": ours_eval["precision"]}
+        out["speedup"] = round(naive_s / ours_s, 2)
+    if mode in ("all", "recompile"):
+        base = bench_conversations(recompile_conversations, seed=seed + 1)
+        extra = bench_conversations(max(1, recompile_conversations // 100), seed=seed + 2)
+        with tempfile.TemporaryDirectory() as tmp, PiiCache(os.path.join(tmp, "pii.sqlite")) as cache:
+            log(f"bench pii: cold scrub of {len(base)} conversations with an empty cache")
+            t = time.perf_counter()
+            scrub_records(_records(base), family="bench", scrubber=scrubber, cache=cache)
+            cold_s = time.perf_counter() - t
+            log(f"bench pii: re-compilation with {len(extra)} new conversations")
+            t = time.perf_counter()
+            _c, _r, stats = scrub_records(_records(base + extra), family="bench", scrubber=scrubber, cache=cache)
+            warm_s = time.perf_counter() - t
+        out["recompile"] = {"conversations": len(base), "new_conversations": len(extra),
+                            "cold_seconds": round(cold_s, 3), "recompile_seconds": round(warm_s, 3),
+                            "recompile_fraction_of_cold": round(warm_s / cold_s, 4),
+                            "cache_hits": stats["cache_hits"], "cache_misses": stats["cache_misses"]}
+    return out
