@@ -26,6 +26,7 @@ from pixel_assets.lib.demo_data import (
     load_plan,
     shingles,
 )
+from pixel_assets.lib.ingest import clean_text, ingest_family
 from pixel_assets.lib.registry import load_registry
 from pixel_assets.lib.storage import LocalDataRoot
 
@@ -98,7 +99,11 @@ def _parse_object(fmt: str, obj: Any) -> list[dict[str, str]] | str:
             res[0]["content"] += "\n\n" + obj["input"]
         return res
     if fmt == "cot_qa":
-        return _fields(obj, [("user", "question"), ("assistant", "answer")])
+        res = _fields(obj, [("user", "question"), ("assistant", "answer")])
+        reasoning = (obj.get("metadata") or {}).get("reasoning")
+        if isinstance(res, list) and reasoning:
+            res[1]["content"] = reasoning + "\n\n" + res[1]["content"]
+        return res
     if fmt == "edge_case_prompt_response":
         return _fields(obj, [("assistant", "prompt"), ("user", "response")])
     if fmt == "preference_pairs":
@@ -117,15 +122,17 @@ def read_source(root, key: str, fmt: str) -> list[tuple[str, list[dict[str, str]
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             return [("file", "undecodable_bytes")]
-        return [("file", [{"role": "assistant", "content": text}] if text.strip() else "empty_content")]
+        return [("file", [{"role": "assistant", "content": text}] if text.strip() else "unreadable_source")]
     if fmt in ("marker_text_csv", "qa_csv"):
         csv.field_size_limit(1 << 30)
         rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
         out = []
         for i, row in enumerate(rows, 1):
             if fmt == "qa_csv":
-                out.append((f"row {i}", [{"role": "user", "content": row["questionTitle"]},
-                                         {"role": "assistant", "content": row["answerText"]}]))
+                question = f"{row['questionTitle']}\n\n{row['questionText']}"
+                answer = clean_text(row["answerText"], html=True)
+                out.append((f"row {i}", [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+                            if clean_text(question) and answer else "empty_content"))
                 continue
             text = row["text"]
             if not text.strip():
@@ -133,12 +140,15 @@ def read_source(root, key: str, fmt: str) -> list[tuple[str, list[dict[str, str]
                 continue
             messages = []
             for line in text.split("\n"):
-                marker, _, rest = line.partition(": ")
+                marker, _, rest = line.partition(":")
                 if marker in ("human", "gpt"):
                     messages.append({"role": "user" if marker == "human" else "assistant", "content": rest})
                 elif messages:
                     messages[-1]["content"] += "\n" + line
-            out.append((f"row {i}", messages or "no_user_or_assistant_turn"))
+            if any(not m["content"].strip() for m in messages):
+                out.append((f"row {i}", "empty_content"))
+            else:
+                out.append((f"row {i}", messages or "no_user_or_assistant_turn"))
         return out
     if key.endswith(".jsonl"):
         out = []
@@ -223,7 +233,7 @@ def _ref_messages(parsed, ref) -> list[dict[str, str]]:
 
 
 def _hash(messages) -> str:
-    return contract.content_hash([{"content": ftfy.fix_text(m["content"])} for m in messages])
+    return contract.content_hash([{"content": clean_text(m["content"])} for m in messages])
 
 
 def test_planted_exact_duplicates_share_the_hash(generated, parsed):
@@ -329,3 +339,27 @@ def test_family_character(parsed):
 def test_rejects_bad_scale(tmp_path):
     with pytest.raises(ValueError):
         generate_demo_sources(LocalDataRoot(tmp_path), scale=0)
+
+
+def test_ingest_quarantines_exactly_the_planted_malformed_records(generated):
+    """The real loaders over the demo sources: counts per reason and every planted record's
+    hash agree with the plan."""
+    root, plan = generated
+    by_location: dict[tuple[str, str], str] = {}
+    for family in load_registry().families:
+        if not family.enabled:
+            continue
+        result = ingest_family(family, root)
+        fam = plan.families[family.name]
+        assert result.read == fam.records_written, family.name
+        assert result.per_reason == fam.malformed, family.name
+        for record in contract.frame_to_records(result.records):
+            meta = record["metadata"]
+            by_location[(meta["source_key"], meta["source_location"])] = meta["content_hash"]
+    refs = [m for g in plan.exact_duplicate_groups for m in g["members"]]
+    refs += [p[s] for p in plan.near_duplicate_pairs + plan.same_question_pairs for s in ("a", "b")]
+    refs += [o["ref"] for o in plan.pii_occurrences]
+    for ref in refs:
+        if ref["family"] == "nemotron_generic":
+            continue
+        assert by_location[(root.uri(ref["key"]), ref["location"])] == ref["content_hash"], ref

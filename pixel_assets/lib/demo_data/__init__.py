@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import ftfy
 from faker import Faker
 
 from pixel_assets.lib import contract
@@ -432,7 +431,7 @@ OVERSIZE_FAMILIES = ("priority_datasets", "cptsd", "roleplay_simulator", "edge_c
 
 def malformed_reasons(fmt: str, is_jsonl: bool, family: str) -> list[str]:
     if fmt == "transcripts":
-        return ["undecodable_bytes", "empty_content"]
+        return ["undecodable_bytes", "unreadable_source"]  # whitespace-only file: unreadable
     if fmt == "marker_text_csv":
         return ["empty_content", "no_user_or_assistant_turn"]
     if fmt == "qa_csv":
@@ -501,7 +500,8 @@ def _bad_object(spec: FileSpec, reason: str, base: Any) -> Any:
     if fmt == "instruction":
         text_field = next(k for k in ("output", "response") if k in obj)
     if reason == "empty_content":
-        obj[text_field] = ""
+        # cot_qa: the reasoning is joined into the assistant turn, so empty the question
+        obj["question" if fmt == "cot_qa" else text_field] = ""
     elif reason == "wrong_types":
         obj[text_field] = ["not", "a", "string"]
     return obj
@@ -512,11 +512,9 @@ def plant_malformed(b: FamilyBuilder, spec: FileSpec) -> None:
     donors = [c for c in spec.items if isinstance(c, Conv) and not (c.dup_group or c.near_pair or c.same_question)]
     for reason in malformed_reasons(spec.format, is_jsonl, b.family):
         at = b.rng.randint(1, len(spec.items))
-        if spec.format == "transcripts":
-            payload = b"   \n\t\n" if reason == "empty_content" else (
-                b"Welcome back everyone. Today: " + b"\xff\xfe\xc3\x28 broken bytes" + b" and more.\n")
-        elif spec.format == "marker_text_csv":
-            payload = {"text": "" if reason == "empty_content" else "Just a note without any speaker markers at all."}
+        if spec.format == "marker_text_csv":
+            payload = {"text": "human: \ngpt: Thank you for telling me." if reason == "empty_content"
+                       else "Just a note without any speaker markers at all."}
         else:
             donor = b.rng.choice(donors)
             base = _raw_object(spec, donor)
@@ -683,7 +681,7 @@ def build_transcripts(b: FamilyBuilder) -> None:
     b.add_file(f"sources/video_transcripts/{slug}/{slug}_video_001_reupload.txt", "transcripts").items.append(dup)
     for reason in malformed_reasons("transcripts", False, b.family):
         spec = b.add_file(f"sources/video_transcripts/{slug}/{slug}_broken_{reason}.txt", "transcripts")
-        spec.items.append(Bad(reason, b"   \n\t\n" if reason == "empty_content" else
+        spec.items.append(Bad(reason, b"   \n\t\n" if reason == "unreadable_source" else
                               b"Welcome back everyone. \xff\xfe\xc3\x28 broken bytes and more.\n"))
 
 
@@ -863,15 +861,22 @@ def _serialize(spec: FileSpec) -> tuple[bytes, list[str]]:
 
 
 def repaired_hash(messages: list[dict[str, str]]) -> str:
-    """Content hash of the messages as a loader produces them (ftfy repair, then contract hash)."""
-    return contract.content_hash([{"content": ftfy.fix_text(m["content"])} for m in messages])
+    """Content hash of the messages as the loader produces them (its text repair, then the
+    contract hash)."""
+    from pixel_assets.lib.ingest import clean_text
+
+    return contract.content_hash([{"content": clean_text(m["content"])} for m in messages])
 
 
-def _finalize_messages(spec: FileSpec, c: Conv) -> list[dict[str, str]] | None:
-    """The normalized messages a loader produces for a clean item, or None where the loader's
-    joining of several source fields is its own choice (cot reasoning, instruction + input)."""
-    if spec.format == "cot_qa" or (spec.format == "instruction" and "instruction" in c.extra):
-        return None
+def _finalize_messages(spec: FileSpec, c: Conv) -> list[dict[str, str]]:
+    """The messages the loader builds from an item: cot reasoning goes before the answer,
+    instruction and a non-empty input form the user turn (both joined by a blank line)."""
+    if spec.format == "cot_qa":
+        assistant = f"{c.extra['reasoning'].strip()}\n\n{c.extra['answer'].strip()}"
+        return [c.messages[0], {"role": ROLE_ASSISTANT, "content": assistant}]
+    if spec.format == "instruction" and c.extra.get("input"):
+        user = f"{c.extra['instruction'].strip()}\n\n{c.extra['input'].strip()}"
+        return [{"role": ROLE_USER, "content": user}, c.messages[1]]
     return c.messages
 
 
@@ -881,12 +886,20 @@ def _write_counsel_chat(root: DataRoot, plan: DemoPlan) -> None:
     key = f"{COUNSEL_CHAT_DIR}/counselchat-data.csv"
     root.write_bytes(key, csv_bytes)
     root.write_bytes(f"{COUNSEL_CHAT_DIR}/LICENSE", data_dir.joinpath("LICENSE").read_bytes())
+    from pixel_assets.lib.ingest import clean_text
+
     csv.field_size_limit(1 << 30)
-    rows = sum(1 for _ in csv.DictReader(io.StringIO(csv_bytes.decode("utf-8"))))
     fam = plan.families.setdefault("professional_therapeutic", FamilyPlan())
-    fam.records_written += rows
-    fam.valid += rows
     fam.files.append(key)
+    # Real data: a few rows have no question or an answer that is only markup; they are
+    # quarantined as empty_content, which the plan says.
+    for row in csv.DictReader(io.StringIO(csv_bytes.decode("utf-8"))):
+        fam.records_written += 1
+        question = " ".join((row[c] or "").strip() for c in ("questionTitle", "questionText"))
+        if not clean_text(question) or not clean_text(row["answerText"] or "", html=True):
+            fam.malformed["empty_content"] = fam.malformed.get("empty_content", 0) + 1
+        else:
+            fam.valid += 1
 
 
 def generate_demo_sources(
@@ -925,9 +938,8 @@ def generate_demo_sources(
                     continue
                 fam.valid += 1
                 ref: dict[str, Any] = {"family": name, "key": spec.key, "location": location, "demo_id": item.demo_id}
-                messages = _finalize_messages(spec, item)
-                if messages is not None and not item.encoding:
-                    ref["content_hash"] = repaired_hash(messages)
+                if not item.encoding:
+                    ref["content_hash"] = repaired_hash(_finalize_messages(spec, item))
                 for kind, value in item.pii:
                     plan.pii_occurrences.append({"type": kind, "value": value, "ref": ref})
                     values = plan.pii.setdefault(kind, [])
