@@ -1,0 +1,73 @@
+"""The eight verification gates as blocking asset checks on compiled_dataset, and the
+verification report asset. Both call pixel_assets.lib.gates (the same code as `pixel verify`)."""
+
+
+from typing import Any
+
+import dagster as dg
+
+from pixel_assets.defs.gates.guard import COMPILED_DATASET_KEY
+from pixel_assets.defs.storage.resources import DataRootResource
+from pixel_assets.lib.gates import (
+    DEFAULT_PREFIX,
+    GATE_NAMES,
+    GATE_TITLES,
+    GateConfig,
+    GateResult,
+    VerificationReport,
+    verify_compiled_dataset,
+    write_report,
+)
+
+GATE_CHECK_SPECS = [
+    dg.AssetCheckSpec(name=name, asset=COMPILED_DATASET_KEY, blocking=True, description=GATE_TITLES[name])
+    for name in GATE_NAMES
+]
+
+
+def _scalar(value: Any) -> Any:
+    return value if isinstance(value, (bool, int, float, str)) or value is None else str(value)
+
+
+def gate_metadata(report: VerificationReport, gate: GateResult) -> dict[str, Any]:
+    return {
+        "report": dg.MetadataValue.md(gate.markdown()),
+        "manifest_sha256": report.manifest_sha256,
+        "manifest_generated_at": report.manifest_generated_at or "",
+        "offenders": gate.offender_count,
+        **{k: _scalar(v) for k, v in gate.figures.items()},
+    }
+
+
+@dg.multi_asset_check(specs=GATE_CHECK_SPECS, name="verification_gates",
+                      description="SPEC §6: the eight gates, recomputed from the shards as written.")
+def verification_gates(context: dg.AssetCheckExecutionContext, data_root: DataRootResource):
+    root = data_root.root()
+    report = verify_compiled_dataset(root, DEFAULT_PREFIX, config=GateConfig.from_env())
+    # The report file is written here too, so it exists when a failed gate skips the report asset.
+    key = write_report(root, report)
+    context.log.info(f"gates: {len(GATE_NAMES) - len(report.failed_gates)}/{len(GATE_NAMES)} passed; report at {root.uri(key)}")
+    for gate in report.gates:
+        yield dg.AssetCheckResult(
+            asset_key=COMPILED_DATASET_KEY, check_name=gate.name, passed=gate.passed,
+            severity=dg.AssetCheckSeverity.ERROR, description=gate.message, metadata=gate_metadata(report, gate),
+        )
+
+
+@dg.asset(key="verification_report", deps=[COMPILED_DATASET_KEY], group_name="reports", kinds={"json"})
+def verification_report(context: dg.AssetExecutionContext, data_root: DataRootResource) -> dict:
+    """All eight verdicts with their figures and the manifest they refer to (sha256, generated_at),
+    written to final_dataset/verification_report.json next to the manifest."""
+    root = data_root.root()
+    report = verify_compiled_dataset(root, DEFAULT_PREFIX, config=GateConfig.from_env())
+    key = write_report(root, report)
+    context.add_output_metadata({
+        "passed": report.passed,
+        "failed_gates": ", ".join(report.failed_gates) or "none",
+        "gates_passed": len(GATE_NAMES) - len(report.failed_gates),
+        "manifest_sha256": report.manifest_sha256,
+        "manifest_generated_at": report.manifest_generated_at or "",
+        "report_uri": root.uri(key),
+        "verdicts": dg.MetadataValue.md(report.markdown()),
+    })
+    return report.to_dict()

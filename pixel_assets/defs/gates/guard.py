@@ -1,0 +1,78 @@
+"""The training guard: training assets refuse to run unless every gate passed on the current
+compiled dataset.
+
+A blocking asset check only stops the run it is part of; a later run that selects only training
+assets would otherwise train on a dataset whose gates failed. So before training, read the latest
+evaluation of each gate from the instance and require that it passed and that it targets the
+latest materialization of ``compiled_dataset``.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pixel_assets.lib.gates import GATE_NAMES
+
+COMPILED_DATASET_KEY = dg.AssetKey("compiled_dataset")
+
+
+def gate_problems(
+    instance: dg.DagsterInstance,
+    asset_key: dg.AssetKey = COMPILED_DATASET_KEY,
+    gate_names: tuple[str, ...] = GATE_NAMES,
+) -> dict[str, str]:
+    """Gate name -> why it does not clear the current compiled dataset (empty dict = all clear)."""
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    latest = instance.fetch_materializations(asset_key, limit=1).records
+    if not latest:
+        return {name: f"{asset_key.to_user_string()} has never been materialized" for name in gate_names}
+    materialization = latest[0]
+    mat_run = materialization.event_log_entry.run_id
+    check_keys = [dg.AssetCheckKey(asset_key, name) for name in gate_names]
+    executions = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+    problems: dict[str, str] = {}
+    for key in check_keys:
+        record = executions.get(key)
+        if record is None:
+            problems[key.name] = "never evaluated"
+            continue
+        evaluation = record.evaluation
+        if record.status == AssetCheckExecutionRecordStatus.PLANNED or evaluation is None:
+            problems[key.name] = f"no result (planned in run {record.run_id[:8]}, not evaluated)"
+            continue
+        target = evaluation.target_materialization_data
+        if target is not None:
+            current = target.storage_id == materialization.storage_id
+        else:  # evaluated without a recorded target: same run, or evaluated after the materialization
+            current = record.run_id == mat_run or record.create_timestamp > materialization.event_log_entry.timestamp
+        if not current:
+            problems[key.name] = (f"last evaluated (run {record.run_id[:8]}) on an earlier materialization, "
+                                  f"not the current one (run {mat_run[:8]})")
+        elif record.status != AssetCheckExecutionRecordStatus.SUCCEEDED or not evaluation.passed:
+            problems[key.name] = f"FAILED in run {record.run_id[:8]}: {evaluation.description or 'no description'}"
+    return problems
+
+
+def require_passed_gates(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> None:
+    """Raise dg.Failure naming every failed or missing gate unless all eight passed on the current
+    compiled_dataset materialization. Call it first thing in every training asset."""
+    problems = gate_problems(context.instance)
+    if problems:
+        lines = [f"{name}: {why}" for name, why in problems.items()]
+        raise dg.Failure(
+            description=(
+                f"refusing to train: {len(problems)} of {len(GATE_NAMES)} verification gates have not passed "
+                f"on the current compiled_dataset ({', '.join(problems)}). Fix the dataset, re-materialize "
+                "compiled_dataset with its checks, and retry.\n" + "\n".join(lines)
+            ),
+            metadata={"failed_or_missing_gates": ", ".join(problems), "details": dg.MetadataValue.md(
+                "| gate | problem |\n|---|---|\n" + "\n".join(f"| {n} | {w.replace('|', '/')} |" for n, w in problems.items()))},
+        )
+    context.log.info(f"training guard: all {len(GATE_NAMES)} gates passed on the current compiled_dataset")
+
+
+# For declaratively automated training assets, combine their condition with this one, e.g.
+# ``dg.AutomationCondition.on_missing() & GATES_PASSED_CONDITION`` (it only sees direct deps'
+# blocking checks, so require_passed_gates stays the guard inside the asset).
+GATES_PASSED_CONDITION = dg.AutomationCondition.all_deps_blocking_checks_passed()
