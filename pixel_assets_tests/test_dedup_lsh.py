@@ -53,6 +53,28 @@ def test_short_texts_get_a_single_shingle_and_empty_texts_none():
     assert hashes[0] == hashes[1] != hashes[2]
 
 
+def test_shingle_hashes_match_python_shingle_sets():
+    """Equal hashes <=> equal 5-word windows: Jaccard of hash sets == Jaccard of word tuples."""
+    import re
+
+    rng = random.Random(1)
+    texts = [" ".join(f"w{rng.randrange(30)}" for _ in range(rng.randrange(0, 40))) for _ in range(60)]
+    hashes, offsets = shingle_hashes(texts, 5)
+    sets = [set(hashes[offsets[i] : offsets[i + 1]].tolist()) for i in range(len(texts))]
+    for i in range(len(texts)):
+        words = re.findall(r"\w+", texts[i])
+        expected = {tuple(words[j : j + 5]) for j in range(len(words) - 4)} or (
+            {tuple(words)} if words else set()
+        )
+        assert len(sets[i]) == len(expected)
+        for j in range(i):
+            other = re.findall(r"\w+", texts[j])
+            other_set = {tuple(other[m : m + 5]) for m in range(len(other) - 4)} or (
+                {tuple(other)} if other else set()
+            )
+            assert len(sets[i] & sets[j]) == len(expected & other_set)
+
+
 def test_shingles_ignore_case_and_punctuation():
     h1, _ = shingle_hashes(["Hello, world! How are you today?"], 5)
     h2, _ = shingle_hashes(["hello world how are you today"], 5)

@@ -221,7 +221,10 @@ def find_near_duplicates(
     series = series.cast(pl.String)
     n = len(series)
     t0 = time.perf_counter()
-    sig, nonempty = signature_matrix(series, num_perm=num_perm, shingle_size=shingle_size, seed=seed)
+    # Only the bands*rows permutations the banding reads are computed (e.g. 126 of 128).
+    sig, nonempty = signature_matrix(
+        series, num_perm=bands * rows, shingle_size=shingle_size, seed=seed
+    )
     t1 = time.perf_counter()
     members = np.flatnonzero(nonempty)
     a, b, cand_stats = candidate_pairs(sig, members, bands, rows)
@@ -240,6 +243,7 @@ def find_near_duplicates(
         "texts_without_shingles": int(n - len(members)),
         "threshold": threshold,
         "num_perm": num_perm,
+        "perms_used": bands * rows,
         "bands": bands,
         "rows": rows,
         "shingle_size": shingle_size,

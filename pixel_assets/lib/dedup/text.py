@@ -109,15 +109,40 @@ def shingle_hashes(
     total = int(offsets[-1])
     if total == 0:
         return np.zeros(0, dtype=np.uint64), offsets
-    doc = np.repeat(np.arange(len(lengths)), per_doc)
-    start = word_starts[doc] + (np.arange(total, dtype=np.int64) - offsets[doc])
-    width = np.minimum(lengths[doc], k)
-    del doc
-    last = len(word_hash) - 1
-    h = np.zeros(total, dtype=np.uint64)
-    for j in range(k):
-        take = j < width
-        nxt = word_hash[np.minimum(start + j, last)]
-        h = np.where(take, (h * _SHINGLE_MULT) ^ nxt, h)
-    h ^= width.astype(np.uint64)  # a 2-word text never equals a 5-word window
-    return _mix64(h), offsets
+    # Full k-word windows: roll over the whole flat word array with contiguous slices, then keep
+    # the windows that start and end inside one text. The last step XORs a uniformly random word
+    # hash, so the result needs no extra mixing before MinHash.
+    h = np.zeros(0, dtype=np.uint64)
+    if len(word_hash) >= k:
+        span = len(word_hash) - k + 1
+        h = word_hash[:span].copy()
+        for j in range(1, k):
+            h *= _SHINGLE_MULT
+            h ^= word_hash[j : j + span]
+        # Windows that cross a text boundary: the last k-1 starts of every text (all starts of
+        # a text shorter than k).
+        ends = word_starts[1:]
+        nonempty = np.flatnonzero(lengths > 0)
+        first_bad = np.maximum(ends[nonempty] - (k - 1), word_starts[nonempty])
+        bad_count = ends[nonempty] - first_bad
+        bad = np.repeat(first_bad - np.cumsum(bad_count) + bad_count, bad_count) + np.arange(int(bad_count.sum()))
+        keep = np.ones(span, dtype=bool)
+        keep[bad[bad < span]] = False
+        h = h[keep]
+    short = np.flatnonzero((lengths > 0) & (lengths < k))
+    if len(short):
+        # Texts shorter than k words: one shingle of all their words.
+        hs = np.zeros(len(short), dtype=np.uint64)
+        for j in range(k - 1):
+            take = j < lengths[short]
+            nxt = word_hash[np.minimum(word_starts[short] + j, len(word_hash) - 1)]
+            hs = np.where(take, (hs * _SHINGLE_MULT) ^ nxt, hs)
+        hs = _mix64(hs ^ lengths[short].astype(np.uint64))  # never equal to a k-word window
+        # Interleave with the full windows in text order.
+        out = np.empty(total, dtype=np.uint64)
+        is_short = np.zeros(total, dtype=bool)
+        is_short[offsets[short]] = True
+        out[is_short] = hs
+        out[~is_short] = h
+        h = out
+    return h, offsets
