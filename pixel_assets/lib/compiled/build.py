@@ -94,9 +94,10 @@ def _check_input(frame: pl.DataFrame, registry: Registry, validate_sample: int |
     if problems:
         raise CompileError(f"cannot compile {frame.height} records: " + "; ".join(f"{v} {k}" for k, v in problems.items()))
     # Full schema validation on a deterministic sample (None = every record); the gates re-check all.
-    sample = frame if validate_sample is None or frame.height <= validate_sample else frame.gather_every(
-        max(1, frame.height // validate_sample)
-    )
+    if validate_sample is None or frame.height <= validate_sample:
+        sample = frame
+    else:
+        sample = frame.gather_every(frame.height // validate_sample) if validate_sample > 0 else frame.clear()
     import json
 
     bad = 0
