@@ -632,7 +632,7 @@ def _edge_meta(b: FamilyBuilder) -> dict[str, Any]:
 def build_edge_prompt_response(b: FamilyBuilder, key: str) -> None:
     spec = b.add_file(key, "edge_case_prompt_response")
     # prompt = the therapist's line, response = the client's (roles inverted in this shape)
-    make = lambda: b.comp.dialogue(b.rng.choice(["adversarial", "crisis"]), (1, 1), (2, 3), first=ROLE_ASSISTANT)
+    make = lambda: b.comp.dialogue(b.rng.choice(["adversarial", "crisis"]), (1, 1), (3, 4), first=ROLE_ASSISTANT)
     _fill_file(b, spec, _n(300 if "generator" in key else 250, b.scale), make, extra=lambda c: _edge_meta(b))
     plant_exact_dups(b, spec, _n(2, b.scale, 1))
     plant_malformed(b, spec)
@@ -664,7 +664,7 @@ def build_transcripts(b: FamilyBuilder) -> None:
         for v in range(per_creator):
             spec = b.add_file(f"sources/video_transcripts/{slug}/{slug}_video_{v + 1:03d}.txt", "transcripts")
             first_spec = first_spec or spec
-            bank = P.TRANSCRIPT_SENTENCES + P.THERAPIST_SENTENCES
+            bank = P.TRANSCRIPT_SENTENCES + P.THERAPIST_SENTENCES + P.CLIENT_SENTENCES
             body = [b.comp.fill(b.rng.choice(bank)) for _ in range(b.rng.randint(35, 70))]
             paragraphs = [" ".join(body[i : i + 6]) for i in range(0, len(body), 6)]
             text = f"Hi everyone, it's {creator}. " + "\n\n".join(paragraphs) + f"\n\nThanks for watching, this is {creator}.\n"
@@ -745,7 +745,7 @@ def build_dpo(b: FamilyBuilder) -> None:
     def rejected(_: Conv) -> dict[str, Any]:
         return {"rejected": " ".join(b.comp.fill(b.rng.choice(dismissive)) for _ in range(b.rng.randint(1, 3)))}
 
-    make = lambda: b.comp.dialogue(b.rng.choice([None, "sarcasm", "addiction"]), (1, 1), (2, 4))
+    make = lambda: b.comp.dialogue(b.rng.choice([None, "sarcasm", "addiction"]), (1, 1), (3, 5))
     _fill_file(b, spec, _n(300, b.scale), make,
                meta=lambda: {"category": b.rng.choice(["empathy", "safety", "boundaries"])}, extra=rejected)
     plant_exact_dups(b, spec, _n(2, b.scale, 1))
