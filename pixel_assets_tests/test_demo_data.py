@@ -363,3 +363,26 @@ def test_ingest_quarantines_exactly_the_planted_malformed_records(generated):
         if ref["family"] == "nemotron_generic":
             continue
         assert by_location[(root.uri(ref["key"]), ref["location"])] == ref["content_hash"], ref
+
+
+def test_writes_through_the_data_root_so_s3_works(tmp_path, monkeypatch):
+    """Same bytes on S3 (moto, in process) as on disk: the generator only uses DataRoot."""
+    import boto3
+    from moto import mock_aws
+
+    from pixel_assets.lib.storage import S3DataRoot
+
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "PIXEL_S3_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    local = LocalDataRoot(tmp_path)
+    generate_demo_sources(local, seed=5, scale=0.05)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="demo-bucket")
+        s3 = S3DataRoot(client, "demo-bucket", "raw")
+        generate_demo_sources(s3, seed=5, scale=0.05)
+        assert s3.list_keys() == local.list_keys()
+        for key in (PLAN_KEY, *local.glob("sources/cptsd/*.jsonl"), *local.glob("sources/sarcasm/*.json")):
+            assert s3.read_bytes(key) == local.read_bytes(key)
