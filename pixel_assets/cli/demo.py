@@ -53,7 +53,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"data root: {root!r}")
     if not args.skip_generate:
         plan = generate_demo_sources(root, seed=args.seed, scale=args.scale)
-        print(f"demo sources written: {sum(plan.records_written.values())} records in {len(plan.records_written)} families")
+        print(f"demo sources written: {plan.total_records} records in {len(plan.families)} families")
 
     from pixel_assets.definitions import defs
 

@@ -5,6 +5,7 @@ import polars as pl
 
 from pixel_assets.defs.ingest.assets import REGISTRY
 from pixel_assets.defs.pii.assets import scrubbed_key
+from pixel_assets.defs.storage.outs import frame_out
 from pixel_assets.lib.report import markdown_table
 
 
@@ -15,22 +16,18 @@ class DedupConfig(dg.Config):
 
 @dg.multi_asset(
     ins={f.name: dg.AssetIn(scrubbed_key(f.name)) for f in REGISTRY.families},
-    specs=[
-        dg.AssetSpec(
+    outs={
+        "deduplicated": frame_out(
             "deduplicated",
-            deps=[scrubbed_key(f.name) for f in REGISTRY.families],
             group_name="dedup",
             description="Scrubbed records of all families minus exact and near duplicates, with cluster ids.",
-            kinds={"polars"},
         ),
-        dg.AssetSpec(
+        "dedup_removed": frame_out(
             "dedup_removed",
-            deps=[scrubbed_key(f.name) for f in REGISTRY.families],
             group_name="dedup",
             description="Every removed duplicate with the content hash of the record it duplicates.",
-            kinds={"polars"},
         ),
-    ],
+    },
 )
 def deduplicate(context: dg.AssetExecutionContext, config: DedupConfig, **frames: pl.DataFrame):
     from pixel_assets.lib.dedup import dedup_records

@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from pixel_assets.defs.storage.outs import frame_out
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.contract import QUARANTINE_FRAME_SCHEMA
 from pixel_assets.lib.coverage import CoverageThresholds, compute_coverage
@@ -48,24 +49,21 @@ def build_ingest_asset(family: Family) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         name=f"ingest_{family.name}",
-        specs=[
-            dg.AssetSpec(
+        deps=[raw_key(family.name)],
+        outs={
+            "normalized": frame_out(
                 normalized_key(family.name),
-                deps=[raw_key(family.name)],
                 group_name="ingest",
                 description=f"`{family.name}` records normalized into the record contract (SPEC §3).",
                 tags=tags,
-                kinds={"polars"},
             ),
-            dg.AssetSpec(
+            "quarantine": frame_out(
                 quarantine_key(family.name),
-                deps=[raw_key(family.name)],
                 group_name="ingest",
                 description=f"`{family.name}` inputs rejected by normalization, with reasons (no content).",
                 tags=tags,
-                kinds={"polars"},
             ),
-        ],
+        },
     )
     def _ingest(context: dg.AssetExecutionContext, data_root: DataRootResource):
         result = ingest_family(
@@ -85,12 +83,12 @@ def build_ingest_asset(family: Family) -> dg.AssetsDefinition:
         context.log.info(f"{family.name}: {counts}")
         yield dg.Output(
             result.records,
-            output_name=normalized_key(family.name).to_python_identifier(),
+            output_name="normalized",
             metadata={**counts, "dagster/row_count": result.valid, "enabled": family.enabled},
         )
         yield dg.Output(
             result.quarantine,
-            output_name=quarantine_key(family.name).to_python_identifier(),
+            output_name="quarantine",
             metadata={
                 "dagster/row_count": len(result.quarantine),
                 "by_reason": dg.MetadataValue.md(

@@ -5,6 +5,7 @@ import polars as pl
 
 from pixel_assets.defs.ingest.assets import REGISTRY, normalized_key
 from pixel_assets.defs.pii.resources import PiiResource
+from pixel_assets.defs.storage.outs import frame_out
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.contract import empty_records_frame
 from pixel_assets.lib.registry import Family
@@ -25,24 +26,21 @@ def build_pii_asset(family: Family) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"pii_{family.name}",
         ins={"normalized": dg.AssetIn(normalized_key(family.name))},
-        specs=[
-            dg.AssetSpec(
+        outs={
+            "scrubbed": frame_out(
                 scrubbed_key(family.name),
-                deps=[normalized_key(family.name)],
                 group_name="pii",
                 description=f"`{family.name}` records with PII replaced by typed placeholders.",
                 tags=tags,
                 kinds={"presidio", "polars"},
             ),
-            dg.AssetSpec(
+            "review": frame_out(
                 review_key(family.name),
-                deps=[normalized_key(family.name)],
                 group_name="pii",
                 description=f"`{family.name}` records with uncertain detections (never compiled).",
                 tags=tags,
-                kinds={"polars"},
             ),
-        ],
+        },
     )
     def _pii(context: dg.AssetExecutionContext, normalized: pl.DataFrame, pii: PiiResource, data_root: DataRootResource):
         from pixel_assets.lib.pii import scrub_frame
@@ -61,7 +59,7 @@ def build_pii_asset(family: Family) -> dg.AssetsDefinition:
         preview = _scrubbed_preview(clean)
         yield dg.Output(
             clean,
-            output_name=scrubbed_key(family.name).to_python_identifier(),
+            output_name="scrubbed",
             metadata={
                 "dagster/row_count": len(clean),
                 "input_records": len(normalized),
@@ -73,7 +71,7 @@ def build_pii_asset(family: Family) -> dg.AssetsDefinition:
         )
         yield dg.Output(
             review,
-            output_name=review_key(family.name).to_python_identifier(),
+            output_name="review",
             metadata={"dagster/row_count": len(review)},
         )
 
