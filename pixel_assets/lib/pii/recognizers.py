@@ -119,9 +119,27 @@ def other_pattern_recognizers():
     ]
 
 
+# Characters without which a recognizer cannot match: skip it cheaply (exact, not a heuristic).
+_DIGITS7 = re.compile(r"(?:\d\D{0,3}){7}")
+_DOTTED_WORD = re.compile(r"\w\.\w")
+_GUARDS = {
+    "EMAIL_ADDRESS": lambda t: "@" in t,
+    "PHONE_NUMBER": lambda t: _DIGITS7.search(t) is not None,
+    "US_SSN": lambda t: _DIGITS7.search(t) is not None,
+    "CREDIT_CARD": lambda t: _DIGITS7.search(t) is not None,
+    "IP_ADDRESS": lambda t: ":" in t or _DOTTED_WORD.search(t) is not None,
+    "URL": lambda t: _DOTTED_WORD.search(t) is not None,
+    "SOCIAL_HANDLE": lambda t: "@" in t,
+    "STREET_ADDRESS": lambda t: any(c.isdigit() for c in t),
+}
+
+
 def run_recognizers(text: str, recognizers) -> list[Detection]:
     out: list[Detection] = []
     for rec in recognizers:
+        guard = _GUARDS.get(rec.supported_entities[0])
+        if guard is not None and not guard(text):
+            continue
         for r in rec.analyze(text, rec.supported_entities, None) or []:
             out.append(Detection(r.start, r.end, r.entity_type, float(r.score)))
     return out

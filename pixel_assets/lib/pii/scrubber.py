@@ -8,6 +8,7 @@ AnalyzerEngine round trip), and both steps spread over worker processes.
 from __future__ import annotations
 
 import multiprocessing as mp
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -18,6 +19,15 @@ from pixel_assets.lib.pii.recognizers import (
     find_dates_of_birth, other_pattern_recognizers, run_recognizers, structured_recognizers,
 )
 
+# Capitalised words that are never names/places on their own: NER is skipped for a text whose
+# only capitalised words are these (a name or place in English text is capitalised). Words that
+# double as first names (Will, May, June, Bill, ...) are deliberately not in the set.
+_NAME_LIKE_WORDS = {"will", "may", "june", "april", "august", "bill", "don", "grace", "hope", "mark", "rose"}
+_CALENDAR = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january",
+             "february", "march", "july", "september", "october", "november", "december"}
+_CAPITALISED = re.compile(r"\b[A-Z][\w]*")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
+_ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "prof.", "mt.", "ft.", "apt.", "no."}
 _NER_ONLY_EXCLUDE = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
 _FORKED: "PiiScrubber | None" = None  # the scrubber a forked worker inherits
 
@@ -37,12 +47,37 @@ class PiiScrubber:
         self._nlp = None
         self._recognizers = None
         self._fingerprint: str | None = None
+        self._skip: frozenset[str] | None = None
 
     @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             self._fingerprint = self.config.fingerprint()
         return self._fingerprint
+
+    def _skip_words(self) -> frozenset[str]:
+        if self._skip is None:
+            from spacy.lang.en.stop_words import STOP_WORDS
+
+            self._skip = frozenset((set(STOP_WORDS) | _CALENDAR) - _NAME_LIKE_WORDS)
+        return self._skip
+
+    def needs_ner(self, text: str) -> bool:
+        """False only when no capitalised word other than stop words / weekdays / months occurs."""
+        skip = self._skip_words()
+        return any(w.lower() not in skip for w in _CAPITALISED.findall(text))
+
+    def ner_segments(self, text: str) -> list[tuple[int, int]]:
+        """Sentence spans that need NER (see needs_ner); cheap regex sentence split."""
+        spans, start = [], 0
+        for m in _SENTENCE_BREAK.finditer(text):
+            words = text[start : m.start()].split()
+            if words and words[-1].lower() in _ABBREVIATIONS:
+                continue  # "Dr. Smith": not a sentence end
+            spans.append((start, m.start()))
+            start = m.end()
+        spans.append((start, len(text)))
+        return [(a, b) for a, b in spans if b > a and self.needs_ner(text[a:b])]
 
     def _load(self) -> None:
         if self._nlp is None:
@@ -59,16 +94,20 @@ class PiiScrubber:
         cfg = self.config
         wanted = set(cfg.entities) if cfg.entities else None
         out: list[list[Detection]] = []
-        docs = self._nlp.pipe(texts, batch_size=cfg.batch_size)
-        for text, doc in zip(texts, docs):
+        # NER runs only on the sentences that contain a capitalised candidate word.
+        segments = [self.ner_segments(t) for t in texts]
+        docs = iter(self._nlp.pipe((t[a:b] for t, segs in zip(texts, segments) for a, b in segs),
+                                   batch_size=cfg.batch_size))
+        for text, segs in zip(texts, segments):
             found = run_recognizers(text, self._recognizers) + find_dates_of_birth(text)
-            for ent in doc.ents:
-                etype = cfg.ner_labels.get(ent.label_)
-                if etype is None or any(c.isdigit() or c in "@<>/" for c in ent.text):
-                    continue
-                # A lowercase-only "name" is a shaky call for the small model: let a human decide.
-                score = cfg.ner_score if any(c.isupper() for c in ent.text) else min(cfg.ner_score, 0.45)
-                found.append(Detection(ent.start_char, ent.end_char, etype, score))
+            for offset, _end in segs:
+                for ent in next(docs).ents:
+                    etype = cfg.ner_labels.get(ent.label_)
+                    if etype is None or any(c.isdigit() or c in "@<>/" for c in ent.text):
+                        continue
+                    # A lowercase-only "name" is a shaky call for the small model: a human decides.
+                    score = cfg.ner_score if any(c.isupper() for c in ent.text) else min(cfg.ner_score, 0.45)
+                    found.append(Detection(offset + ent.start_char, offset + ent.end_char, etype, score))
             found = [d for d in found if d.score >= cfg.min_score and (wanted is None or d.entity_type in wanted)]
             out.append(resolve_overlaps(drop_placeholders(text, found), cfg.priority))
         return out

@@ -1,0 +1,204 @@
+"""PiiScrubber / scrub_frame: replacement, consistency, review routing, allow-lists, cache."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import polars as pl
+import pytest
+
+from pixel_assets.lib import contract
+from pixel_assets.lib.pii.cache import PiiCache
+from pixel_assets.lib.pii.config import PiiConfigError, config_from_dict
+from pixel_assets.lib.pii.scrub import scrub_frame
+from pixel_assets.lib.pii.scrubber import PiiScrubber
+
+VALUES = {
+    "PERSON": "Margaret Okafor",
+    "EMAIL_ADDRESS": "maggie.okafor@example.net",
+    "PHONE_NUMBER": "415-555-0187",
+    "US_SSN": "536-22-8726",
+    "CREDIT_CARD": "4012 8888 8888 1881",
+    "IP_ADDRESS": "198.51.100.23",
+    "URL": "https://okafor-family.example.com/photos",
+    "STREET_ADDRESS": "1428 Willow Creek Drive",
+    "LOCATION": "Denver",
+    "SOCIAL_HANDLE": "@maggie_ok77",
+    "DATE_OF_BIRTH": "04/12/1986",
+}
+SENTENCES = {
+    "PERSON": "My sister {} keeps calling me selfish.",
+    "EMAIL_ADDRESS": "Please send the notes to {} after the session.",
+    "PHONE_NUMBER": "My number is {} if you need to reschedule.",
+    "US_SSN": "The clinic asked for my social security number, {}, and I gave it.",
+    "CREDIT_CARD": "I paid with the card {} and it was declined.",
+    "IP_ADDRESS": "Someone logged in from {} at night.",
+    "URL": "I read about it on {} yesterday.",
+    "STREET_ADDRESS": "We still live at {} near the school.",
+    "LOCATION": "I moved to {} after the divorce.",
+    "SOCIAL_HANDLE": "He follows me as {} on every app.",
+    "DATE_OF_BIRTH": "I was born on {} and birthdays are hard.",
+}
+
+
+@pytest.fixture(scope="module")
+def scrubber():
+    return PiiScrubber(n_process=1)
+
+
+def record(messages, family="cptsd", **meta):
+    return {"messages": messages, "metadata": {
+        "content_hash": contract.content_hash(messages), "source_family": family, "source_key": "file:///x",
+        "provenance": {"original_s3_key": "file:///x", "processing_steps": ["ingest", "encoding_repair", "normalize"]},
+        **meta}}
+
+
+def turns(*contents):
+    return [{"role": "user" if i % 2 == 0 else "assistant", "content": c} for i, c in enumerate(contents)]
+
+
+def only(frame):
+    [rec] = contract.frame_to_records(frame)
+    return rec
+
+
+@pytest.mark.parametrize("etype", list(VALUES))
+def test_each_entity_type_is_caught_and_replaced(scrubber, etype):
+    text = SENTENCES[etype].format(VALUES[etype])
+    frame = contract.records_to_frame([record(turns("Since March I feel low.", text))])
+    result = scrub_frame(frame, family="cptsd", scrubber=scrubber)
+    rec = only(result.clean)
+    scrubbed = rec["messages"][1]["content"]
+    assert VALUES[etype] not in scrubbed
+    assert f"<{etype}_1>" in scrubbed
+    assert rec["metadata"]["pii_status"] == "scrubbed"
+    assert result.stats["entities_replaced"].get(etype) == 1
+    assert rec["metadata"]["content_hash"] == contract.content_hash(rec["messages"])
+    assert rec["metadata"]["provenance"]["processing_steps"][-1] == "pii_scrub"
+
+
+def test_placeholders_are_consistent_across_turns_and_rejected_response(scrubber):
+    msgs = turns(
+        "I'm Daniel Whitaker. My email is dan.whit@example.com.",
+        "Thank you, Daniel Whitaker. What brings you here?",
+        "Priya Raman said I should write to dan.whit@example.com more.",
+    )
+    rec = record(msgs, family="dpo_preference", rejected_response="Daniel Whitaker, email dan.whit@example.com now.")
+    out = only(scrub_frame(contract.records_to_frame([rec]), family="dpo_preference", scrubber=scrubber).clean)
+    texts = [m["content"] for m in out["messages"]] + [out["metadata"]["rejected_response"]]
+    assert "<PERSON_1>" in texts[0] and "<PERSON_1>" in texts[1] and "<PERSON_1>" in texts[3]
+    assert "<PERSON_2>" in texts[2]  # a different person gets a different placeholder
+    assert sum(t.count("<EMAIL_ADDRESS_1>") for t in texts) == 3
+    assert not any("Whitaker" in t or "dan.whit" in t for t in texts)
+
+
+def test_uncertain_detection_routes_record_to_review_only(scrubber):
+    sure = record(turns("Call me at 415-555-0187 please.", "Okay."))
+    unsure = record(turns("My member id might be 536228726, not sure.", "Okay."))  # bare 9 digits
+    clean = record(turns("I've been sober for 94 days.", "That's a real achievement."))
+    result = scrub_frame(contract.records_to_frame([sure, unsure, clean]), family="addiction", scrubber=scrubber)
+    assert result.stats["status"] == {"scrubbed": 1, "none_detected": 1, "requires_review": 1}
+    assert {r["metadata"]["pii_status"] for r in contract.frame_to_records(result.clean)} == {"scrubbed", "none_detected"}
+    review = only(result.review)
+    assert review["metadata"]["pii_status"] == "requires_review"
+    [span] = review["metadata"]["pii_review"]
+    assert span["entity_type"] == "US_SSN"
+    assert review["messages"][span["text_index"]]["content"][span["start"] : span["end"]] == "536228726"
+
+
+def config_with(**overrides):
+    """The packaged config with some keys replaced."""
+    import yaml
+    from importlib import resources
+
+    raw = yaml.safe_load(resources.files("pixel_assets.config").joinpath("pii.yaml").read_text())
+    return config_from_dict({**raw, **overrides})
+
+
+def test_review_band_is_configurable():
+    wide = PiiScrubber(config_with(review_band=[0.4, 0.9]), n_process=1)
+    # A phone (score 0.75) is now inside the band -> review, not clean.
+    result = scrub_frame(contract.records_to_frame([record(turns("Call 415-555-0187 now.", "Ok."))]),
+                         family="addiction", scrubber=wide)
+    assert result.clean.height == 0 and result.review.height == 1
+    assert wide.fingerprint != PiiScrubber(n_process=1).fingerprint
+
+
+def test_family_allow_list_is_respected(scrubber):
+    text = "As Tim Fletcher explains, complex trauma shapes how we see ourselves."
+    for family, kept in (("video_transcripts", True), ("cptsd", False)):
+        rec = only(scrub_frame(contract.records_to_frame([record(turns("Hi.", text), family=family)]),
+                               family=family, scrubber=scrubber).clean)
+        assert ("Tim Fletcher" in rec["messages"][1]["content"]) is kept
+
+
+def test_durations_are_not_redacted_but_date_of_birth_is(scrubber):
+    text = ("I've felt like this since March, for 8 years now, and last Tuesday was the worst. "
+            "My date of birth is June 3, 1979.")
+    rec = only(scrub_frame(contract.records_to_frame([record(turns(text, "I hear you."))]),
+                           family="cptsd", scrubber=scrubber).clean)
+    out = rec["messages"][0]["content"]
+    for phrase in ("since March", "for 8 years", "last Tuesday"):
+        assert phrase in out
+    assert "1979" not in out and "<DATE_OF_BIRTH_1>" in out
+
+
+def test_cache_hit_path_skips_detection_and_change_misses(scrubber, tmp_path, monkeypatch):
+    recs = [record(turns(f"Session {i}: my email is pat{i}@example.com", "Thanks.")) for i in range(5)]
+    frame = contract.records_to_frame(recs)
+    with PiiCache(tmp_path / "pii.sqlite") as cache:
+        first = scrub_frame(frame, family="cptsd", scrubber=scrubber, cache=cache)
+        assert (first.stats["cache_hits"], first.stats["cache_misses"]) == (0, 5)
+        assert len(cache) == 5
+    calls = []
+    real = scrubber.detect_unfiltered
+    monkeypatch.setattr(scrubber, "detect_unfiltered", lambda texts: calls.append(len(texts)) or real(texts))
+    changed = recs + [record(turns("New one: reach me at new@example.com", "Sure."))]
+    with PiiCache(tmp_path / "pii.sqlite") as cache:  # reopened: persistent on disk
+        second = scrub_frame(contract.records_to_frame(changed), family="cptsd", scrubber=scrubber, cache=cache)
+    assert (second.stats["cache_hits"], second.stats["cache_misses"]) == (5, 1)
+    assert calls == [2]  # only the new record's two texts were scanned
+    assert contract.frame_to_records(second.clean)[:5] == contract.frame_to_records(first.clean)
+
+
+def test_no_planted_value_in_stats_or_logs(scrubber, tmp_path):
+    text = " ".join(SENTENCES[t].format(v) for t, v in VALUES.items())
+    frames = contract.records_to_frame([record(turns(text, "Okay.")),
+                                        record(turns("maybe 536228726 is it", "Hm."))])
+    lines: list[str] = []
+    with PiiCache(tmp_path / "c.sqlite") as cache:
+        result = scrub_frame(frames, family="cptsd", scrubber=scrubber, cache=cache, log=lines.append)
+    blob = json.dumps(result.stats) + "\n".join(lines) + (tmp_path / "c.sqlite").read_bytes().decode("latin-1")
+    assert lines
+    for value in [*VALUES.values(), "536228726", "Margaret", "Okafor"]:
+        assert value not in blob
+
+
+def test_parallel_detection_matches_serial():
+    texts = [SENTENCES[t].format(v) for t, v in VALUES.items()] * 10
+    serial = PiiScrubber(n_process=1).detect(texts)
+    parallel = PiiScrubber(config_with(parallel_min_texts=10, batch_size=8, n_process=2))
+    assert parallel.detect(texts) == serial
+
+
+def test_bad_config_and_bad_records_raise_clear_errors(scrubber):
+    with pytest.raises(PiiConfigError, match="review_band"):
+        config_from_dict({"review_band": [0.9, 0.1]})
+    with pytest.raises(PiiConfigError, match="unknown keys"):
+        config_from_dict({"reviw_band": [0.1, 0.2]})
+    bad = contract.records_to_frame([record(turns("hi", "there"))]).with_columns(record=pl.lit('{"x": 1}'))
+    with pytest.raises(ValueError, match="lacks messages"):
+        scrub_frame(bad, family="cptsd", scrubber=scrubber)
+
+
+def test_pii_detect_cli_writes_one_line_per_input(monkeypatch, capsys):
+    from pixel_assets.cli import main
+
+    lines = [{"text": "Write to a.b@example.org"}, {"text": "For 8 years since March."}]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(json.dumps(x) for x in lines) + "\n"))
+    assert main(["pii-detect"]) == 0
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(out) == 2
+    assert [s["entity_type"] for s in out[0]["spans"]] == ["EMAIL_ADDRESS"]
+    assert out[1]["spans"] == []
