@@ -17,7 +17,7 @@ class PiiResource(dg.ConfigurableResource):
         if self._scrubber is None:
             from pixel_assets.lib.pii import PiiScrubber
 
-            self._scrubber = PiiScrubber.from_config(self.config_path)
+            self._scrubber = PiiScrubber(self.config_path)
         return self._scrubber
 
     def cache(self, data_root: DataRootResource):
