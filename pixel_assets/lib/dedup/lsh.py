@@ -127,7 +127,7 @@ def candidate_pairs(
             _, sizes = np.unique(gkeys, return_counts=True)
             oversized += int((sizes > MAX_BUCKET_WINDOW + 1).sum())
     if codes:
-        unique = np.unique(np.concatenate(codes))
+        unique = _sorted_unique(np.concatenate(codes))
     else:
         unique = np.zeros(0, dtype=np.uint64)
     return (unique // n).astype(np.int64), (unique % n).astype(np.int64), {"oversized_buckets": oversized}
@@ -142,37 +142,58 @@ def estimated_jaccard(sig: np.ndarray, a: np.ndarray, b: np.ndarray, used: int) 
     return out
 
 
+# numpy 2's hash-based np.unique is far slower than sorting on these uint64 arrays.
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    values = np.sort(values)
+    keep = np.ones(len(values), dtype=bool)
+    keep[1:] = values[1:] != values[:-1]
+    return values[keep]
+
+
+def _dense_rank(values: np.ndarray) -> np.ndarray:
+    """Rank of every value among the distinct values (uint64)."""
+    order = np.argsort(values)
+    ordered = values[order]
+    new = np.ones(len(values), dtype=np.uint64)
+    new[1:] = ordered[1:] != ordered[:-1]
+    rank = np.empty(len(values), dtype=np.uint64)
+    rank[order] = np.cumsum(new) - np.uint64(1)
+    return rank
+
+
 def exact_jaccard(
     texts: pl.Series, a: np.ndarray, b: np.ndarray, *, shingle_size: int, seed: int
 ) -> np.ndarray:
-    """Exact Jaccard of the (hashed) shingle sets of each pair (texts[a[i]], texts[b[i]])."""
+    """Exact Jaccard of the (64-bit hashed) shingle sets of each pair (texts[a[i]], texts[b[i]]).
+
+    Vectorized: every (text, shingle) becomes one sorted uint64 key (text rank << 32 | shingle
+    rank); for each pair, the shingles of a are looked up under b's rank with searchsorted.
+    """
     if len(a) == 0:
         return np.zeros(0, dtype=np.float64)
-    docs = np.unique(np.concatenate([a, b]))
+    docs = _sorted_unique(np.concatenate([a, b]))
     hashes, offsets = shingle_hashes(texts.gather(docs), shingle_size, seed)
-    sets = pl.DataFrame(
-        {"doc": np.repeat(docs, np.diff(offsets)), "h": hashes}
-    ).unique()
-    sizes = sets.group_by("doc").len("size")
+    shingle_rank = _dense_rank(hashes)
+    doc_rank = np.repeat(np.arange(len(docs), dtype=np.uint64), np.diff(offsets))
+    keys = _sorted_unique((doc_rank << np.uint64(32)) | shingle_rank)  # the sets, sorted
+    del hashes, shingle_rank, doc_rank
+    key_doc = (keys >> np.uint64(32)).astype(np.int64)
+    set_start = np.searchsorted(key_doc, np.arange(len(docs) + 1))
+    set_size = np.diff(set_start)
+    ra, rb = np.searchsorted(docs, a), np.searchsorted(docs, b)
     out = np.empty(len(a), dtype=np.float64)
-    step = 100_000
+    step = 50_000
     for lo in range(0, len(a), step):
-        pairs = pl.DataFrame(
-            {"pair": np.arange(lo, min(lo + step, len(a))), "a": a[lo : lo + step], "b": b[lo : lo + step]}
-        )
-        left = pairs.join(sets, left_on="a", right_on="doc").select("pair", "h")
-        right = pairs.join(sets, left_on="b", right_on="doc").select("pair", "h")
-        inter = left.join(right, on=["pair", "h"]).group_by("pair").len("inter")
-        figures = (
-            pairs.join(sizes, left_on="a", right_on="doc").rename({"size": "size_a"})
-            .join(sizes, left_on="b", right_on="doc").rename({"size": "size_b"})
-            .join(inter, on="pair", how="left")
-            .with_columns(pl.col("inter").fill_null(0))
-            .sort("pair")
-        )
-        inter_n = figures["inter"].to_numpy().astype(np.float64)
-        union = figures["size_a"].to_numpy() + figures["size_b"].to_numpy() - inter_n
-        out[lo : lo + step] = inter_n / union
+        pa, pb = ra[lo : lo + step], rb[lo : lo + step]
+        counts = set_size[pa]
+        pair = np.repeat(np.arange(len(pa)), counts)
+        within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        mine = keys[set_start[pa][pair] + within] & np.uint64(0xFFFFFFFF)
+        query = (pb[pair].astype(np.uint64) << np.uint64(32)) | mine
+        pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+        inter = np.bincount(pair, weights=(keys[pos] == query), minlength=len(pa))
+        union = set_size[pa] + set_size[pb] - inter
+        out[lo : lo + step] = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
     return out
 
 

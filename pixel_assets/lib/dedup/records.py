@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from .lsh import DEFAULT_THRESHOLD, find_near_duplicates
-from .text import dedup_texts
+from .text import dedup_columns
 
 STRATEGIES = ("keep_first", "keep_longest", "keep_best_quality")
 DEDUP_STEP = "dedup"
@@ -67,21 +67,20 @@ def _family_ranks(families: pl.Series, family_order: Sequence[str] | None) -> pl
     return families.replace_strict(rank, default=len(rank), return_dtype=pl.Int64)
 
 
-def _order_columns(frame: pl.DataFrame, family_order: Sequence[str] | None) -> pl.DataFrame:
-    """Columns the strategies sort by, extracted column-wise from the record JSON."""
-    record = pl.col("record")
-    location = record.str.json_path_match("$.metadata.source_location").fill_null("")
-    return frame.select(
-        record.str.json_path_match("$.metadata.source_key").fill_null("").alias("_source_key"),
+def _order_columns(
+    frame: pl.DataFrame, columns: pl.DataFrame, family_order: Sequence[str] | None
+) -> pl.DataFrame:
+    """Columns the strategies sort by (from :func:`dedup_columns`)."""
+    location = pl.col("source_location").fill_null("")
+    return columns.select(
+        pl.col("source_key").fill_null("").alias("_source_key"),
         location.str.extract(r"^\s*([A-Za-z_]*)", 1).fill_null("").alias("_loc_kind"),
         location.str.extract(r"(\d+)", 1).cast(pl.Int64, strict=False).fill_null(-1).alias("_loc_num"),
-        record.str.json_path_match("$.metadata.quality_score")
-        .cast(pl.Float64, strict=False)
-        .alias("_quality"),
-        record.alias("_record"),
+        pl.col("quality_score").alias("_quality"),
     ).with_columns(
         _family_rank=_family_ranks(frame.get_column("source_family"), family_order),
         _source_family=frame.get_column("source_family"),
+        _record=frame.get_column("record"),
     )
 
 
@@ -182,8 +181,10 @@ def dedup_records(
     _validate(frame, strategy, threshold)
     say = log or (lambda _msg: None)
     n = frame.height
-    texts = dedup_texts(frame)
-    keys = _order_columns(frame, family_order)
+    columns = dedup_columns(frame)
+    texts = columns.get_column("dedup_text")
+    keys = _order_columns(frame, columns, family_order)
+    del columns
     rank = _priority(keys, texts, strategy)
     del keys
 

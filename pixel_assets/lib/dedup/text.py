@@ -50,28 +50,78 @@ def dedup_text_expr(record_column: str = "record") -> pl.Expr:
 
 def dedup_texts(frame: pl.DataFrame, record_column: str = "record") -> pl.Series:
     """Dedup text for every row of a records frame (raises ValueError naming bad rows)."""
+    return dedup_columns(frame, record_column).get_column("dedup_text")
+
+
+# What dedup reads from each record; metadata scalars are decoded as strings (numbers included).
+_DEDUP_DTYPE = pl.Struct(
+    {
+        "messages": _MESSAGES_DTYPE.fields[0].dtype,
+        "metadata": pl.Struct(
+            {"source_key": pl.String, "source_location": pl.String, "quality_score": pl.String}
+        ),
+    }
+)
+DEDUP_COLUMNS = ("dedup_text", "source_key", "source_location", "quality_score")
+
+
+def dedup_columns(frame: pl.DataFrame, record_column: str = "record") -> pl.DataFrame:
+    """dedup_text, source_key, source_location, quality_score (Float64) of every record.
+
+    One column-wise JSON decode; if some record has an unexpected shape there (e.g. an object
+    where a string is expected) the rows are read one by one, and rows that are not a JSON
+    object with a messages list raise a ValueError naming their indices.
+    """
     try:
-        return frame.select(dedup_text_expr(record_column).alias("dedup_text")).to_series()
-    except pl.exceptions.PolarsError as exc:
-        bad = _invalid_json_rows(frame.get_column(record_column))
+        decoded = frame.select(pl.col(record_column).str.json_decode(_DEDUP_DTYPE).alias("r"))
+    except pl.exceptions.PolarsError:
+        return _dedup_columns_per_row(frame.get_column(record_column))
+    messages = pl.col("r").struct.field("messages")
+    metadata = pl.col("r").struct.field("metadata")
+    text = messages.list.eval(
+        pl.element().filter(pl.element().struct.field("role") != "system").struct.field("content")
+    ).list.join(" ", ignore_nulls=True)
+    return decoded.select(
+        normalize_text_expr(text.fill_null("")).alias("dedup_text"),
+        metadata.struct.field("source_key").alias("source_key"),
+        metadata.struct.field("source_location").alias("source_location"),
+        metadata.struct.field("quality_score").cast(pl.Float64, strict=False).alias("quality_score"),
+    )
+
+
+def _dedup_columns_per_row(column: pl.Series) -> pl.DataFrame:
+    import json
+
+    rows, bad = [], []
+    for i, raw in enumerate(column):
+        try:
+            record = json.loads(raw) if raw is not None else None
+        except (TypeError, ValueError):
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("messages", []), list):
+            bad.append(i)
+            continue
+        meta = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+        quality = meta.get("quality_score")
+        rows.append(
+            (
+                dedup_text(record),
+                meta.get("source_key") if isinstance(meta.get("source_key"), str) else None,
+                meta.get("source_location") if isinstance(meta.get("source_location"), str) else None,
+                float(quality) if isinstance(quality, (int, float)) and not isinstance(quality, bool) else None,
+            )
+        )
+    if bad:
         raise ValueError(
             f"records frame has {len(bad)} row(s) whose record is not a JSON object with a "
             f"messages list (first row indices: {bad[:10]})"
-        ) from exc
-
-
-def _invalid_json_rows(column: pl.Series) -> list[int]:
-    import json
-
-    bad = []
-    for i, raw in enumerate(column):
-        try:
-            value = json.loads(raw) if raw is not None else None
-        except (TypeError, ValueError):
-            value = None
-        if not isinstance(value, dict) or not isinstance(value.get("messages", []), list):
-            bad.append(i)
-    return bad
+        )
+    return pl.DataFrame(
+        rows,
+        schema={"dedup_text": pl.String, "source_key": pl.String, "source_location": pl.String,
+                "quality_score": pl.Float64},
+        orient="row",
+    )
 
 
 def _mix64(h: np.ndarray) -> np.ndarray:
