@@ -45,3 +45,9 @@ def test_nfc_normalisation():
 
 def test_whitespace_tidy():
     assert tidy_whitespace("  a \t b  \r\n\r\n\r\n\r\n c\u00a0 d  ") == "a b\n\nc d"
+
+
+def test_html_is_detected_in_plain_sources_but_not_guessed_from_angle_brackets():
+    assert clean_text("<p>I&#39;m here.</p><p>Take your time.</p>") == "I'm here.\n\nTake your time."
+    assert clean_text("if a < b and c > d, I feel <3") == "if a < b and c > d, I feel <3"
+    assert clean_text("<p>kept</p>", html=False) == "<p>kept</p>"

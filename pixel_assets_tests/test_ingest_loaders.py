@@ -240,3 +240,10 @@ def test_escaped_lone_surrogates_cannot_break_utf8_output():
     assert quar == []
     contract.dumps_record(recs[0]).encode("utf-8")  # raises if a surrogate survived
     assert recs[0]["messages"][0]["content"] == "a \ufffd b"
+
+
+def test_html_in_json_source_is_stripped_and_qa_csv_html_false_keeps_markup():
+    recs, _ = load("context_response", jsonl({"Context": "q", "Response": "<p>One &amp; two.</p><p>Three</p>"}))
+    assert recs[0]["messages"][1]["content"] == "One & two.\n\nThree"
+    recs, _ = load("qa_csv", "questionTitle,questionText,answerText\nt,q,<b>x</b>\n", html=False)
+    assert recs[0]["messages"][1]["content"] == "<b>x</b>"

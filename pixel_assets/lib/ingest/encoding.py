@@ -70,13 +70,27 @@ def tidy_whitespace(text: str) -> str:
     return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
 
 
-def clean_text(text: str, *, html: bool = False) -> str:
-    """Repair one content string: HTML -> text (optional), ftfy, NFC, whitespace tidy.
+# Common HTML tags (open, close or self-closing). Scraped answers in JSON sources (Psych8k,
+# counseling conversations) carry <p>/<br> markup; plain text almost never contains these.
+_HTML_TAG = re.compile(
+    r"</?(?:p|br|div|span|li|ul|ol|b|i|u|em|strong|a|h[1-6]|blockquote|font|hr)(?:\s[^<>]*)?/?>",
+    re.IGNORECASE,
+)
 
-    ftfy fixes mojibake (UTF-8 read as cp1252/latin-1), lone surrogates, control characters and,
-    when the text holds no tags, HTML entities such as ``&amp;``.
+
+def looks_like_html(text: str) -> bool:
+    return _HTML_TAG.search(text) is not None
+
+
+def clean_text(text: str, *, html: bool | None = None) -> str:
+    """Repair one content string: HTML -> text, ftfy, NFC, whitespace tidy.
+
+    ``html``: True = the text is an HTML fragment, False = never treat it as HTML, None (default)
+    = only when it contains common HTML tags. ftfy fixes mojibake (UTF-8 read as
+    cp1252/latin-1), lone surrogates, control characters and, when the text holds no tags, HTML
+    entities such as ``&amp;``.
     """
-    if html:
+    if html or (html is None and looks_like_html(text)):
         text = html_to_text(text)
     text = ftfy.fix_text(text)
     text = unicodedata.normalize("NFC", text)

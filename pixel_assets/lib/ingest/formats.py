@@ -40,7 +40,7 @@ class IngestConfigError(ValueError):
 class Turn:
     role: str  # canonical: system | user | assistant
     content: str  # raw, not yet cleaned
-    html: bool = False  # content is an HTML fragment
+    html: bool | None = None  # True: an HTML fragment; False: never HTML; None: detect tags
 
 
 @dataclass
