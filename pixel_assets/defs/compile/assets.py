@@ -7,7 +7,6 @@ from pixel_assets.defs.ingest.assets import REGISTRY, normalized_key
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.report import markdown_table
 
-COMPILED_PREFIX = "final_dataset"
 
 
 class CompileConfig(dg.Config):
@@ -27,11 +26,11 @@ def compiled_dataset(
     data_root: DataRootResource,
 ) -> dict:
     """Split shards with sha256, the single-file export, and manifest.json (published last)."""
-    from pixel_assets.lib.compile import build_compiled_dataset, publish_compiled_dataset
+    from pixel_assets.lib.compiled import DEFAULT_PREFIX, build_compiled_dataset, publish_compiled_dataset
 
     compiled = build_compiled_dataset(split_assignment, REGISTRY, shard_max_bytes=config.shard_max_bytes)
     root = data_root.root()
-    manifest_key = publish_compiled_dataset(compiled, root, prefix=COMPILED_PREFIX, log=context.log.info)
+    manifest_key = publish_compiled_dataset(compiled, root, prefix=DEFAULT_PREFIX, log=context.log)
     manifest = compiled.manifest
     shards = [
         {"split": split, "path": s["path"], "conversations": s["conversation_count"], "bytes": s["size_bytes"]}
