@@ -202,3 +202,27 @@ def test_pii_detect_cli_writes_one_line_per_input(monkeypatch, capsys):
     assert len(out) == 2
     assert [s["entity_type"] for s in out[0]["spans"]] == ["EMAIL_ADDRESS"]
     assert out[1]["spans"] == []
+
+
+def test_scrubbing_is_idempotent_on_placeholders(scrubber):
+    rec = record(turns("I'm Daniel Whitaker, dan.whit@example.com, 415-555-0187.", "Hello Daniel Whitaker."))
+    once = scrub_frame(contract.records_to_frame([rec]), family="cptsd", scrubber=scrubber).clean
+    twice = scrub_frame(once, family="cptsd", scrubber=scrubber)
+    again = only(twice.clean)
+    assert again["metadata"]["pii_status"] == "none_detected"
+    assert [m["content"] for m in again["messages"]] == [m["content"] for m in only(once)["messages"]]
+
+
+def test_pii_eval_cli_reads_a_labeled_file(tmp_path, capsys):
+    from pixel_assets.cli import main
+
+    path = tmp_path / "labeled.json"
+    assert main(["pii-labeled-set", "--n", "40", "--out", str(path)]) == 0
+    assert len(json.loads(path.read_text())) == 40
+    capsys.readouterr()
+    assert main(["pii-eval", "--labeled", str(path), "--clean", "5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["samples"] == 40
+    assert result["overall"]["support"] == sum(len(s["spans"]) for s in json.loads(path.read_text()))
+    assert {"precision", "recall", "f2", "support"} <= set(result["per_type"]["EMAIL_ADDRESS"])
+    assert result["over_redaction"]["conversations"] == 5

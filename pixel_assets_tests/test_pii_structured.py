@@ -65,3 +65,13 @@ def test_evaluate_counts_overlaps_per_type():
     assert result["per_type"]["PHONE_NUMBER"]["precision"] == 0.0
     assert result["ignored_gold_types"] == {"DATE_TIME": 1}
     assert result["overall"]["recall"] == 0.5
+
+
+@pytest.mark.slow
+def test_bench_pii_reports_both_throughputs_and_recompile_fraction():
+    from pixel_assets.lib.pii.bench import bench_pii
+
+    result = bench_pii(12, recompile_conversations=100)
+    assert result["naive"]["conversations_per_s"] > 0 and result["project"]["conversations_per_s"] > 0
+    assert result["speedup"] == pytest.approx(result["naive"]["seconds"] / result["project"]["seconds"], rel=0.01)
+    assert (result["recompile"]["cache_hits"], result["recompile"]["cache_misses"]) == (100, 1)
