@@ -40,6 +40,8 @@ def register(commands, bench) -> None:
     bp.add_argument("--conversations", type=int, default=200)
     bp.add_argument("--recompile-conversations", type=int, default=1000)
     bp.add_argument("--mode", choices=("all", "speed", "recompile"), default="all")
+    bp.add_argument("--corpus", choices=("synthetic", "counsel_chat"), default="synthetic",
+                    help="synthetic therapy conversations (seeded) or the packaged real counsel-chat sample")
     bp.add_argument("--seed", type=int, default=11)
     bp.add_argument("--json", action="store_true")
     bp.set_defaults(handler=_bench)
@@ -122,13 +124,15 @@ def _bench(args) -> int:
     from pixel_assets.lib.pii.bench import bench_pii
 
     result = bench_pii(args.conversations, recompile_conversations=args.recompile_conversations,
-                       seed=args.seed, mode=args.mode, log=_err)
+                       seed=args.seed, mode=args.mode, corpus=args.corpus, log=_err)
     if args.json:
         print(json.dumps(result))
         return 0
     if "speedup" in result:
         n, p = result["naive"], result["project"]
-        print(f"corpus: {result['corpus']['conversations']} conversations, {result['corpus']['messages']} messages")
+        c = result["corpus"]
+        print(f"corpus {c['name']}: {c['conversations']} conversations, {c['messages']} messages, "
+              f"{c['sentences_run_through_ner']}/{c['sentences']} sentences needed NER")
         print(f"naive presidio : {n['conversations_per_s']:8.2f} conversations/s  (labeled recall {n['labeled_recall']})")
         print(f"project scrubber: {p['conversations_per_s']:8.2f} conversations/s  (labeled recall {p['labeled_recall']})")
         print(f"speed-up: {result['speedup']}x  ({result['n_process']} processes, {result['cpu_count']} cpus)")

@@ -23,6 +23,21 @@ def _records(convs: list[list[dict[str, str]]], family: str = "bench") -> list[d
             for c in convs]
 
 
+def counsel_chat_conversations(n: int) -> list[list[dict[str, str]]]:
+    """Real text: the packaged counsel-chat sample (question + therapist answer, HTML stripped)."""
+    import html
+    import re
+    from importlib import resources
+
+    import polars as pl
+
+    path = resources.files("pixel_assets.data").joinpath("counsel_chat/counselchat-data.csv")
+    frame = pl.read_csv(str(path)).head(n)
+    strip = lambda s: html.unescape(re.sub(r"<[^>]+>", " ", s or "")).strip()  # noqa: E731
+    return [[{"role": "user", "content": strip(q) or "?"}, {"role": "assistant", "content": strip(a) or "?"}]
+            for q, a in zip(frame["questionText"], frame["answerText"])]
+
+
 def naive_analyzer(model: str):
     """presidio AnalyzerEngine, the spaCy model, default recognizers: the baseline."""
     from pixel_assets.lib.pii.offline import configure_offline
@@ -41,7 +56,8 @@ def _recall_sample(n: int) -> list[dict[str, Any]]:
 
 
 def bench_pii(conversations: int = 200, *, recompile_conversations: int = 1000, seed: int = 11,
-              mode: str = "all", log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+              mode: str = "all", corpus: str = "synthetic",
+              log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     from pixel_assets.lib.pii.cache import PiiCache
     from pixel_assets.lib.pii.detection import Detection
     from pixel_assets.lib.pii.scrub import scrub_records
@@ -50,11 +66,15 @@ def bench_pii(conversations: int = 200, *, recompile_conversations: int = 1000, 
     scrubber = PiiScrubber()
     out: dict[str, Any] = {"cpu_count": os.cpu_count(), "n_process": scrubber.n_process}
     if mode in ("all", "speed"):
-        convs = bench_conversations(conversations, seed=seed)
+        convs = (counsel_chat_conversations(conversations) if corpus == "counsel_chat"
+                 else bench_conversations(conversations, seed=seed))
         records = _records(convs)
         messages = [m["content"] for c in convs for m in c]
-        out["corpus"] = {"conversations": len(convs), "messages": len(messages),
-                         "chars": sum(len(m) for m in messages)}
+        sentences = sum(len(scrubber.sentence_spans(m)) for m in messages)
+        ner_sentences = sum(len(scrubber.ner_segments(m)) for m in messages)
+        out["corpus"] = {"name": corpus, "conversations": len(convs), "messages": len(messages),
+                         "chars": sum(len(m) for m in messages),
+                         "sentences": sentences, "sentences_run_through_ner": ner_sentences}
         naive = naive_analyzer(scrubber.config.spacy_model)
         naive.analyze("warm up Sarah at 555-123-4567", language="en")
         scrubber.detect(["warm up Sarah at 555-123-4567"])

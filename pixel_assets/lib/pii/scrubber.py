@@ -67,8 +67,9 @@ class PiiScrubber:
         skip = self._skip_words()
         return any(w.lower() not in skip for w in _CAPITALISED.findall(text))
 
-    def ner_segments(self, text: str) -> list[tuple[int, int]]:
-        """Sentence spans that need NER (see needs_ner); cheap regex sentence split."""
+    @staticmethod
+    def sentence_spans(text: str) -> list[tuple[int, int]]:
+        """Cheap regex sentence split (NER context rarely crosses a sentence end)."""
         spans, start = [], 0
         for m in _SENTENCE_BREAK.finditer(text):
             words = text[start : m.start()].split()
@@ -77,7 +78,11 @@ class PiiScrubber:
             spans.append((start, m.start()))
             start = m.end()
         spans.append((start, len(text)))
-        return [(a, b) for a, b in spans if b > a and self.needs_ner(text[a:b])]
+        return [(a, b) for a, b in spans if b > a]
+
+    def ner_segments(self, text: str) -> list[tuple[int, int]]:
+        """Sentence spans that need NER (see needs_ner)."""
+        return [(a, b) for a, b in self.sentence_spans(text) if self.needs_ner(text[a:b])]
 
     def _load(self) -> None:
         if self._nlp is None:
