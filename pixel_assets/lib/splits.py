@@ -54,11 +54,45 @@ _MESSAGES_DTYPE = pl.Struct({"messages": pl.List(pl.Struct({"role": pl.String, "
 def first_user_turn_expr(record: str | pl.Expr = "record") -> pl.Expr:
     """Normalized first user turn of each record JSON, column-wise (null when there is none)."""
     record = pl.col(record) if isinstance(record, str) else record
-    messages = record.str.json_decode(_MESSAGES_DTYPE).struct.field("messages")
+    return _normalized_first_user_turn(record.str.json_decode(_MESSAGES_DTYPE).struct.field("messages"))
+
+
+def _normalized_first_user_turn(messages: pl.Expr) -> pl.Expr:
     first = messages.list.eval(
         pl.element().filter(pl.element().struct.field("role") == "user").struct.field("content")
     ).list.first()
     return first.str.to_lowercase().str.replace_all(_WS, " ").str.strip_chars(" ")
+
+
+_RECORD_FIELDS_DTYPE = pl.Struct({
+    "messages": pl.List(pl.Struct({"role": pl.String, "content": pl.String})),
+    "metadata": pl.Struct({
+        "content_hash": pl.String, "split": pl.String, "holdout": pl.String, "pii_status": pl.String,
+        "source_key": pl.String, "original_format": pl.String, "total_tokens": pl.Int64,
+        "provenance": pl.Struct({"dedup_status": pl.String, "processing_steps": pl.List(pl.String)}),
+    }),
+})
+CHUNK_ROWS = 100_000  # rows decoded at a time: bounds the decoded copy's memory
+
+
+def decode_record_fields(frame: pl.DataFrame, *, chunk_rows: int = CHUNK_ROWS) -> pl.DataFrame:
+    """The record fields the split/compile stages read, from one JSON parse per record:
+    fut (normalized first user turn), content_hash, split, holdout, pii_status, dedup_status,
+    source_key, original_format, total_tokens, steps (processing_steps)."""
+    def one(chunk: pl.DataFrame) -> pl.DataFrame:
+        d = chunk.select(pl.col("record").str.json_decode(_RECORD_FIELDS_DTYPE).alias("r")).get_column("r")
+        meta = d.struct.field("metadata")
+        prov = meta.struct.field("provenance")
+        return pl.DataFrame({
+            "messages": d.struct.field("messages"),
+            **{f: meta.struct.field(f) for f in ("content_hash", "split", "holdout", "pii_status", "source_key",
+                                                  "original_format", "total_tokens")},
+            "dedup_status": prov.struct.field("dedup_status"),
+            "steps": prov.struct.field("processing_steps"),
+        }).with_columns(fut=_normalized_first_user_turn(pl.col("messages"))).drop("messages")
+
+    parts = [one(frame.slice(i, chunk_rows)) for i in range(0, frame.height, chunk_rows)]
+    return pl.concat(parts) if parts else one(frame)
 
 
 def _sha256_hex(values: pl.Series) -> pl.Series:
@@ -84,7 +118,10 @@ def _check_ratios(ratios: tuple[float, float, float]) -> tuple[float, float, flo
 
 def _group_keys(frame: pl.DataFrame) -> pl.Series:
     """Connected components over shared base key / content hash / cluster_id; key = min base key."""
-    fut = frame.select(first_user_turn_expr().alias("fut")).get_column("fut")
+    fut = pl.concat([
+        frame.slice(i, CHUNK_ROWS).select(first_user_turn_expr().alias("fut")).get_column("fut")
+        for i in range(0, max(frame.height, 1), CHUNK_ROWS)
+    ])
     fut = fut.set(fut == "", None) if len(fut) else fut
     fut_hash = _sha256_hex(fut)
     base = (
@@ -231,18 +268,14 @@ def leakage_report(frame: pl.DataFrame, registry: Registry) -> dict[str, Any]:
     Every ``*_overlap`` and ``*_violations`` count is zero for a frame from ``assign_splits``; the
     report holds counts and family names only (no content).
     """
-    if frame.height == 0:
-        return {"records": 0, "ok": True, "exact_overlap": 0, "first_user_turn_overlap": 0,
-                "near_dup_cluster_overlap": 0, "holdout_violations": {}, "splits": {s: 0 for s in SPLITS},
-                "holdout_slices": {}}
-    rec = pl.col("record")
-    work = frame.select(
-        pl.col("source_family"),
-        rec.str.json_path_match("$.metadata.content_hash").alias("content_hash"),
-        rec.str.json_path_match("$.metadata.split").alias("split"),
-        rec.str.json_path_match("$.metadata.holdout").alias("holdout"),
-        first_user_turn_expr().alias("fut"),
-        *([pl.col("cluster_id")] if "cluster_id" in frame.columns else []),
+    return leakage_from_fields(frame, decode_record_fields(frame), registry)
+
+
+def leakage_from_fields(frame: pl.DataFrame, fields: pl.DataFrame, registry: Registry) -> dict[str, Any]:
+    """leakage_report over fields already decoded by decode_record_fields (one parse, shared)."""
+    work = fields.select("content_hash", "split", "holdout", "fut").with_columns(
+        source_family=frame.get_column("source_family"),
+        **({"cluster_id": frame.get_column("cluster_id")} if "cluster_id" in frame.columns else {}),
     )
 
     def overlap(col: str) -> int:

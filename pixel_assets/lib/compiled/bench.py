@@ -95,6 +95,7 @@ def bench_compile(
     split = timed("split", lambda: assign_splits(kept, registry))
     del kept
     compiled = timed("shard + manifest", lambda: build_compiled_dataset(split, registry, shard_max_bytes=shard_max_bytes))
+    del split
     with tempfile.TemporaryDirectory() as tmp:
         timed("publish (local)", lambda: publish_compiled_dataset(compiled, LocalDataRoot(tmp)))
     target = sum(v for k, v in phases.items() if k != "generate records frame")

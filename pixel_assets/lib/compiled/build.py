@@ -15,7 +15,7 @@ import polars as pl
 from pixel_assets.lib.compiled.manifest import EXPORT_KEY, MANIFEST_VERSION, validate_manifest
 from pixel_assets.lib.contract import SPLITS, record_errors, utc_now_iso
 from pixel_assets.lib.registry import Registry
-from pixel_assets.lib.splits import leakage_report
+from pixel_assets.lib.splits import decode_record_fields, leakage_from_fields
 
 DEFAULT_SHARD_MAX_BYTES = 50_000_000
 
@@ -42,10 +42,15 @@ class Shard:
 @dataclass
 class CompiledDataset:
     shards: list[Shard]
-    export: bytes  # compiled/final_training_dataset.jsonl: every shard, train, val, test order
     manifest: dict[str, Any]
     export_key: str = EXPORT_KEY
     stats: dict[str, Any] = field(default_factory=dict)  # counts for asset metadata
+
+    @property
+    def export(self) -> bytes:
+        """compiled/final_training_dataset.jsonl: every shard, in train, val, test order.
+        Joined on access (not stored) so the dataset is not held twice in memory."""
+        return b"".join(s.data for s in self.shards)
 
     def shards_of(self, split: str) -> list[Shard]:
         return [s for s in self.shards if s.split == split]
@@ -73,14 +78,13 @@ def _check_input(frame: pl.DataFrame, registry: Registry, validate_sample: int |
     missing = [c for c in ("content_hash", "source_family", "record", "split") if c not in frame.columns]
     if missing:
         raise CompileError(f"frame lacks columns {missing}; run splits.assign_splits first")
-    rec = pl.col("record")
-    fields = frame.select(
-        pl.col("content_hash"), pl.col("source_family"), pl.col("split"),
-        rec.str.json_path_match("$.metadata.split").alias("json_split"),
-        rec.str.json_path_match("$.metadata.pii_status").alias("pii_status"),
-        rec.str.json_path_match("$.metadata.provenance.dedup_status").alias("dedup_status"),
-        rec.str.json_path_match("$.metadata.content_hash").alias("json_hash"),
-    )
+    try:
+        decoded = decode_record_fields(frame)
+    except pl.exceptions.PolarsError as exc:
+        raise CompileError(f"records do not parse with the record contract's field types: {type(exc).__name__}") from None
+    fields = decoded.select(
+        pl.col("split").alias("json_split"), "pii_status", "dedup_status", pl.col("content_hash").alias("json_hash"),
+    ).with_columns(frame.select("content_hash", "source_family", "split"))
     problems = {
         "split not train/val/test": fields.filter(~pl.col("split").is_in(list(SPLITS)) | pl.col("split").is_null()).height,
         "metadata.split differs from the split column": fields.filter(pl.col("json_split").ne_missing(pl.col("split"))).height,
@@ -110,7 +114,7 @@ def _check_input(frame: pl.DataFrame, registry: Registry, validate_sample: int |
                 first.append(f"{content_hash}: {errors[0].split(':')[0]}")  # path only, no content
     if bad:
         raise CompileError(f"{bad} of {sample.height} checked records violate the record schema (e.g. {first})")
-    return fields
+    return decoded
 
 
 def build_compiled_dataset(
@@ -124,16 +128,16 @@ def build_compiled_dataset(
     """Shards per split, the compiled export and a validated manifest, all in memory."""
     if shard_max_bytes <= 0:
         raise ValueError("shard_max_bytes must be positive")
-    _check_input(frame, registry, validate_sample)
+    decoded = _check_input(frame, registry, validate_sample)
     rec = pl.col("record")
+    # Everything but the record text, sorted by content hash (deterministic order inside each
+    # split); the record strings are gathered shard by shard, so no second full copy is held.
     work = frame.select(
-        "content_hash", "source_family", "split", "record",
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
+        "content_hash", "source_family", "split",
         (rec.str.len_bytes() + 1).alias("line_bytes"),
-        rec.str.json_path_match("$.metadata.source_key").alias("source_key"),
-        rec.str.json_path_match("$.metadata.original_format").alias("original_format"),
-        rec.str.json_path_match("$.metadata.total_tokens").cast(pl.Int64, strict=False).alias("total_tokens"),
-        rec.str.json_path_match("$.metadata.provenance.processing_steps").str.json_decode(pl.List(pl.String)).alias("steps"),
-    ).sort("content_hash")  # deterministic order inside each split
+    ).with_columns(decoded.select("source_key", "original_format", "total_tokens", "steps")).sort("content_hash")
+    records = frame.get_column("record")
 
     shards: list[Shard] = []
     split_entries: dict[str, dict[str, Any]] = {}
@@ -142,7 +146,9 @@ def build_compiled_dataset(
         entries = []
         for i, (start, end) in enumerate(_shard_bounds(part.get_column("line_bytes").to_list(), shard_max_bytes)):
             rows = part.slice(start, end - start)
-            data = (rows.get_column("record").str.join("\n").item() + "\n").encode("utf-8")
+            lines = records.gather(rows.get_column("row"))
+            data = (lines.str.join("\n").item() + "\n").encode("utf-8")
+            del lines
             shard = Shard(
                 split=split,
                 shard_id=f"{split}_{i:03d}",
@@ -159,7 +165,10 @@ def build_compiled_dataset(
             })
         split_entries[split] = {"conversations": part.height, "shards": entries}
 
-    export = b"".join(s.data for s in shards)
+    export_hash = hashlib.sha256()
+    for shard in shards:
+        export_hash.update(shard.data)
+    export_size = sum(s.size_bytes for s in shards)
     per_family = (
         work.group_by("source_family", "split").len().pivot(on="split", index="source_family", values="len")
         .sort("source_family")
@@ -191,10 +200,10 @@ def build_compiled_dataset(
             for name, h in registry.holdouts().items()
         },
         "compiled_export": {
-            "path": EXPORT_KEY, "size_bytes": len(export), "sha256": sha256_of(export),
+            "path": EXPORT_KEY, "size_bytes": export_size, "sha256": "sha256:" + export_hash.hexdigest(),
             "conversation_count": frame.height,
         },
-        "leakage": leakage_report(frame, registry),
+        "leakage": leakage_from_fields(frame, decoded, registry),
         "provenance_map": provenance_map,
     }
     errors = validate_manifest(manifest)
@@ -203,7 +212,7 @@ def build_compiled_dataset(
     stats = {
         "conversations": frame.height,
         "shards": len(shards),
-        "bytes": len(export),
+        "bytes": export_size,
         **{f"{s}_conversations": split_entries[s]["conversations"] for s in SPLITS},
     }
-    return CompiledDataset(shards=shards, export=export, manifest=manifest, stats=stats)
+    return CompiledDataset(shards=shards, manifest=manifest, stats=stats)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -14,6 +15,7 @@ from pixel_assets.lib.contract import SPLITS
 MANIFEST_VERSION = "1.0"
 MANIFEST_NAME = "manifest.json"
 EXPORT_KEY = "compiled/final_training_dataset.jsonl"
+_HASH_RE = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @lru_cache(maxsize=1)
@@ -33,8 +35,7 @@ def _provenance_entry_errors(content_hash: Any, entry: Any) -> list[str]:
     """The schema's provenance_map rule, checked in plain Python (the map has one entry per
     conversation; jsonschema over a million entries takes minutes)."""
     where = f"provenance_map/{content_hash}"
-    if not (isinstance(content_hash, str) and content_hash.startswith("sha256:") and len(content_hash) == 71
-            and all(c in "0123456789abcdef" for c in content_hash[7:])):
+    if not (isinstance(content_hash, str) and _HASH_RE.fullmatch(content_hash)):
         return [f"{where}: key is not a sha256:<64 hex> content hash"]
     if not isinstance(entry, dict):
         return [f"{where}: entry is not an object"]
@@ -43,7 +44,7 @@ def _provenance_entry_errors(content_hash: Any, entry: Any) -> list[str]:
         if not isinstance(entry.get(field), str) or not entry[field]:
             errors.append(f"{where}: {field} missing or empty")
     steps = entry.get("processing_steps")
-    if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
+    if not isinstance(steps, list) or not steps or not all(type(s) is str for s in steps):
         errors.append(f"{where}: processing_steps must be a non-empty list of strings")
     return errors
 

@@ -62,10 +62,30 @@ def synthetic_records_frame(
     near_dup_rate: float = 0.02,
     families: list[str] | None = None,
     processed_at: str = "2026-01-01T00:00:00+00:00",
+    chunk_size: int = 100_000,
 ) -> pl.DataFrame:
-    """A records frame (content_hash, source_family, record) of ``n`` synthetic conversations."""
+    """A records frame (content_hash, source_family, record) of ``n`` synthetic conversations.
+
+    Built in chunks of ``chunk_size`` rows (duplicates and shared questions within a chunk) to keep
+    peak memory near the size of the result."""
     rng = np.random.default_rng(seed)
     sentences = _sentence_pool(rng)
+    chunks = []
+    for offset in range(0, n, chunk_size):
+        chunks.append(_chunk(
+            min(chunk_size, n - offset), offset, registry, rng, sentences, shared_question_rate=shared_question_rate,
+            exact_dup_rate=exact_dup_rate, near_dup_rate=near_dup_rate, families=families, processed_at=processed_at,
+        ))
+    if not chunks:
+        return pl.DataFrame(schema=RECORDS_FRAME_SCHEMA)
+    return pl.concat(chunks, rechunk=True)
+
+
+def _chunk(
+    n: int, offset: int, registry: Registry, rng: np.random.Generator, sentences: pl.Series, *,
+    shared_question_rate: float, exact_dup_rate: float, near_dup_rate: float, families: list[str] | None,
+    processed_at: str,
+) -> pl.DataFrame:
     fams = [registry[f] for f in families] if families else [f for f in registry.families if f.enabled]
     fam_idx = rng.integers(0, len(fams), size=n)
     fam_table = pl.DataFrame({
@@ -129,7 +149,7 @@ def synthetic_records_frame(
     metadata = pl.struct(
         source_family="source_family", source_key="source_key", content_hash="content_hash",
         license_tag="license_tag", phase="phase", original_format="original_format",
-        source_location=pl.lit("line ") + (pl.col("row") + 1).cast(pl.String),
+        source_location=pl.lit("line ") + (pl.col("row") + 1 + offset).cast(pl.String),
         record_type=pl.when(is_text).then(pl.lit("text")).when(pl.col("original_format") == "preference_pairs")
         .then(pl.lit("preference")).otherwise(pl.lit("conversation")),
         conversation_length="conversation_length", total_tokens=pl.col("total_tokens").cast(pl.Int64),
