@@ -220,7 +220,10 @@ def test_report_json_and_markdown_carry_ids_not_text(root, registry):
 
 
 def test_gate_config_from_env():
-    cfg = gates.GateConfig.from_env({"PIXEL_GATE_MIN_PRESENT": "50", "PIXEL_GATE_VAL_MAX": "0.1"})
-    assert cfg.min_present == 50 and cfg.val_max == 0.1 and cfg.train_min == 0.85
+    cfg = gates.GateConfig.from_env({"PIXEL_GATE_MIN_PRESENT": "50", "PIXEL_GATE_VAL_MAX": "0.1",
+                                     "PIXEL_GATE_SPLIT_SALT": "other"})
+    assert cfg.min_present == 50 and cfg.val_max == 0.1 and cfg.train_min == 0.85 and cfg.split_salt == "other"
+    from pixel_assets.lib.splits import DEFAULT_SALT
+    assert gates.GateConfig().split_salt == DEFAULT_SALT
     with pytest.raises(ValueError):
         gates.GateConfig(min_partial=5, min_present=2)

@@ -59,6 +59,7 @@ class GateConfig:
     test_max: float = 0.07
     near_dup_threshold: float = 0.8  # Jaccard at which two records count as one cluster
     pii_min_score: float = 0.6  # structured PII re-scan: "high confidence" floor
+    split_salt: str = "pixel-split-v1"  # must equal the salt the split stage used (splits.DEFAULT_SALT)
     max_offenders: int = 20  # ids listed per gate (all are counted)
 
     def __post_init__(self) -> None:
@@ -79,7 +80,7 @@ class GateConfig:
         for f in fields(cls):
             raw = env.get(f"PIXEL_GATE_{f.name.upper()}")
             if raw not in (None, ""):
-                values[f.name] = (int if f.type in ("int", int) else float)(raw)
+                values[f.name] = {"int": int, "float": float}.get(str(f.type), str)(raw)
         return cls(**values)
 
 
@@ -577,7 +578,7 @@ def gate_hash(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Ga
                    config, figures)
 
 
-def _recomputed_holdout(ds: CompiledDataset, registry: Registry) -> dict[str, str]:
+def _recomputed_holdout(ds: CompiledDataset, registry: Registry, config: GateConfig) -> dict[str, str]:
     """Record id -> holdout marker ("none"|"family"|"slice"|"group") recomputed by the split stage's
     own assignment (pixel_assets.lib.splits.assign_splits) over the records as written."""
     from pixel_assets.lib.splits import assign_splits
@@ -586,7 +587,7 @@ def _recomputed_holdout(ds: CompiledDataset, registry: Registry) -> dict[str, st
     if not known:
         return {}
     frame = contract.records_to_frame(r.record for r in known)
-    assigned = assign_splits(frame, registry).get_column("holdout").to_list()
+    assigned = assign_splits(frame, registry, salt=config.split_salt).get_column("holdout").to_list()
     return {r.id: h for r, h in zip(known, assigned)}
 
 
@@ -597,7 +598,7 @@ def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
                  if r.split != "test" and r.family in holdouts and holdouts[r.family].mode == "test_only"]
     # A record is held out when the stored marker says so or the recomputed assignment does: either
     # way it must sit in test.
-    recomputed = _recomputed_holdout(ds, registry)
+    recomputed = _recomputed_holdout(ds, registry, config)
     held, slice_leaks = 0, []
     for r in ds.records:
         markers = {str(r.meta.get("holdout") or "none"), recomputed.get(r.id, "none")} - {"none"}
