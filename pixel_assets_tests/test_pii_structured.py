@@ -75,3 +75,21 @@ def test_bench_pii_reports_both_throughputs_and_recompile_fraction():
     assert result["naive"]["conversations_per_s"] > 0 and result["project"]["conversations_per_s"] > 0
     assert result["speedup"] == pytest.approx(result["naive"]["seconds"] / result["project"]["seconds"], rel=0.01)
     assert (result["recompile"]["cache_hits"], result["recompile"]["cache_misses"]) == (100, 1)
+
+
+def test_email_validation_is_offline_and_silent():
+    """tldextract must use its bundled snapshot: no connection attempt, nothing on stderr."""
+    import subprocess
+    import sys
+
+    code = (
+        "import socket\n"
+        "def no_net(*a, **k): raise OSError('network attempted')\n"
+        "socket.socket.connect = no_net; socket.create_connection = no_net\n"
+        "from pixel_assets.lib.pii import find_structured_pii\n"
+        "print(len(find_structured_pii(['write to a.b@example.co.uk'])[0]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert proc.stdout.strip() == "1"
+    assert proc.stderr == ""
