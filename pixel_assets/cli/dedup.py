@@ -82,5 +82,6 @@ def _bench(args: argparse.Namespace) -> int:
     if args.records:
         r = out["dedup_records"]
         print(f"dedup_records on {r['records']} records: {r['dedup_seconds']} s "
-              f"({r['records_per_s']:.0f}/s), peak RSS {r['peak_rss_mb']:.0f} MB")
+              f"({r['records_per_s']:.0f}/s), RSS {r['rss_before_dedup_mb']:.0f} MB before, "
+              f"{r['peak_rss_during_dedup_mb']:.0f} MB peak")
     return 0

@@ -9,7 +9,6 @@ Ground truth is exact shingle Jaccard computed independently with Python sets.
 from __future__ import annotations
 
 import re
-import resource
 import time
 from typing import Any
 
@@ -182,7 +181,13 @@ def generate_records_frame(
     families = families or ["cptsd", "addiction", "sarcasm", "experimental"]
     rng = np.random.default_rng(seed + 1)
     exact = int(records * exact_dup_fraction)
-    texts, _ = generate_corpus(records - exact, near_dup_fraction=near_dup_fraction, seed=seed)
+    # Generated 100k texts at a time (planted near-dups pair up within a chunk) to bound memory.
+    chunk, parts = 100_000, []
+    for i, lo in enumerate(range(0, records - exact, 100_000)):
+        size = min(chunk, records - exact - lo)
+        parts.append(generate_corpus(size, near_dup_fraction=near_dup_fraction, seed=seed * 1000 + i)[0])
+    texts = pl.concat(parts) if parts else pl.Series("text", [], dtype=pl.String)
+    del parts
     words = texts.str.split(" ")
     frame = pl.DataFrame(
         {
@@ -232,31 +237,54 @@ def generate_records_frame(
     return frame.select("content_hash", "source_family", record.alias("record"))
 
 
+class _RssSampler:
+    """Highest resident set size seen while the block runs (sampled every 20 ms)."""
+
+    def __enter__(self) -> "_RssSampler":
+        import threading
+
+        import psutil
+
+        self._process = psutil.Process()
+        self.start_mb = self.peak_mb = self._process.memory_info().rss / 2**20
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak_mb = max(self.peak_mb, self._process.memory_info().rss / 2**20)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def bench_dedup_records(records: int, *, seed: int = 0) -> dict[str, Any]:
-    """Wall time and peak RSS of dedup_records on a generated records frame."""
+    """Wall time and memory of dedup_records on a generated records frame."""
+    import gc
+
     from .records import dedup_records
 
     t0 = time.perf_counter()
     frame = generate_records_frame(records, seed=seed)
     gen_s = time.perf_counter() - t0
-    rss_before = peak_rss_mb()
-    t0 = time.perf_counter()
-    result = dedup_records(frame)
-    seconds = time.perf_counter() - t0
+    gc.collect()
+    with _RssSampler() as rss:
+        t0 = time.perf_counter()
+        result = dedup_records(frame)
+        seconds = time.perf_counter() - t0
     return {
         "records": records,
         "frame_mb": round(frame.estimated_size("mb"), 1),
         "generate_seconds": round(gen_s, 2),
         "dedup_seconds": round(seconds, 2),
         "records_per_s": round(records / seconds, 1),
-        "peak_rss_mb_before": round(rss_before, 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "rss_before_dedup_mb": round(rss.start_mb, 1),
+        "peak_rss_during_dedup_mb": round(rss.peak_mb, 1),
         "kept": result.kept.height,
         "removed": result.stats["removed"],
         "near_dup_seconds": result.stats["near_duplicates"].get("seconds"),
         "candidate_pairs": result.stats["near_duplicates"].get("candidate_pairs"),
     }
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

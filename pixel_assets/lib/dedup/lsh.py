@@ -105,7 +105,7 @@ def candidate_pairs(
     n = np.uint64(len(sig))
     oversized = 0
     for band in range(bands):
-        keys = _band_keys(sig[members], band, rows)
+        keys = _band_keys(sig, band, rows)[members]
         order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]
         same = sorted_keys[1:] == sorted_keys[:-1]
