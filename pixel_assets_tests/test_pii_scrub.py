@@ -226,3 +226,12 @@ def test_pii_eval_cli_reads_a_labeled_file(tmp_path, capsys):
     assert result["overall"]["support"] == sum(len(s["spans"]) for s in json.loads(path.read_text()))
     assert {"precision", "recall", "f2", "support"} <= set(result["per_type"]["EMAIL_ADDRESS"])
     assert result["over_redaction"]["conversations"] == 5
+
+
+def test_changed_detector_config_invalidates_cache(scrubber, tmp_path):
+    frame = contract.records_to_frame([record(turns("my email is pat@example.com", "Thanks."))])
+    other = PiiScrubber(config_with(min_score=0.45), n_process=1)
+    with PiiCache(tmp_path / "pii.sqlite") as cache:
+        scrub_frame(frame, family="cptsd", scrubber=scrubber, cache=cache)
+        assert scrub_frame(frame, family="cptsd", scrubber=scrubber, cache=cache).stats["cache_hits"] == 1
+        assert scrub_frame(frame, family="cptsd", scrubber=other, cache=cache).stats["cache_hits"] == 0

@@ -111,9 +111,12 @@ def scrub_records(
     cached = cache.get_many([r["metadata"].get("content_hash", "") for r in records], fingerprint) if cache else {}
     known: dict[str, list[Detection]] = {}
     hits = 0
-    for r, texts in zip(records, texts_per_record):
+    missed: list[int] = []
+    for i, (r, texts) in enumerate(zip(records, texts_per_record)):
         entry = cached.get(r["metadata"].get("content_hash", ""))
-        if entry is not None and all(text_key(t) in entry for t in texts):
+        if entry is None or not all(text_key(t) in entry for t in texts):
+            missed.append(i)
+        else:
             hits += 1
             for t in texts:
                 known[text_key(t)] = entry[text_key(t)]
@@ -123,8 +126,8 @@ def scrub_records(
         known[text_key(t)] = dets
     if cache is not None:
         cache.put_many(
-            {r["metadata"]["content_hash"]: {text_key(t): known[text_key(t)] for t in texts}
-             for r, texts in zip(records, texts_per_record) if r["metadata"].get("content_hash")},
+            {records[i]["metadata"]["content_hash"]: {text_key(t): known[text_key(t)] for t in texts_per_record[i]}
+             for i in missed if records[i]["metadata"].get("content_hash")},
             fingerprint,
         )
 
