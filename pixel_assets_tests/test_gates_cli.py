@@ -62,3 +62,12 @@ def test_verify_s3_prefix(clean_dir, s3_client, s3_server, capsys):
     assert main(["verify", uri, "--endpoint-url", s3_server, "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["failed_gates"] == ["hash"]
+
+
+def test_bench_verify_small(capsys):
+    assert main(["bench", "verify", "--conversations", "400", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["passed"]) == set(GATE_NAMES)
+    assert result["conversations_compiled"] > 300 and result["baseline_read_parse_s"] > 0
+    ratio = result["verify_total_s"] / result["baseline_read_parse_s"]
+    assert result["ratio_verify_to_baseline"] == pytest.approx(ratio, rel=0.1)

@@ -27,6 +27,18 @@ def register(commands, bench) -> None:
     parser.add_argument("--min-partial", type=int, help="coverage: conversations below which a family is 'missing'")
     parser.set_defaults(handler=run_verify)
 
+    bench_parser = bench.add_parser(
+        "verify",
+        help="time the eight gates on N synthetic conversations against a read+parse baseline",
+        description="Compiles N synthetic ~1 KB conversations (compile engineer's generator, dedup, "
+        "splits, build, publish) into a temporary local data root, then times each gate and the "
+        "whole verification against the baseline of reading and JSON-parsing every shard once.",
+    )
+    bench_parser.add_argument("--conversations", type=int, default=20_000, metavar="N")
+    bench_parser.add_argument("--seed", type=int, default=0)
+    bench_parser.add_argument("--json", action="store_true", help="print one JSON object")
+    bench_parser.set_defaults(handler=run_bench)
+
 
 def run_verify(args: argparse.Namespace) -> int:
     import dataclasses
@@ -46,6 +58,66 @@ def run_verify(args: argparse.Namespace) -> int:
     if not report.manifest_sha256:  # no manifest: nothing was verified
         return 2
     return 0 if report.passed else 1
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    import json
+    import resource
+    import tempfile
+    import time
+
+    from pixel_assets.lib import gates
+    from pixel_assets.lib.compiled import build_compiled_dataset, publish_compiled_dataset
+    from pixel_assets.lib.compiled.synthetic import synthetic_records_frame
+    from pixel_assets.lib.dedup import dedup_records
+    from pixel_assets.lib.pii.structured import find_structured_pii
+    from pixel_assets.lib.registry import load_registry
+    from pixel_assets.lib.splits import assign_splits
+    from pixel_assets.lib.storage import LocalDataRoot
+
+    registry = load_registry()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = LocalDataRoot(tmp)
+        frame = synthetic_records_frame(args.conversations, registry, seed=args.seed)
+        frame = assign_splits(dedup_records(frame, family_order=registry.names).kept, registry)
+        publish_compiled_dataset(build_compiled_dataset(frame, registry), root)
+        find_structured_pii(["warm-up a@b.example"])  # recognizer set-up is not part of the figures
+
+        start = time.perf_counter()  # baseline: read and parse every shard once
+        for key in root.glob("final_dataset/*/*.jsonl"):
+            if "/compiled/" not in key:
+                [json.loads(line) for line in root.read_bytes(key).splitlines()]
+        baseline = time.perf_counter() - start
+
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        ds = gates.load_compiled_dataset(root, "final_dataset")
+        timings["load"] = time.perf_counter() - start
+        config = gates.GateConfig()
+        verdicts = {}
+        for name, gate in gates.GATES.items():
+            t = time.perf_counter()
+            verdicts[name] = gate(ds, registry, config).passed
+            timings[name] = time.perf_counter() - t
+        total = sum(timings.values())
+    result = {
+        "conversations_compiled": len(ds.records), "shards": len(ds.shards),
+        "baseline_read_parse_s": round(baseline, 3), "verify_total_s": round(total, 3),
+        "ratio_verify_to_baseline": round(total / baseline, 1) if baseline else None,
+        "records_per_s": round(len(ds.records) / total) if total else None,
+        "seconds": {k: round(v, 3) for k, v in timings.items()}, "passed": verdicts,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['conversations_compiled']} compiled conversations in {result['shards']} shards")
+        print(f"baseline (read + parse every shard): {baseline:.2f}s")
+        print(f"verify (load + 8 gates): {total:.2f}s = {result['ratio_verify_to_baseline']}x baseline, "
+              f"{result['records_per_s']} records/s, peak RSS {result['peak_rss_mb']} MB")
+        for name, seconds in timings.items():
+            print(f"  {name:12s} {seconds:7.2f}s" + ("" if name == "load" else f"  passed={verdicts[name]}"))
+    return 0
 
 
 if __name__ == "__main__":
