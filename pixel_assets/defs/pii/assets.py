@@ -48,13 +48,18 @@ def build_pii_asset(family: Family) -> dg.AssetsDefinition:
         if len(normalized) == 0:
             clean, review, stats = empty_records_frame(), empty_records_frame(), {}
         else:
-            result = scrub_frame(
-                normalized,
-                family=family.name,
-                scrubber=pii.scrubber(),
-                cache=pii.cache(data_root),
-                log=context.log.info,
-            )
+            cache = pii.cache(data_root)
+            try:
+                result = scrub_frame(
+                    normalized,
+                    family=family.name,
+                    scrubber=pii.scrubber(),
+                    cache=cache,
+                    log=context.log.info,
+                )
+            finally:
+                if cache is not None:
+                    cache.close()
             clean, review, stats = result.clean, result.review, result.stats
         preview = _scrubbed_preview(clean)
         yield dg.Output(

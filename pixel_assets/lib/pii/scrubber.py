@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import re
+import signal
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -30,6 +31,13 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "prof.", "mt.", "ft.", "apt.", "no."}
 _NER_ONLY_EXCLUDE = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
 _FORKED: "PiiScrubber | None" = None  # the scrubber a forked worker inherits
+
+
+def _reset_worker_signals() -> None:
+    # A forked worker inherits its parent's handlers (Dagster turns SIGTERM into an interrupt
+    # exception); the pool ends its workers with SIGTERM, which must just end them quietly.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _detect_chunk(texts: list[str]) -> list[list[Detection]]:
@@ -129,8 +137,10 @@ class PiiScrubber:
         chunk = max(self.config.batch_size, len(texts) // (workers * 4) + 1)
         chunks = [texts[i : i + chunk] for i in range(0, len(texts), chunk)]
         try:
-            with mp.get_context("fork").Pool(workers) as pool:
+            with mp.get_context("fork").Pool(workers, initializer=_reset_worker_signals) as pool:
                 parts = pool.map(_detect_chunk, chunks)
+                pool.close()
+                pool.join()
         finally:
             _FORKED = None
         return [dets for part in parts for dets in part]
