@@ -212,3 +212,34 @@ def test_s3_publish_survives_a_server_killed_mid_publish(s3_env, split_frame, re
         assert manifest == json.loads(json.dumps(second.manifest))
     finally:
         server.stop()
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+def test_pixel_manifest_command(tmp_path, compiled, capsys):
+    from pixel_assets.cli import main
+
+    assert main(["manifest", "--root", str(tmp_path), "--json"]) == 1  # nothing published yet
+    assert "no manifest" in capsys.readouterr().err
+    publish_compiled_dataset(compiled, LocalDataRoot(tmp_path))
+    assert main(["manifest", "--root", str(tmp_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["total_conversations"] == compiled.manifest["total_conversations"]
+    assert summary["splits"]["train"]["shards"] == len(compiled.shards_of("train"))
+    # A tampered manifest is reported invalid.
+    manifest = json.loads((tmp_path / "final_dataset/manifest.json").read_text())
+    manifest["total_conversations"] += 1
+    (tmp_path / "final_dataset/manifest.json").write_text(json.dumps(manifest))
+    assert main(["manifest", "--root", str(tmp_path)]) == 1
+
+
+def test_pixel_bench_compile_json(capsys):
+    from pixel_assets.cli import main
+
+    assert main(["bench", "compile", "--conversations", "3000", "--pii-sample", "0", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["conversations"] == 3000
+    assert result["kept"] + result["removed_exact"] + result["removed_near"] == 3000
+    assert sum(result["splits"].values()) == result["kept"]
+    assert {"dedup", "split", "shard + manifest", "publish (local)"} <= set(result["phases"])
+    assert result["peak_rss_mb"] > 0 and result["baseline"]["records"] == 3000
