@@ -227,3 +227,12 @@ def test_gate_config_from_env():
     assert gates.GateConfig().split_salt == DEFAULT_SALT
     with pytest.raises(ValueError):
         gates.GateConfig(min_partial=5, min_present=2)
+
+
+def test_hash_fails_when_compiled_export_drops_a_record(root, registry):
+    key = "final_dataset/compiled/final_training_dataset.jsonl"
+    lines = root.read_text(key).splitlines()
+    root.write_text(key, "\n".join(lines[:-1]) + "\n")
+    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "hash")
+    assert "compiled export differs: 2" in result.message  # sha256 vs manifest, and the content
+    assert any(f"{len(lines) - 1} records, 1 differ from the shards" in o for o in result.offenders)

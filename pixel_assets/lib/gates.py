@@ -232,7 +232,9 @@ class CompiledDataset:
     export_hashes: Counter | None  # recomputed content hashes of the compiled export, if present
     export_unreadable: int = 0
     export_sha256: str | None = None
+    export_identical: bool = False  # the export's bytes are exactly the shards' in split order
     _recomputed: dict[str, str] = field(default_factory=dict, repr=False)
+    _holdouts: dict[tuple, dict[str, str]] = field(default_factory=dict, repr=False)
 
     def key(self, rel: str) -> str:
         return f"{self.prefix}/{rel}" if self.prefix else rel
@@ -316,13 +318,22 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
     shards: list[ShardFile] = []
     records: list[ShardRecord] = []
     unreadable: list[str] = []
-    for rel in sorted(set(on_storage) | set(listed)):
+    # The export is every shard in train, val, test order; hashing that concatenation while the
+    # shards are read lets an identical export be confirmed without parsing it again.
+    concatenation = hashlib.sha256()
+
+    def split_order(rel: str) -> tuple[int, str]:
+        split = on_storage.get(rel) or listed[rel][0]
+        return (contract.SPLITS.index(split) if split in contract.SPLITS else len(contract.SPLITS), rel)
+
+    for rel in sorted(set(on_storage) | set(listed), key=split_order):
         split = on_storage.get(rel) or listed[rel][0]
         key = f"{prefix}/{rel}" if prefix else rel
         if rel not in on_storage and not root.exists(key):
             shards.append(ShardFile(path=rel, split=split, exists=False))
             continue
         data = root.read_bytes(key)
+        concatenation.update(data)
         parsed, bad, n = _parse_lines(data, rel)
         shards.append(ShardFile(path=rel, split=split, exists=True, sha256=sha256_bytes(data),
                                 size_bytes=len(data), line_count=n, record_count=len(parsed)))
@@ -330,17 +341,20 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
         unreadable += bad
 
     export_key = f"{prefix}/{COMPILED_EXPORT}" if prefix else COMPILED_EXPORT
-    export_hashes, export_bad, export_sha = None, 0, None
+    export_hashes, export_bad, export_sha, export_identical = None, 0, None, False
     if root.exists(export_key):
         export_bytes = root.read_bytes(export_key)
         export_sha = sha256_bytes(export_bytes)
-        parsed, bad, _ = _parse_lines(export_bytes, COMPILED_EXPORT)
-        export_hashes = Counter(contract.content_hash(r.get("messages") or []) for _, r in parsed)
-        export_bad = len(bad)
+        export_identical = export_sha == "sha256:" + concatenation.hexdigest()
+        if not export_identical:  # differs from the shards' bytes: compare what it holds
+            parsed, bad, _ = _parse_lines(export_bytes, COMPILED_EXPORT)
+            export_hashes = Counter(contract.content_hash(r.get("messages") or []) for _, r in parsed)
+            export_bad = len(bad)
     return CompiledDataset(root=root, prefix=prefix, manifest=manifest,
                            manifest_sha256=sha256_bytes(manifest_bytes), shards=shards,
                            records=records, unreadable=unreadable, export_hashes=export_hashes,
-                           export_unreadable=export_bad, export_sha256=export_sha)
+                           export_unreadable=export_bad, export_sha256=export_sha,
+                           export_identical=export_identical)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -449,10 +463,16 @@ def gate_leakage(ds: CompiledDataset, registry: Registry, config: GateConfig) ->
 
 def gate_distribution(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
     holdouts = _family_holdouts(registry)
-    counted = [r for r in ds.records if holdouts.get(r.family) is None or holdouts[r.family].mode == "none"]
+    non_holdout = [r for r in ds.records if holdouts.get(r.family) is None or holdouts[r.family].mode == "none"]
+    # A conversation whose group shares a question with a holdout family goes to test as a whole
+    # (leakage-freedom wins); those are held out, not 90/5/5-assigned, so they are not counted.
+    # Which ones is recomputed with the split stage's own assignment, not read from the records.
+    recomputed = _recomputed_holdout(ds, registry, config)
+    counted = [r for r in non_holdout if recomputed.get(r.id, "none") == "none"]
     per_split = Counter(r.split for r in counted)
     total = len(counted)
-    figures: dict[str, Any] = {"non_holdout_conversations": total}
+    figures: dict[str, Any] = {"non_holdout_conversations": total,
+                               "held_out_with_a_holdout_group": len(non_holdout) - total}
     out_of_band = []
     for split in contract.SPLITS:
         lo, hi = config.share_bounds(split)
@@ -560,7 +580,9 @@ def gate_hash(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Ga
     if isinstance(export_entry, dict) and ds.export_sha256 and export_entry.get("sha256") != ds.export_sha256:
         export_problems.append(f"{COMPILED_EXPORT}: sha256 {_short(ds.export_sha256)} != manifest {_short(export_entry.get('sha256'))}")
     shard_hashes = Counter(ds.recomputed_hash(r) for r in ds.records)
-    if ds.export_hashes is None:
+    if ds.export_identical:
+        pass
+    elif ds.export_hashes is None:
         export_problems.append(f"{COMPILED_EXPORT} missing")
     elif ds.export_hashes != shard_hashes or ds.export_unreadable:
         diff = (ds.export_hashes - shard_hashes) + (shard_hashes - ds.export_hashes)
@@ -583,12 +605,15 @@ def _recomputed_holdout(ds: CompiledDataset, registry: Registry, config: GateCon
     own assignment (pixel_assets.lib.splits.assign_splits) over the records as written."""
     from pixel_assets.lib.splits import assign_splits
 
-    known = [r for r in ds.records if r.family in registry.names and r.stored_hash]
-    if not known:
-        return {}
-    frame = contract.records_to_frame(r.record for r in known)
-    assigned = assign_splits(frame, registry, salt=config.split_salt).get_column("holdout").to_list()
-    return {r.id: h for r, h in zip(known, assigned)}
+    cache_key = (id(registry), config.split_salt)
+    if cache_key not in ds._holdouts:  # shared by the distribution and split gates
+        known = [r for r in ds.records if r.family in registry.names and r.stored_hash]
+        assigned: list[str] = []
+        if known:
+            frame = contract.records_to_frame(r.record for r in known)
+            assigned = assign_splits(frame, registry, salt=config.split_salt).get_column("holdout").to_list()
+        ds._holdouts[cache_key] = {r.id: h for r, h in zip(known, assigned)}
+    return ds._holdouts[cache_key]
 
 
 def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
