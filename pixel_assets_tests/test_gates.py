@@ -236,3 +236,23 @@ def test_hash_fails_when_compiled_export_drops_a_record(root, registry):
     result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "hash")
     assert "compiled export differs: 2" in result.message  # sha256 vs manifest, and the content
     assert any(f"{len(lines) - 1} records, 1 differ from the shards" in o for o in result.offenders)
+
+
+def test_distribution_does_not_count_group_holdouts(tmp_path, registry):
+    """Conversations sharing a question with a test-only family go to test as a group; they are
+    held out, not 90/5/5-assigned, so they must not skew the distribution gate."""
+    import random
+
+    records = h.clean_records(registry)
+    rng = random.Random(3)
+    shared = [r for r in records if r["metadata"]["source_family"] == "cptsd"][:40]
+    crisis = [h.make_record("edge_case_crisis", 900 + i, registry, r["messages"][1]["content"], h._sentence(rng, 18))
+              for i, r in enumerate(shared)]
+    root = LocalDataRoot(tmp_path)
+    h.build_clean_dataset(root, registry, records=records + crisis)
+    report = gates.verify_compiled_dataset(root, registry=registry)
+    assert report.passed, {g.name: g.message for g in report.gates if not g.passed}
+    figures = report.gate("distribution").figures
+    assert figures["held_out_with_a_holdout_group"] == 40
+    # Counted in, those 40 would push the test share out of its band.
+    assert (figures["test_conversations"] + 40) / (figures["non_holdout_conversations"] + 40) > 0.07
