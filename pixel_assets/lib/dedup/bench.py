@@ -237,6 +237,10 @@ def generate_records_frame(
     return frame.select("content_hash", "source_family", record.alias("record"))
 
 
+def _write_records_frame(records: int, seed: int, path: str) -> None:
+    generate_records_frame(records, seed=seed).write_parquet(path)
+
+
 class _RssSampler:
     """Highest resident set size seen while the block runs (sampled every 20 ms)."""
 
@@ -267,8 +271,23 @@ def bench_dedup_records(records: int, *, seed: int = 0) -> dict[str, Any]:
 
     from .records import dedup_records
 
+    # Generated in a child process (its temporaries would inflate this process's RSS) and read
+    # back from parquet, so the figures below are the frame plus what dedup itself needs.
+    import multiprocessing
+    import tempfile
+    from pathlib import Path
+
     t0 = time.perf_counter()
-    frame = generate_records_frame(records, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="pixel-dedup-bench-") as tmp:
+        path = str(Path(tmp) / "records.parquet")
+        child = multiprocessing.get_context("spawn").Process(
+            target=_write_records_frame, args=(records, seed, path)
+        )
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            raise RuntimeError(f"records-frame generator failed with exit code {child.exitcode}")
+        frame = pl.read_parquet(path)
     gen_s = time.perf_counter() - t0
     gc.collect()
     with _RssSampler() as rss:

@@ -77,14 +77,19 @@ def signature_matrix(
     n = len(texts)
     sig = np.empty((n, num_perm), dtype=np.uint32)
     nonempty = np.zeros(n, dtype=bool)
-    for lo in range(0, n, SIGNATURE_CHUNK):
+
+    def fill(lo: int) -> None:
         chunk = texts.slice(lo, SIGNATURE_CHUNK)
         hashes, offsets = shingle_hashes(chunk, shingle_size, seed)
         matrix = RMinHash.digest_matrix_from_flat_token_hashes(
             hashes, offsets.astype(np.uint64), num_perm, seed
         )
+        del hashes
         sig[lo : lo + len(chunk)] = np.array(matrix.to_rows(), dtype=np.uint32)
         nonempty[lo : lo + len(chunk)] = np.diff(offsets) > 0
+
+    for lo in range(0, n, SIGNATURE_CHUNK):
+        fill(lo)
     return sig, nonempty
 
 
