@@ -78,18 +78,16 @@ def signature_matrix(
     sig = np.empty((n, num_perm), dtype=np.uint32)
     nonempty = np.zeros(n, dtype=bool)
 
-    def fill(lo: int) -> None:
+    for lo in range(0, n, SIGNATURE_CHUNK):
         chunk = texts.slice(lo, SIGNATURE_CHUNK)
         hashes, offsets = shingle_hashes(chunk, shingle_size, seed)
         matrix = RMinHash.digest_matrix_from_flat_token_hashes(
             hashes, offsets.astype(np.uint64), num_perm, seed
         )
         del hashes
+        # rensa exposes the matrix only as Python lists; one chunk at a time bounds that cost.
         sig[lo : lo + len(chunk)] = np.array(matrix.to_rows(), dtype=np.uint32)
         nonempty[lo : lo + len(chunk)] = np.diff(offsets) > 0
-
-    for lo in range(0, n, SIGNATURE_CHUNK):
-        fill(lo)
     return sig, nonempty
 
 

@@ -193,7 +193,6 @@ def dedup_records(
         {"_row": np.arange(n, dtype=np.int64), "_rank": rank, "content_hash": frame.get_column("content_hash")}
     )
     reps = rows.sort("_rank").unique("content_hash", keep="first", maintain_order=True)
-    reps = reps.with_row_index("_rep", offset=0).with_columns(pl.col("_rep").cast(pl.Int64))
     say(f"dedup: {n} records, {reps.height} distinct content hashes, strategy={strategy}")
 
     near_stats: dict[str, Any] = {"enabled": threshold is not None}
@@ -237,13 +236,12 @@ def dedup_records(
         duplicate_of=removed_assign.get_column("_kept_hash"),
         duplicate_of_family=families.gather(removed_assign.get_column("_kept_row").to_numpy()),
     )
-    removed = pl.concat(
-        [
-            part.with_columns(mark_dedup_status(part.get_column("record"), reason))
-            for reason in ("duplicate_removed", "near_duplicate_removed")
-            for part in [removed.with_row_index("_order").filter(pl.col("reason") == reason)]
-        ]
-    ).sort("_order")
+    removed = removed.with_row_index("_order")
+    parts = []
+    for reason in ("duplicate_removed", "near_duplicate_removed"):
+        part = removed.filter(pl.col("reason") == reason)
+        parts.append(part.with_columns(mark_dedup_status(part.get_column("record"), reason)))
+    removed = pl.concat(parts).sort("_order")
     removed = removed.select(list(REMOVED_SCHEMA)).cast(REMOVED_SCHEMA)
 
     stats = _stats(frame, kept, removed, reps.height, strategy, near_stats)
