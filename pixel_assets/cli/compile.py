@@ -115,7 +115,7 @@ def _print_bench(r: dict) -> None:
     print(f"\n== compile bench: {r['conversations']} synthetic conversations ({r['input_mb']} MB of record JSON)")
     print(f"   dedup: {r['dedup_mode']}; kept {r['kept']} ({r['removed_exact']} exact, {r['removed_near']} near removed)")
     for phase, seconds in r["phases"].items():
-        print(f"   {phase:28s} {seconds:8.2f} s")
+        print(f"   {phase:28s} {seconds:8.2f} s   peak RSS {r['peak_rss_mb_per_phase'][phase]:>6.0f} MB")
     print(f"   {'dedup+split+shard+manifest':28s} {r['target_seconds']:8.2f} s  (goal at 1M: < 600 s)")
     print(f"   peak RSS {r['peak_rss_mb']:.0f} MB (goal at 1M: < 8192 MB)")
     b = r["baseline"]
