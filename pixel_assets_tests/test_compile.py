@@ -37,7 +37,8 @@ def split_frame(registry):
 
 @pytest.fixture(scope="module")
 def compiled(split_frame, registry):
-    return build_compiled_dataset(split_frame, registry, shard_max_bytes=400_000, generated_at="2026-01-02T03:04:05+00:00")
+    return build_compiled_dataset(split_frame, registry, shard_max_bytes=400_000, generated_at="2026-01-02T03:04:05+00:00",
+                                  split_policy={"ratios": [0.9, 0.05, 0.05], "salt": "pixel-split-v1"})
 
 
 def assert_published_consistent(root: DataRoot, prefix: str = "final_dataset") -> dict:
@@ -105,6 +106,7 @@ def test_manifest_figures_match_the_shards(compiled, split_frame, registry):
         "rationale": registry["sarcasm"].holdout.rationale,
     }
     assert m["leakage"]["ok"] is True
+    assert m["split_policy"]["salt"] == "pixel-split-v1"
 
 
 @pytest.mark.parametrize("breakage, expected", [

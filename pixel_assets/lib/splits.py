@@ -273,7 +273,9 @@ def leakage_report(frame: pl.DataFrame, registry: Registry) -> dict[str, Any]:
 
 def leakage_from_fields(frame: pl.DataFrame, fields: pl.DataFrame, registry: Registry) -> dict[str, Any]:
     """leakage_report over fields already decoded by decode_record_fields (one parse, shared)."""
-    work = fields.select("content_hash", "split", "holdout", "fut").with_columns(
+    work = fields.select(
+        "content_hash", "split", "holdout", pl.when(pl.col("fut") != "").then(pl.col("fut")).alias("fut")
+    ).with_columns(
         source_family=frame.get_column("source_family"),
         **({"cluster_id": frame.get_column("cluster_id")} if "cluster_id" in frame.columns else {}),
     )

@@ -124,8 +124,12 @@ def build_compiled_dataset(
     shard_max_bytes: int = DEFAULT_SHARD_MAX_BYTES,
     generated_at: str | None = None,
     validate_sample: int | None = 2000,
+    split_policy: dict[str, Any] | None = None,
 ) -> CompiledDataset:
-    """Shards per split, the compiled export and a validated manifest, all in memory."""
+    """Shards per split, the compiled export and a validated manifest, all in memory.
+
+    ``split_policy`` (e.g. ``{"ratios": [0.9, 0.05, 0.05], "salt": "pixel-split-v1"}``, what
+    assign_splits was called with) is recorded in the manifest when given."""
     if shard_max_bytes <= 0:
         raise ValueError("shard_max_bytes must be positive")
     decoded = _check_input(frame, registry, validate_sample)
@@ -204,6 +208,7 @@ def build_compiled_dataset(
             "conversation_count": frame.height,
         },
         "leakage": leakage_from_fields(frame, decoded, registry),
+        **({"split_policy": split_policy} if split_policy is not None else {}),
         "provenance_map": provenance_map,
     }
     errors = validate_manifest(manifest)
