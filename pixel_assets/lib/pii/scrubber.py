@@ -138,9 +138,9 @@ class PiiScrubber:
         chunks = [texts[i : i + chunk] for i in range(0, len(texts), chunk)]
         try:
             with mp.get_context("fork").Pool(workers, initializer=_reset_worker_signals) as pool:
+                # leaving the block terminates the workers (SIGTERM): no join, because a worker
+                # forked from a threaded parent can block forever in its exit handlers
                 parts = pool.map(_detect_chunk, chunks)
-                pool.close()
-                pool.join()
         finally:
             _FORKED = None
         return [dets for part in parts for dets in part]
