@@ -276,3 +276,22 @@ def test_mark_dedup_status_fast_and_slow_paths_agree():
     assert parsed[0] == parsed[1]
     assert parsed[0]["metadata"]["provenance"]["processing_steps"][-1] == "dedup"
     assert parsed[2]["metadata"]["provenance"]["processing_steps"] == ["dedup"]
+
+
+def test_chunked_decode_and_marking_match_one_pass(monkeypatch):
+    from pixel_assets.lib.dedup import records as records_module
+    from pixel_assets.lib.dedup import text as text_module
+
+    rng = random.Random(13)
+    recs = [make_record(_words(rng, 10), _words(rng, 80), location=f"line {i}") for i in range(25)]
+    recs += [dict(recs[3]), dict(recs[20])]
+    frame = records_to_frame(recs)
+    whole = dedup_records(frame, family_order=FAMILIES)
+    monkeypatch.setattr(text_module, "DECODE_CHUNK", 4)
+    monkeypatch.setattr(records_module, "MARK_CHUNK", 3)
+    chunked = dedup_records(frame, family_order=FAMILIES)
+    assert chunked.kept.equals(whole.kept)
+    assert chunked.removed.equals(whole.removed)
+    bad = pl.concat([frame, frame.head(1).with_columns(record=pl.lit("[1, 2]"))])
+    with pytest.raises(ValueError, match=r"row indices: \[27\]"):
+        dedup_records(bad)

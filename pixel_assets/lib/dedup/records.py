@@ -29,6 +29,7 @@ from .text import dedup_columns
 
 STRATEGIES = ("keep_first", "keep_longest", "keep_best_quality")
 DEDUP_STEP = "dedup"
+MARK_CHUNK = 100_000  # records rewritten at a time
 REQUIRED_COLUMNS = ("content_hash", "source_family", "record")
 REMOVED_SCHEMA = {
     "content_hash": pl.String,
@@ -106,9 +107,18 @@ def _priority(keys: pl.DataFrame, texts: pl.Series, strategy: str) -> np.ndarray
 def mark_dedup_status(records: pl.Series, status: str) -> pl.Series:
     """Set provenance.dedup_status and append "dedup" to processing_steps in every record JSON.
 
-    Column-wise string edit for the usual compact serialization; records that do not match it
-    exactly once are updated through json (same result, slower).
+    Column-wise string edit for the usual compact serialization (in chunks, to bound the
+    temporaries); records that do not match it exactly once are updated through json (same
+    result, slower).
     """
+    parts = [
+        _mark_chunk(records.slice(lo, MARK_CHUNK), status)
+        for lo in range(0, max(len(records), 1), MARK_CHUNK)
+    ]
+    return pl.concat(parts, rechunk=False).alias(records.name)
+
+
+def _mark_chunk(records: pl.Series, status: str) -> pl.Series:
     frame = pl.DataFrame({"r": records})
     fast = frame.select(
         (
@@ -127,10 +137,10 @@ def mark_dedup_status(records: pl.Series, status: str) -> pl.Series:
         .str.replace(_STEPS_EMPTY, f'"processing_steps":["{DEDUP_STEP}"]', literal=True)
     ).to_series()
     if fast.all():
-        return updated.alias(records.name)
+        return updated
     slow_rows = np.flatnonzero(~fast.to_numpy())
     slow_values = [_mark_one(records[int(i)], status) for i in slow_rows]
-    return updated.scatter(slow_rows, slow_values).alias(records.name)
+    return updated.scatter(slow_rows, slow_values)
 
 
 def _mark_one(raw: str, status: str) -> str:

@@ -65,17 +65,29 @@ _DEDUP_DTYPE = pl.Struct(
 DEDUP_COLUMNS = ("dedup_text", "source_key", "source_location", "quality_score")
 
 
+# Records are decoded this many at a time: bounds the temporaries (decoded structs, text copies).
+DECODE_CHUNK = 100_000
+
+
 def dedup_columns(frame: pl.DataFrame, record_column: str = "record") -> pl.DataFrame:
     """dedup_text, source_key, source_location, quality_score (Float64) of every record.
 
-    One column-wise JSON decode; if some record has an unexpected shape there (e.g. an object
-    where a string is expected) the rows are read one by one, and rows that are not a JSON
-    object with a messages list raise a ValueError naming their indices.
+    Column-wise JSON decode (in chunks); if some record has an unexpected shape there (e.g. an
+    object where a string is expected) that chunk is read row by row, and rows that are not a
+    JSON object with a messages list raise a ValueError naming their indices.
     """
+    parts = [
+        _dedup_columns_chunk(frame.get_column(record_column).slice(lo, DECODE_CHUNK), lo)
+        for lo in range(0, max(frame.height, 1), DECODE_CHUNK)
+    ]
+    return pl.concat(parts, rechunk=False)
+
+
+def _dedup_columns_chunk(column: pl.Series, offset: int) -> pl.DataFrame:
     try:
-        decoded = frame.select(pl.col(record_column).str.json_decode(_DEDUP_DTYPE).alias("r"))
+        decoded = pl.DataFrame({"r": column.str.json_decode(_DEDUP_DTYPE)})
     except pl.exceptions.PolarsError:
-        return _dedup_columns_per_row(frame.get_column(record_column))
+        return _dedup_columns_per_row(column, offset)
     messages = pl.col("r").struct.field("messages")
     metadata = pl.col("r").struct.field("metadata")
     text = messages.list.eval(
@@ -89,7 +101,7 @@ def dedup_columns(frame: pl.DataFrame, record_column: str = "record") -> pl.Data
     )
 
 
-def _dedup_columns_per_row(column: pl.Series) -> pl.DataFrame:
+def _dedup_columns_per_row(column: pl.Series, offset: int = 0) -> pl.DataFrame:
     import json
 
     rows, bad = [], []
@@ -99,7 +111,7 @@ def _dedup_columns_per_row(column: pl.Series) -> pl.DataFrame:
         except (TypeError, ValueError):
             record = None
         if not isinstance(record, dict) or not isinstance(record.get("messages", []), list):
-            bad.append(i)
+            bad.append(offset + i)
             continue
         meta = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
         quality = meta.get("quality_score")
