@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from pixel_assets.lib import contract
+from pixel_assets.lib.coverage import CoverageThresholds, coverage_status
 from pixel_assets.lib.registry import Registry, load_registry
 from pixel_assets.lib.storage import DataRoot
 
@@ -49,8 +50,10 @@ class VerificationError(RuntimeError):
 class GateConfig:
     """Thresholds of the gates. Environment: PIXEL_GATE_<FIELD> (e.g. PIXEL_GATE_MIN_PRESENT=50)."""
 
-    min_present: int = 10  # coverage: >= this many conversations = "present"
-    min_partial: int = 1  # coverage: >= this = "partial" (passes, flagged); below = "missing" (fails)
+    # coverage: >= min_present conversations = "present"; >= min_partial = "partial" (passes,
+    # flagged); below = "missing" (fails). Same defaults as the coverage report asset.
+    min_present: int = CoverageThresholds.min_present
+    min_partial: int = CoverageThresholds.min_partial
     train_min: float = 0.85
     train_max: float = 0.95
     val_min: float = 0.03
@@ -63,8 +66,7 @@ class GateConfig:
     max_offenders: int = 20  # ids listed per gate (all are counted)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.min_partial <= self.min_present:
-            raise ValueError("GateConfig: need 0 <= min_partial <= min_present")
+        CoverageThresholds(self.min_present, self.min_partial)  # validates the pair
         for split in contract.SPLITS:
             lo, hi = self.share_bounds(split)
             if not 0 <= lo <= hi <= 1:
@@ -411,13 +413,14 @@ def _family_holdouts(registry: Registry) -> dict[str, Any]:
 
 def gate_coverage(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
     counts = Counter(r.family for r in ds.records)
+    thresholds = CoverageThresholds(config.min_present, config.min_partial)
     table, missing, partial = [], [], []
     for name in registry.required:
         n = counts.get(name, 0)
-        status = "present" if n >= config.min_present else "partial" if n >= max(config.min_partial, 1) else "missing"
+        status = coverage_status(n, thresholds)
         table.append({"family": name, "conversations": n, "status": status})
         if status == "missing":
-            missing.append(f"{name} ({n} conversations, need >= {max(config.min_partial, 1)})")
+            missing.append(f"{name} ({n} conversations, need >= {config.min_partial})")
         elif status == "partial":
             partial.append(name)
     unknown = sorted(set(counts) - set(registry.names))
