@@ -245,3 +245,15 @@ def test_pixel_bench_compile_json(capsys):
     assert sum(result["splits"].values()) == result["kept"]
     assert {"dedup", "split", "shard + manifest", "publish (local)"} <= set(result["phases"])
     assert result["peak_rss_mb"] > 0 and result["baseline"]["records"] == 3000
+
+
+def test_records_without_provenance_fields_are_refused(split_frame, registry):
+    # A record whose provenance lost its steps: the sampled schema check may not see it, the
+    # manifest validation (one provenance_map entry per record) does.
+    broken = split_frame.with_columns(
+        record=pl.when(pl.int_range(pl.len()) == 7)
+        .then(pl.col("record").str.replace(r'"processing_steps":\[[^\]]*\]', '"processing_steps":[]'))
+        .otherwise(pl.col("record"))
+    )
+    with pytest.raises(CompileError, match="processing_steps"):
+        build_compiled_dataset(broken, registry, validate_sample=0)

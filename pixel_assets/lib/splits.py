@@ -217,14 +217,23 @@ def assign_splits(
 _STEPS_RE = r'("processing_steps":\["[^\]]*)\]'
 
 
-def set_split_in_records(frame: pl.DataFrame) -> pl.Series:
+def set_split_in_records(frame: pl.DataFrame, *, chunk_rows: int = CHUNK_ROWS) -> pl.Series:
     """Record JSON with metadata.split / metadata.holdout set and "split" appended to the steps.
 
     Fast path: a string edit, used where the record has exactly one ``"metadata":{``, one non-empty
     ``"processing_steps":[`` and no ``"split":`` / ``"holdout":`` key yet (a literal quote inside a
     JSON string is always escaped, so these patterns only match real keys). Other records (e.g. a
-    re-run on already split records) go through json.loads/dumps.
+    re-run on already split records) go through json.loads/dumps. Works in chunks of rows so the
+    intermediate string columns stay small.
     """
+    parts = [
+        _set_split_chunk(frame.slice(i, chunk_rows).select("record", "split", "holdout"))
+        for i in range(0, frame.height, chunk_rows)
+    ]
+    return (pl.concat(parts, rechunk=True) if parts else pl.Series("record", [], dtype=pl.String)).alias("record")
+
+
+def _set_split_chunk(chunk: pl.DataFrame) -> pl.Series:
     rec = pl.col("record")
     safe = (
         (rec.str.count_matches('"metadata":{', literal=True) == 1)
@@ -240,13 +249,13 @@ def set_split_in_records(frame: pl.DataFrame) -> pl.Series:
         )
         .str.replace(_STEPS_RE, '${1},"split"]')
     )
-    work = frame.select("record", "split", "holdout").with_columns(safe=safe, patched=patched)
-    result = work.get_column("patched")
+    work = chunk.with_columns(safe=safe)
+    result = work.select(pl.when(pl.col("safe")).then(patched).otherwise(rec).alias("record")).get_column("record")
     slow_rows = work.with_row_index("i").filter(~pl.col("safe"))
     if slow_rows.height:
         fixed = [_set_split_slow(r, s, h) for r, s, h in slow_rows.select("record", "split", "holdout").iter_rows()]
         result = result.scatter(slow_rows.get_column("i"), pl.Series(fixed, dtype=pl.String))
-    return result.alias("record")
+    return result
 
 
 def _set_split_slow(record_json: str, split: str, holdout: str) -> str:

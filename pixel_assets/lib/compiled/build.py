@@ -74,6 +74,31 @@ def _shard_bounds(line_bytes: list[int], max_bytes: int) -> list[tuple[int, int]
     return bounds
 
 
+def _provenance_map(work: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """content_hash -> {source_key, source_family, original_format, processing_steps}.
+
+    One entry per conversation, so a million of them: the few distinct values of every field are
+    shared objects (one string per source key, one list per step sequence) instead of copies."""
+    strings: dict[str, str] = {}
+    step_lists: dict[str, list[str]] = {}
+    sep = "\x1f"
+    rows = work.select(
+        "content_hash", "source_key", "source_family", "original_format", pl.col("steps").list.join(sep)
+    ).iter_rows()
+    out = {}
+    for h, k, f, o, steps in rows:
+        out[h] = {
+            "source_key": strings.setdefault(k, k),
+            "source_family": strings.setdefault(f, f),
+            "original_format": strings.setdefault(o, o),
+            # missing or empty steps become [], which the manifest validation then reports
+            "processing_steps": step_lists[steps] if steps in step_lists else step_lists.setdefault(
+                steps, steps.split(sep) if steps else []
+            ),
+        }
+    return out
+
+
 def _check_input(frame: pl.DataFrame, registry: Registry, validate_sample: int | None) -> pl.DataFrame:
     missing = [c for c in ("content_hash", "source_family", "record", "split") if c not in frame.columns]
     if missing:
@@ -185,12 +210,7 @@ def build_compiled_dataset(
     missing_tokens = work.get_column("total_tokens").null_count()
     if missing_tokens:
         raise CompileError(f"{missing_tokens} records lack an integer metadata.total_tokens")
-    provenance_map = {
-        h: {"source_key": k, "source_family": f, "original_format": o, "processing_steps": s}
-        for h, k, f, o, s in work.select(
-            "content_hash", "source_key", "source_family", "original_format", "steps"
-        ).iter_rows()
-    }
+    provenance_map = _provenance_map(work)
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "generated_at": generated_at or utc_now_iso(),
