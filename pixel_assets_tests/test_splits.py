@@ -82,6 +82,21 @@ def test_records_get_split_and_stay_schema_valid(registry):
         steps = json.loads(record_json)["metadata"]["provenance"]["processing_steps"]
         assert steps.count("split") == 1
     assert again.get_column("split").to_list() == out.get_column("split").to_list()
+    assert again.get_column("record").to_list() == out.get_column("record").to_list()
+
+
+def test_reassigning_split_records_rewrites_split_and_holdout_in_place(registry):
+    frame = exact_dedup(synthetic_records_frame(500, registry, seed=4))
+    first = assign_splits(frame, registry)
+    second = assign_splits(first, registry, salt="other-salt")
+    changed = 0
+    for (s1, r1), (s2, r2) in zip(first.select("split", "record").iter_rows(), second.select("split", "record").iter_rows()):
+        a, b = json.loads(r1), json.loads(r2)
+        assert b["metadata"]["split"] == s2 and b["metadata"]["provenance"]["processing_steps"].count("split") == 1
+        a["metadata"].pop("split"), b["metadata"].pop("split"), a["metadata"].pop("holdout"), b["metadata"].pop("holdout")
+        assert a == b  # nothing else changed
+        changed += s1 != s2
+    assert changed > 0
 
 
 def test_same_first_user_turn_never_straddles_splits(registry):

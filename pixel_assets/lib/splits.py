@@ -233,25 +233,32 @@ def set_split_in_records(frame: pl.DataFrame, *, chunk_rows: int = CHUNK_ROWS) -
     return (pl.concat(parts, rechunk=True) if parts else pl.Series("record", [], dtype=pl.String)).alias("record")
 
 
+_OWN_PREFIX_RE = r'"metadata":\{"split":"[a-z]+","holdout":"[a-z]+",'
+
+
 def _set_split_chunk(chunk: pl.DataFrame) -> pl.Series:
     rec = pl.col("record")
-    safe = (
-        (rec.str.count_matches('"metadata":{', literal=True) == 1)
-        & (rec.str.count_matches('"processing_steps":["', literal=True) == 1)
-        & (rec.str.count_matches('"split":', literal=True) == 0)
-        & (rec.str.count_matches('"holdout":', literal=True) == 0)
+    one_metadata = rec.str.count_matches('"metadata":{', literal=True) == 1
+    one_steps = rec.str.count_matches('"processing_steps":["', literal=True) == 1
+    n_split = rec.str.count_matches('"split":', literal=True)
+    n_holdout = rec.str.count_matches('"holdout":', literal=True)
+    fresh = one_metadata & one_steps & (n_split == 0) & (n_holdout == 0)
+    # Records this function already edited (e.g. shards re-assigned by a gate): swap the prefix.
+    again = (
+        one_metadata & one_steps & (n_split == 1) & (n_holdout == 1)
+        & rec.str.contains(_OWN_PREFIX_RE) & rec.str.contains(',"split"]', literal=True)
     )
-    patched = (
-        rec.str.replace(
-            '"metadata":{',
-            pl.lit('"metadata":{"split":"') + pl.col("split") + pl.lit('","holdout":"') + pl.col("holdout") + pl.lit('",'),
-            literal=True,
-        )
-        .str.replace(_STEPS_RE, '${1},"split"]')
-    )
-    work = chunk.with_columns(safe=safe)
-    result = work.select(pl.when(pl.col("safe")).then(patched).otherwise(rec).alias("record")).get_column("record")
-    slow_rows = work.with_row_index("i").filter(~pl.col("safe"))
+    prefix = pl.lit('"metadata":{"split":"') + pl.col("split") + pl.lit('","holdout":"') + pl.col("holdout") + pl.lit('",')
+    work = chunk.with_columns(fresh=fresh, again=again)
+    result = work.select(
+        pl.when(pl.col("fresh"))
+        .then(rec.str.replace('"metadata":{', prefix, literal=True).str.replace(_STEPS_RE, '${1},"split"]'))
+        .when(pl.col("again"))
+        .then(rec.str.replace(_OWN_PREFIX_RE, '"metadata":{').str.replace('"metadata":{', prefix, literal=True))
+        .otherwise(rec)
+        .alias("record")
+    ).get_column("record")
+    slow_rows = work.with_row_index("i").filter(~pl.col("fresh") & ~pl.col("again"))
     if slow_rows.height:
         fixed = [_set_split_slow(r, s, h) for r, s, h in slow_rows.select("record", "split", "holdout").iter_rows()]
         result = result.scatter(slow_rows.get_column("i"), pl.Series(fixed, dtype=pl.String))
