@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import polars as pl
 import pytest
 
 from pixel_assets.lib.dedup import (
@@ -160,3 +161,25 @@ def test_explicit_banding_is_validated():
 
 def test_empty_input():
     assert len(near_duplicate_clusters([])) == 0
+
+
+def test_exact_jaccard_matches_python_sets_across_blocks(monkeypatch):
+    import re
+
+    from pixel_assets.lib.dedup import lsh
+
+    monkeypatch.setattr(lsh, "JACCARD_BLOCK", 7)
+    rng = random.Random(4)
+    base = [_doc(rng, rng.randrange(1, 60)) for _ in range(30)]
+    texts = [" ".join(d) for d in base] + [" ".join(_change(d, [0])) for d in base[:10]]
+    a = np.array([rng.randrange(len(texts)) for _ in range(40)] + list(range(10)))
+    b = np.array([rng.randrange(len(texts)) for _ in range(40)] + list(range(30, 40)))
+
+    def shingles(text):
+        words = re.findall(r"\w+", text)
+        return {tuple(words[i : i + 5]) for i in range(len(words) - 4)} or {tuple(words)}
+
+    got = lsh.exact_jaccard(pl.Series(texts), a, b, shingle_size=5, seed=1)
+    for x, y, j in zip(a, b, got):
+        sx, sy = shingles(texts[x]), shingles(texts[y])
+        assert j == pytest.approx(len(sx & sy) / len(sx | sy))

@@ -26,7 +26,7 @@ DEFAULT_NUM_PERM = 128
 DEFAULT_SHINGLE_SIZE = 5
 TARGET_RECALL = 0.95
 # Signatures are computed this many texts at a time (bounds the shingle temporaries).
-SIGNATURE_CHUNK = 50_000
+SIGNATURE_CHUNK = 20_000
 # In a bucket larger than this, each member is paired with its next MAX_BUCKET_WINDOW neighbours
 # only (enough to connect a large cluster, without quadratic pair counts).
 MAX_BUCKET_WINDOW = 64
@@ -138,7 +138,7 @@ def candidate_pairs(
 
 def estimated_jaccard(sig: np.ndarray, a: np.ndarray, b: np.ndarray, used: int) -> np.ndarray:
     out = np.empty(len(a), dtype=np.float64)
-    step = 200_000
+    step = 50_000
     for lo in range(0, len(a), step):
         sa, sb = sig[a[lo : lo + step], :used], sig[b[lo : lo + step], :used]
         out[lo : lo + step] = (sa == sb).mean(axis=1)
@@ -153,50 +153,41 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     return values[keep]
 
 
-def _dense_rank(values: np.ndarray) -> np.ndarray:
-    """Rank of every value among the distinct values (uint64)."""
-    order = np.argsort(values)
-    ordered = values[order]
-    new = np.ones(len(values), dtype=np.uint64)
-    new[1:] = ordered[1:] != ordered[:-1]
-    rank = np.empty(len(values), dtype=np.uint64)
-    rank[order] = np.cumsum(new) - np.uint64(1)
-    return rank
+# Pairs confirmed at a time: every block shingles only its own texts, bounding memory.
+JACCARD_BLOCK = 10_000
+_SHINGLE_BITS = 40  # shingle hash bits kept next to the text rank in one uint64 key
 
 
 def exact_jaccard(
     texts: pl.Series, a: np.ndarray, b: np.ndarray, *, shingle_size: int, seed: int
 ) -> np.ndarray:
-    """Exact Jaccard of the (64-bit hashed) shingle sets of each pair (texts[a[i]], texts[b[i]]).
+    """Exact Jaccard of the (hashed) shingle sets of each pair (texts[a[i]], texts[b[i]]).
 
-    Vectorized: every (text, shingle) becomes one sorted uint64 key (text rank << 32 | shingle
-    rank); for each pair, the shingles of a are looked up under b's rank with searchsorted.
+    Vectorized per block of pairs: every (text, shingle) becomes one sorted uint64 key (text rank
+    in the top 24 bits, 40 bits of shingle hash below: a spurious match inside one pair has
+    probability ~1e-7); the shingles of a are looked up under b's rank with searchsorted.
     """
-    if len(a) == 0:
-        return np.zeros(0, dtype=np.float64)
-    docs = _sorted_unique(np.concatenate([a, b]))
-    hashes, offsets = shingle_hashes(texts.gather(docs), shingle_size, seed)
-    shingle_rank = _dense_rank(hashes)
-    doc_rank = np.repeat(np.arange(len(docs), dtype=np.uint64), np.diff(offsets))
-    keys = _sorted_unique((doc_rank << np.uint64(32)) | shingle_rank)  # the sets, sorted
-    del hashes, shingle_rank, doc_rank
-    key_doc = (keys >> np.uint64(32)).astype(np.int64)
-    set_start = np.searchsorted(key_doc, np.arange(len(docs) + 1))
-    set_size = np.diff(set_start)
-    ra, rb = np.searchsorted(docs, a), np.searchsorted(docs, b)
     out = np.empty(len(a), dtype=np.float64)
-    step = 50_000
-    for lo in range(0, len(a), step):
-        pa, pb = ra[lo : lo + step], rb[lo : lo + step]
+    low = np.uint64((1 << _SHINGLE_BITS) - 1)
+    for lo in range(0, len(a), JACCARD_BLOCK):
+        pa_docs, pb_docs = a[lo : lo + JACCARD_BLOCK], b[lo : lo + JACCARD_BLOCK]
+        docs = _sorted_unique(np.concatenate([pa_docs, pb_docs]))
+        hashes, offsets = shingle_hashes(texts.gather(docs), shingle_size, seed)
+        doc_rank = np.repeat(np.arange(len(docs), dtype=np.uint64), np.diff(offsets))
+        keys = _sorted_unique((doc_rank << np.uint64(_SHINGLE_BITS)) | (hashes >> np.uint64(64 - _SHINGLE_BITS)))
+        del hashes, doc_rank
+        set_start = np.searchsorted(keys >> np.uint64(_SHINGLE_BITS), np.arange(len(docs) + 1, dtype=np.uint64))
+        set_size = np.diff(set_start)
+        pa, pb = np.searchsorted(docs, pa_docs), np.searchsorted(docs, pb_docs)
         counts = set_size[pa]
         pair = np.repeat(np.arange(len(pa)), counts)
         within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-        mine = keys[set_start[pa][pair] + within] & np.uint64(0xFFFFFFFF)
-        query = (pb[pair].astype(np.uint64) << np.uint64(32)) | mine
+        mine = keys[set_start[pa][pair] + within] & low
+        query = (pb[pair].astype(np.uint64) << np.uint64(_SHINGLE_BITS)) | mine
         pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
         inter = np.bincount(pair, weights=(keys[pos] == query), minlength=len(pa))
         union = set_size[pa] + set_size[pb] - inter
-        out[lo : lo + step] = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+        out[lo : lo + JACCARD_BLOCK] = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
     return out
 
 

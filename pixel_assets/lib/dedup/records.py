@@ -211,6 +211,7 @@ def dedup_records(
         near = find_near_duplicates(rep_texts, threshold=threshold, log=log, **lsh_params)
         rep_cluster = near.labels
         near_stats.update(near.stats)
+        del rep_texts, near  # the texts' buffers are freed before the records are rewritten
     else:
         rep_cluster = np.arange(reps.height, dtype=np.int64)
     del texts

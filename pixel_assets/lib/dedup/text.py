@@ -66,7 +66,7 @@ DEDUP_COLUMNS = ("dedup_text", "source_key", "source_location", "quality_score")
 
 
 # Records are decoded this many at a time: bounds the temporaries (decoded structs, text copies).
-DECODE_CHUNK = 100_000
+DECODE_CHUNK = 50_000
 
 
 def dedup_columns(frame: pl.DataFrame, record_column: str = "record") -> pl.DataFrame:
