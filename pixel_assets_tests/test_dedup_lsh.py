@@ -183,3 +183,17 @@ def test_exact_jaccard_matches_python_sets_across_blocks(monkeypatch):
     for x, y, j in zip(a, b, got):
         sx, sy = shingles(texts[x]), shingles(texts[y])
         assert j == pytest.approx(len(sx & sy) / len(sx | sy))
+
+
+def test_large_bucket_is_paired_with_a_window_and_still_one_cluster():
+    from pixel_assets.lib.dedup import lsh
+
+    rng = random.Random(6)
+    base = _doc(rng)
+    # 150 copies with one word changed each: one band bucket far larger than the pairing window.
+    texts = [" ".join(_change(base, [i % 180])) for i in range(150)]
+    result = find_near_duplicates(texts)
+    assert result.stats["oversized_buckets"] > 0
+    assert result.stats["candidate_pairs"] < 150 * 149 // 2
+    assert set(result.labels.tolist()) == {0}
+    assert lsh.MAX_BUCKET_WINDOW < 149
