@@ -295,3 +295,17 @@ def test_chunked_decode_and_marking_match_one_pass(monkeypatch):
     bad = pl.concat([frame, frame.head(1).with_columns(record=pl.lit("[1, 2]"))])
     with pytest.raises(ValueError, match=r"row indices: \[27\]"):
         dedup_records(bad)
+
+
+def test_vectorized_dedup_text_matches_per_record_function():
+    from pixel_assets.lib.dedup import dedup_text, dedup_texts
+
+    rng = random.Random(14)
+    records = [
+        make_record("  Hello,\n\tWORLD  " + _words(rng, 3), "Fine\u00a0 thanks " + _words(rng, 4), system="SYS prompt"),
+        make_record("Ünïcode  Straße", "ok"),
+    ]
+    records[1]["messages"].insert(0, {"role": "assistant", "content": "first"})
+    frame = records_to_frame(records)
+    assert dedup_texts(frame).to_list() == [dedup_text(r) for r in records]
+    assert "sys" not in dedup_texts(frame)[0]

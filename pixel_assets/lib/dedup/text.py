@@ -20,7 +20,6 @@ _MESSAGES_DTYPE = pl.Struct(
 )
 # Words for shingling: runs of Unicode word characters (punctuation changes do not count).
 WORD_PATTERN = r"\w+"
-_MASK64 = (1 << 64) - 1
 _SHINGLE_MULT = np.uint64(0x9E3779B97F4A7C15)
 
 
