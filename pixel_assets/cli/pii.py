@@ -48,7 +48,7 @@ def register(commands, bench) -> None:
 
 
 def _eval(args) -> int:
-    from pixel_assets.lib.pii.evaluate import evaluate, over_redaction
+    from pixel_assets.lib.pii.evaluate import evaluate_detector
     from pixel_assets.lib.pii.labeled import clean_conversations, labeled_set
     from pixel_assets.lib.pii.scrubber import PiiScrubber
 
@@ -65,12 +65,8 @@ def _eval(args) -> int:
         source = {"generated": n, "split": args.split, "seed": args.seed}
     scrubber = PiiScrubber(args.config)
     _err(f"pii-eval: detecting on {len(samples)} samples")
-    result = {"source": source, **evaluate(samples, scrubber.detect([s["full_text"] for s in samples], args.family))}
-    if args.clean:
-        convs = clean_conversations(args.clean)
-        flat = scrubber.detect([m["content"] for c in convs for m in c], args.family)
-        it = iter(flat)
-        result["over_redaction"] = over_redaction([[next(it) for _ in c] for c in convs])
+    clean = clean_conversations(args.clean) if args.clean else None
+    result = {"source": source, **evaluate_detector(scrubber, samples, clean=clean, family=args.family)}
     if args.json:
         print(json.dumps(result))
         return 0

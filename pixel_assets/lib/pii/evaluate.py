@@ -71,3 +71,41 @@ def over_redaction(detections: list[list[list[Any]]]) -> dict[str, Any]:
     total = sum(by_type.values())
     return {"conversations": n, "false_detections": total,
             "per_conversation": round(total / n, 4) if n else 0.0, "by_type": dict(by_type)}
+
+
+def evaluate_detector(
+    scrubber: Any,
+    samples: list[dict[str, Any]],
+    *,
+    clean: list[list[dict[str, str]]] | None = None,
+    family: str | None = None,
+) -> dict[str, Any]:
+    """Run the scrubber's detector on a labeled set (and PII-free conversations) and score it."""
+    result = evaluate(samples, scrubber.detect([s["full_text"] for s in samples], family))
+    if clean:
+        flat = scrubber.detect([m["content"] for c in clean for m in c], family)
+        it = iter(flat)
+        result["over_redaction"] = over_redaction([[next(it) for _ in c] for c in clean])
+    return result
+
+
+# The detector's acceptance targets: recall per type, overall precision, over-redaction.
+RECALL_TARGETS = {"EMAIL_ADDRESS": 0.95, "PHONE_NUMBER": 0.95, "US_SSN": 0.95, "CREDIT_CARD": 0.95,
+                  "IP_ADDRESS": 0.95, "URL": 0.95, "PERSON": 0.85}
+MIN_OVERALL_PRECISION = 0.90
+MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION = 0.1
+
+
+def target_misses(result: dict[str, Any]) -> list[str]:
+    """Which targets an evaluate_detector() result misses (empty list = all met)."""
+    misses = []
+    for entity, target in RECALL_TARGETS.items():
+        recall = result["per_type"].get(entity, {}).get("recall")
+        if recall is None or recall < target:
+            misses.append(f"{entity} recall {recall} < {target}")
+    if result["overall"]["precision"] < MIN_OVERALL_PRECISION:
+        misses.append(f"overall precision {result['overall']['precision']} < {MIN_OVERALL_PRECISION}")
+    per_conv = result.get("over_redaction", {}).get("per_conversation")
+    if per_conv is None or per_conv > MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION:
+        misses.append(f"false detections per clean conversation {per_conv} > {MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION}")
+    return misses
