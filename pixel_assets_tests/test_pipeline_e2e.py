@@ -90,3 +90,42 @@ def test_no_planted_pii_in_event_log_or_metadata(demo_run):
     assert "<PERSON_1>" in dump  # ... including the scrubbed previews, where a miss would show
     leaked = sorted(v for v in planted if v in dump)
     assert not leaked, f"{len(leaked)} planted PII values found in the event log"
+
+
+def _where_is_each_record(root: LocalDataRoot) -> dict[tuple[str, str], dict]:
+    """(source key relative to the root, location) -> {stage, split} for every valid record."""
+    import polars as pl
+
+    prefix = root.uri("") + "/"
+    placed: dict[tuple[str, str], dict] = {}
+    for asset, stage in (("split_assignment", "compiled"), ("dedup_removed", None), ("pii_review_queue", "review")):
+        frame = pl.read_parquet(root.local_path(f"assets/{asset}.parquet"))
+        for row in frame.iter_rows(named=True):
+            meta = json.loads(row["record"])["metadata"]
+            where = (meta["source_key"].removeprefix(prefix), meta["source_location"])
+            placed[where] = {"stage": stage or row["reason"], "split": row.get("split")}
+    return placed
+
+
+def test_planted_duplicates_found_and_same_questions_share_a_split(demo_run):
+    plan = load_plan(demo_run["root"])
+    placed = _where_is_each_record(demo_run["root"])
+    ref = lambda r: placed[(r["key"], r["location"])]  # noqa: E731
+
+    assert plan.exact_duplicate_groups and plan.near_duplicate_pairs and plan.same_question_pairs
+    for group in plan.exact_duplicate_groups:
+        stages = [ref(m)["stage"] for m in group["members"] if ref(m)["stage"] != "review"]
+        assert stages.count("compiled") == 1, (group["group"], stages)
+        # removed as a duplicate (a member that also sits in a near-dup cluster whose kept record
+        # has another hash is removed as a near duplicate: still found)
+        assert all(s in ("duplicate_removed", "near_duplicate_removed") for s in stages if s != "compiled"), (
+            group["group"], stages)
+    for pair in plan.near_duplicate_pairs:
+        stages = sorted(ref(pair[s])["stage"] for s in ("a", "b"))
+        if "review" in stages:
+            continue
+        assert stages[0] == "compiled" and stages[1] in ("near_duplicate_removed", "duplicate_removed"), (pair["pair"], stages)
+    for pair in plan.same_question_pairs:
+        a, b = ref(pair["a"]), ref(pair["b"])
+        if a["stage"] == b["stage"] == "compiled":
+            assert a["split"] == b["split"], pair["pair"]
