@@ -92,7 +92,7 @@ def print_summary(result, root) -> None:
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     ]
     if checks:
-        print("\nverification gates:")
+        print("\nasset checks (the eight gates on compiled_dataset, and the PII detector targets):")
         print(markdown_table(checks))
     failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     if failed_steps:
