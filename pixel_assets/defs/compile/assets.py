@@ -5,6 +5,7 @@ import polars as pl
 
 from pixel_assets.defs.ingest.assets import REGISTRY, normalized_key
 from pixel_assets.defs.storage.resources import DataRootResource
+from pixel_assets.lib.accounting import family_accounting
 from pixel_assets.lib.report import markdown_table
 
 
@@ -76,35 +77,22 @@ def dataset_accounting(
             frame = frame.filter(pl.col(column) == value)
         return dict(frame.group_by("source_family").len().iter_rows())
 
-    quarantined = per_family(quarantine)
-    exact = per_family(dedup_removed, reason="duplicate_removed")
-    near = per_family(dedup_removed, reason="near_duplicate_removed")
-    review = per_family(pii_review_queue) if len(pii_review_queue) else {}
-    rows, broken = [], []
-    for family in REGISTRY.names:
-        valid = len(normalized[f"normalized_{family}"])
-        compiled = compiled_dataset["source_families"].get(family, {}).get("conversations", 0)
-        row = {
-            "family": family,
-            "read": valid + quarantined.get(family, 0),
-            "quarantined": quarantined.get(family, 0),
-            "valid": valid,
-            "exact_dups": exact.get(family, 0),
-            "near_dups": near.get(family, 0),
-            "requires_review": review.get(family, 0),
-            "compiled": compiled,
-        }
-        if valid != row["exact_dups"] + row["near_dups"] + row["requires_review"] + compiled:
-            broken.append(family)
-        rows.append(row)
-    totals = {k: sum(r[k] for r in rows) for k in rows[0] if k != "family"}
+    report = family_accounting(
+        REGISTRY.names,
+        valid={family: len(normalized[f"normalized_{family}"]) for family in REGISTRY.names},
+        quarantined=per_family(quarantine),
+        exact_dups=per_family(dedup_removed, reason="duplicate_removed"),
+        near_dups=per_family(dedup_removed, reason="near_duplicate_removed"),
+        requires_review=per_family(pii_review_queue) if len(pii_review_queue) else {},
+        compiled={f: v["conversations"] for f, v in compiled_dataset["source_families"].items()},
+    )
     context.add_output_metadata(
         {
-            "balanced": not broken,
-            **{f"total_{k}": v for k, v in totals.items()},
-            "accounting": dg.MetadataValue.md(markdown_table(rows)),
+            "balanced": report["balanced"],
+            **{f"total_{k}": v for k, v in report["totals"].items()},
+            "accounting": dg.MetadataValue.md(markdown_table(report["families"])),
         }
     )
-    if broken:
-        raise dg.Failure(f"records unaccounted for in families: {', '.join(broken)}")
-    return {"families": rows, "totals": totals}
+    if not report["balanced"]:
+        raise dg.Failure(f"records unaccounted for in families: {', '.join(report['unbalanced'])}")
+    return report
