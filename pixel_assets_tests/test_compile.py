@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import socket
 
 import polars as pl
 import pytest
@@ -23,6 +22,7 @@ from pixel_assets.lib.contract import SPLITS, content_hash, record_errors
 from pixel_assets.lib.registry import load_registry
 from pixel_assets.lib.splits import assign_splits
 from pixel_assets.lib.storage import DataRoot, LocalDataRoot, S3DataRoot
+from pixel_assets_tests.helpers import free_port
 
 
 @pytest.fixture(scope="module")
@@ -156,11 +156,6 @@ def test_local_publish_layout_and_republish_removes_stale_shards(tmp_path, split
 
 # --- S3 publication against a real S3-compatible server on loopback -------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def s3_env(monkeypatch):
@@ -178,7 +173,7 @@ def test_s3_publish_survives_a_server_killed_mid_publish(s3_env, split_frame, re
     from botocore.exceptions import BotoCoreError
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -7,7 +7,6 @@ its own process group, and is stopped by group.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from pixel_assets_tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 QUERY = """{
@@ -23,11 +23,6 @@ QUERY = """{
     jobs { name } schedules { name } sensors { name } } } }
 }"""
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _restore_signals_new_group() -> None:
@@ -38,7 +33,7 @@ def _restore_signals_new_group() -> None:
 
 @pytest.fixture
 def dagster_dev(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "PIXEL_DATA_ROOT": str(tmp_path / "root")}
     log = open(tmp_path / "dagster_dev.log", "w")
     proc = subprocess.Popen(

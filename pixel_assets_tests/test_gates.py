@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from pixel_assets.lib import gates
+from pixel_assets.lib import contract, gates
 from pixel_assets.lib.registry import load_registry
 from pixel_assets.lib.storage import LocalDataRoot
 from pixel_assets_tests import test_gates_helpers as h
@@ -45,7 +45,7 @@ def test_clean_compile_passes_all_eight_gates(root, registry):
     assert [g.name for g in report.gates] == list(gates.GATE_NAMES)
     assert report.passed, {g.name: g.message for g in report.gates if not g.passed}
     manifest_bytes = root.read_bytes("final_dataset/manifest.json")
-    assert report.manifest_sha256 == gates.sha256_bytes(manifest_bytes)
+    assert report.manifest_sha256 == contract.sha256_digest(manifest_bytes)
     assert report.manifest_generated_at == json.loads(manifest_bytes)["generated_at"]
     # Figures are recomputed from the shards.
     n_lines = sum(len(root.read_text(k).splitlines()) for k in root.glob("final_dataset/*/*_[0-9][0-9][0-9].jsonl"))

@@ -13,7 +13,8 @@ import polars as pl
 
 from pixel_assets import PIPELINE_NAME
 from pixel_assets.lib import contract
-from pixel_assets.lib.compiled import build_compiled_dataset, publish_compiled_dataset, sha256_of
+from pixel_assets.lib.compiled import build_compiled_dataset, publish_compiled_dataset
+from pixel_assets.lib.contract import sha256_digest
 from pixel_assets.lib.dedup import dedup_records
 from pixel_assets.lib.registry import Registry, load_registry
 from pixel_assets.lib.splits import assign_splits
@@ -127,9 +128,9 @@ def edit_first_record(root: DataRoot, split: str, change: Callable[[dict], None]
         shards = [e for s in contract.SPLITS for e in manifest["splits"][s]["shards"]]
         for entry in shards:
             data = root.read_bytes(f"{PREFIX}/{entry['path']}")
-            entry["sha256"], entry["size_bytes"] = sha256_of(data), len(data)
+            entry["sha256"], entry["size_bytes"] = sha256_digest(data), len(data)
         export = b"".join(root.read_bytes(f"{PREFIX}/{e['path']}") for e in shards)
         root.write_bytes(f"{PREFIX}/compiled/final_training_dataset.jsonl", export)
-        manifest["compiled_export"].update(sha256=sha256_of(export), size_bytes=len(export))
+        manifest["compiled_export"].update(sha256=sha256_digest(export), size_bytes=len(export))
         write_manifest(root, manifest)
     return f"{split}/{split}_000.jsonl:1"

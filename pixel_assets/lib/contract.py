@@ -45,6 +45,11 @@ def content_hash(messages: Iterable[dict[str, Any]]) -> str:
     return "sha256:" + hashlib.sha256(" ".join(parts).encode("utf-8")).hexdigest()
 
 
+def sha256_digest(data: bytes) -> str:
+    """``sha256:<hex>`` of raw bytes: the format of every file and record hash in the contract."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 def approx_tokens(messages: Iterable[dict[str, Any]]) -> int:
     """Tokenizer-free token estimate (~4 characters per token), used for manifest totals."""
     chars = sum(len(m["content"]) for m in messages if isinstance(m.get("content"), str))

@@ -247,10 +247,6 @@ class CompiledDataset:
         return self._recomputed[rec.id]
 
 
-def sha256_bytes(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def find_dataset_prefix(root: DataRoot) -> str:
     """'' when manifest.json sits at the root, else 'final_dataset' (a data root was given)."""
     if root.exists(MANIFEST_NAME):
@@ -337,7 +333,7 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
         data = root.read_bytes(key)
         concatenation.update(data)
         parsed, bad, n = _parse_lines(data, rel)
-        shards.append(ShardFile(path=rel, split=split, exists=True, sha256=sha256_bytes(data),
+        shards.append(ShardFile(path=rel, split=split, exists=True, sha256=contract.sha256_digest(data),
                                 size_bytes=len(data), line_count=n, record_count=len(parsed)))
         records += [ShardRecord(id=rid, split=split, record=rec) for rid, rec in parsed]
         unreadable += bad
@@ -346,14 +342,14 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
     export_hashes, export_bad, export_sha, export_identical = None, 0, None, False
     if root.exists(export_key):
         export_bytes = root.read_bytes(export_key)
-        export_sha = sha256_bytes(export_bytes)
+        export_sha = contract.sha256_digest(export_bytes)
         export_identical = export_sha == "sha256:" + concatenation.hexdigest()
         if not export_identical:  # differs from the shards' bytes: compare what it holds
             parsed, bad, _ = _parse_lines(export_bytes, COMPILED_EXPORT)
             export_hashes = Counter(contract.content_hash(r.get("messages") or []) for _, r in parsed)
             export_bad = len(bad)
     return CompiledDataset(root=root, prefix=prefix, manifest=manifest,
-                           manifest_sha256=sha256_bytes(manifest_bytes), shards=shards,
+                           manifest_sha256=contract.sha256_digest(manifest_bytes), shards=shards,
                            records=records, unreadable=unreadable, export_hashes=export_hashes,
                            export_unreadable=export_bad, export_sha256=export_sha,
                            export_identical=export_identical)
@@ -379,7 +375,7 @@ def _short(h: str | None) -> str:
 
 
 def _text_hash(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return contract.sha256_digest(text.encode("utf-8"))
 
 
 def _spread(keys: Iterable[tuple[str, str, str]]) -> dict[str, tuple[set[str], list[str]]]:

@@ -12,7 +12,6 @@ from pixel_assets.lib.compiled.build import (
     CompileError,
     Shard,
     build_compiled_dataset,
-    sha256_of,
 )
 from pixel_assets.lib.compiled.manifest import (
     EXPORT_KEY,
@@ -31,5 +30,5 @@ from pixel_assets.lib.compiled.publish import (
 __all__ = [
     "DEFAULT_PREFIX", "DEFAULT_SHARD_MAX_BYTES", "EXPORT_KEY", "MANIFEST_NAME", "MANIFEST_VERSION",
     "CompileError", "CompiledDataset", "ManifestError", "Shard", "build_compiled_dataset",
-    "manifest_schema", "publish_compiled_dataset", "read_manifest", "sha256_of", "validate_manifest",
+    "manifest_schema", "publish_compiled_dataset", "read_manifest", "validate_manifest",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from pixel_assets.lib.compiled.manifest import EXPORT_KEY, MANIFEST_VERSION, validate_manifest
-from pixel_assets.lib.contract import SPLITS, record_errors, utc_now_iso
+from pixel_assets.lib.contract import SPLITS, record_errors, sha256_digest, utc_now_iso
 from pixel_assets.lib.registry import Registry
 from pixel_assets.lib.splits import decode_record_fields, leakage_from_fields
 
@@ -54,10 +54,6 @@ class CompiledDataset:
 
     def shards_of(self, split: str) -> list[Shard]:
         return [s for s in self.shards if s.split == split]
-
-
-def sha256_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _shard_bounds(line_bytes: list[int], max_bytes: int) -> list[tuple[int, int]]:
@@ -183,7 +179,7 @@ def build_compiled_dataset(
                 shard_id=f"{split}_{i:03d}",
                 key=f"{split}/{split}_{i:03d}.jsonl",
                 data=data,
-                sha256=sha256_of(data),
+                sha256=sha256_digest(data),
                 count=rows.height,
                 families=tuple(sorted(rows.get_column("source_family").unique().to_list())),
             )

@@ -8,7 +8,6 @@ Details never quote content: positions, sizes and reasons only.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
@@ -16,6 +15,8 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from pixel_assets.lib.contract import sha256_digest
 
 UTF8_BOM = b"\xef\xbb\xbf"
 _BINARY_SNIFF_BYTES = 8192
@@ -46,12 +47,8 @@ class Unit:
     detail: str = ""
 
 
-def _sha(raw: bytes) -> str:
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
-
-
 def make_unit(location: str, raw: bytes, value: Any = None, reason: str | None = None, detail: str = "") -> Unit:
-    return Unit(location, _sha(raw), len(raw), value, reason, detail)
+    return Unit(location, sha256_digest(raw), len(raw), value, reason, detail)
 
 
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
