@@ -20,6 +20,7 @@ from typing import Any
 from pixel_assets.lib import contract
 from pixel_assets.lib.coverage import CoverageThresholds, coverage_status
 from pixel_assets.lib.registry import Registry, load_registry
+from pixel_assets.lib.splits import DEFAULT_SALT
 from pixel_assets.lib.storage import DataRoot
 
 DEFAULT_PREFIX = "final_dataset"
@@ -62,7 +63,7 @@ class GateConfig:
     test_max: float = 0.07
     near_dup_threshold: float = 0.8  # Jaccard at which two records count as one cluster
     pii_min_score: float = 0.6  # structured PII re-scan: "high confidence" floor
-    split_salt: str = "pixel-split-v1"  # must equal the salt the split stage used (splits.DEFAULT_SALT)
+    split_salt: str = DEFAULT_SALT  # must equal the salt the split stage used
     max_offenders: int = 20  # ids listed per gate (all are counted)
 
     def __post_init__(self) -> None:
