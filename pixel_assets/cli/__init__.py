@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Modules that contribute subcommands, in help order.
-COMMAND_MODULES = ("demo", "pii", "dedup", "compile", "verify")
+COMMAND_MODULES = ("demo", "pii", "dedup", "compile", "verify", "contract")
 
 
 def build_parser() -> argparse.ArgumentParser:

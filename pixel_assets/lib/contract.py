@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 import polars as pl
 
@@ -127,10 +128,26 @@ _RECORD_VALIDATOR = jsonschema.Draft202012Validator(
     RECORD_SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
 )
 _NORMALIZED_VALIDATOR = jsonschema.Draft202012Validator(NORMALIZED_RECORD_SCHEMA)
+# The same schemas compiled to Python code: ~20x faster on valid records (`pixel bench validate`),
+# which is nearly every record. jsonschema stays the reference and words the errors.
+_FAST_RECORD = fastjsonschema.compile(RECORD_SCHEMA)
+_FAST_NORMALIZED = fastjsonschema.compile(NORMALIZED_RECORD_SCHEMA)
 
 
 def record_errors(record: dict[str, Any], *, compiled: bool = True) -> list[str]:
     """Schema violations of a record as short strings (empty list = valid)."""
+    try:
+        (_FAST_RECORD if compiled else _FAST_NORMALIZED)(record)
+    except fastjsonschema.JsonSchemaException:
+        pass
+    else:
+        return []
+    # Should the two ever disagree, the record is still rejected: never let it through silently.
+    return record_errors_reference(record, compiled=compiled) or ["<root>: rejected by the compiled schema validator"]
+
+
+def record_errors_reference(record: dict[str, Any], *, compiled: bool = True) -> list[str]:
+    """record_errors through jsonschema alone: the baseline of `pixel bench validate`."""
     validator = _RECORD_VALIDATOR if compiled else _NORMALIZED_VALIDATOR
     return [
         f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:200]}"

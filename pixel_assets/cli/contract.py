@@ -1,0 +1,39 @@
+"""`pixel bench validate`: record-schema validation, fast path against plain jsonschema."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(commands, bench) -> None:
+    parser = bench.add_parser(
+        "validate",
+        help="record-schema validation: compiled fast path vs plain jsonschema, same records",
+    )
+    parser.add_argument("--records", type=int, default=20_000, help="records to validate (default 20000)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run_bench_validate)
+
+
+def run_bench_validate(args) -> int:
+    import time
+
+    from pixel_assets.lib.compiled.synthetic import synthetic_records_frame
+    from pixel_assets.lib.contract import frame_to_records, record_errors, record_errors_reference
+    from pixel_assets.lib.registry import load_registry
+
+    records = frame_to_records(synthetic_records_frame(args.records, load_registry(), seed=0))
+    timings = {}
+    for name, validate in (("jsonschema", record_errors_reference), ("project", record_errors)):
+        start = time.perf_counter()
+        invalid = sum(bool(validate(r, compiled=False)) for r in records)
+        timings[name] = {"seconds": round(time.perf_counter() - start, 3), "invalid": invalid,
+                         "records_per_s": round(len(records) / (time.perf_counter() - start))}
+    result = {"records": len(records), **timings,
+              "speedup": round(timings["jsonschema"]["seconds"] / timings["project"]["seconds"], 2)}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{len(records)} records: jsonschema {timings['jsonschema']['records_per_s']}/s, "
+              f"project {timings['project']['records_per_s']}/s, speedup {result['speedup']}x")
+    return 0
