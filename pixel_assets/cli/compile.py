@@ -37,6 +37,8 @@ def register(commands, bench) -> None:
                         help="skip near-duplicate detection (exact content-hash dedup only)")
     parser.add_argument("--pii-sample", type=int, default=200,
                         help="records scrubbed to extrapolate the PII stage (0 = skip)")
+    parser.add_argument("--normalize-sample", type=int, default=20_000,
+                        help="raw records normalized to extrapolate ingest normalization (0 = skip)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run_bench)
 
@@ -78,7 +80,7 @@ def run_bench(args: argparse.Namespace) -> int:
         for n in args.conversations:
             cmd = [sys.executable, "-c", "import sys; from pixel_assets.cli import main; sys.exit(main())", "bench", "compile", "--conversations", str(n),
                    "--shard-max-bytes", str(args.shard_max_bytes), "--seed", str(args.seed),
-                   "--pii-sample", str(args.pii_sample), "--json"]
+                   "--pii-sample", str(args.pii_sample), "--normalize-sample", str(args.normalize_sample), "--json"]
             if args.exact_dedup_only:
                 cmd.append("--exact-dedup-only")
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -102,6 +104,7 @@ def run_bench(args: argparse.Namespace) -> int:
     result = bench_compile(
         args.conversations[0], shard_max_bytes=args.shard_max_bytes, seed=args.seed,
         near_dup=not args.exact_dedup_only, pii_sample=args.pii_sample,
+        normalize_sample=args.normalize_sample,
         progress=None if args.json else (lambda msg: print(msg, flush=True)),
     )
     if args.json:
@@ -127,6 +130,10 @@ def _print_bench(r: dict) -> None:
               f"{p['sample_seconds']:.1f} s -> ~{p['extrapolated_seconds']:.0f} s for {r['conversations']}")
     elif p:
         print(f"   PII: {p.get('note')}")
+    nm = r.get("normalize")
+    if nm and nm.get("sample"):
+        print(f"   normalize (EXTRAPOLATED from {nm['sample']} raw ChatML lines, one process, not part of the total): "
+              f"{nm['records_per_s']} records/s -> ~{nm['extrapolated_seconds']:.0f} s for {r['conversations']}")
     if "growth_vs_first" in r:
         g = r["growth_vs_first"]
         print(f"   growth vs first run: {g['size_ratio']:.0f}x records -> {g['time_ratio']}x time "

@@ -73,6 +73,30 @@ def _pii_extrapolation(frame: pl.DataFrame, sample: int, n: int) -> dict[str, An
             "extrapolated_seconds": round(seconds / part.height * n, 1), "extrapolated": True}
 
 
+def _normalize_measurement(frame: pl.DataFrame, sample: int, n: int, registry) -> dict[str, Any]:
+    """Time ingest normalization (parse, repair, normalize, validate) of raw ChatML lines made from
+    a sample of the records, and extrapolate to n (one process; families ingest in parallel steps)."""
+    import json
+
+    from pixel_assets.lib.ingest import load_source_bytes
+    from pixel_assets.lib.registry import Source
+
+    if sample <= 0:
+        return {"note": "skipped (--normalize-sample 0)"}
+    part = frame.head(sample)
+    family = registry[part.get_column("source_family")[0]]
+    raw = "\n".join(
+        json.dumps({"messages": json.loads(r)["messages"]}, ensure_ascii=False) for r in part.get_column("record")
+    ).encode("utf-8")
+    t = time.perf_counter()
+    records, quarantined = load_source_bytes(raw, source=Source("bench/*.jsonl", "chatml"), family=family,
+                                             source_key="file:///bench/raw.jsonl")
+    seconds = time.perf_counter() - t
+    return {"sample": part.height, "valid": len(records), "quarantined": len(quarantined),
+            "sample_seconds": round(seconds, 2), "records_per_s": round(part.height / seconds),
+            "extrapolated_seconds": round(seconds / part.height * n, 1), "extrapolated": True}
+
+
 def bench_compile(
     n: int,
     *,
@@ -80,6 +104,7 @@ def bench_compile(
     seed: int = 0,
     near_dup: bool = True,
     pii_sample: int = 200,
+    normalize_sample: int = 20_000,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     say = progress or (lambda _m: None)
@@ -113,6 +138,7 @@ def bench_compile(
         kept = timed("dedup", lambda: exact_dedup(frame))
         removed_exact, removed_near = frame.height - kept.height, 0
     pii = _pii_extrapolation(frame, pii_sample, n)
+    normalize = _normalize_measurement(frame, min(normalize_sample, n), n, registry)
     baseline = _baseline(frame, min(n, 100_000))
     del frame
     split = timed("split", lambda: assign_splits(kept, registry))
@@ -138,4 +164,5 @@ def bench_compile(
         "peak_rss_mb_per_phase": peak_in,
         "baseline": baseline,
         "pii": pii,
+        "normalize": normalize,
     }
