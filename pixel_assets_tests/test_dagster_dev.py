@@ -51,6 +51,19 @@ def dagster_dev(tmp_path):
         log.close()
 
 
+def _wait_for_graph(url: str, proc: subprocess.Popen, log: Path) -> dict:
+    deadline, data = time.monotonic() + 180, None
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            data = _graphql(url, QUERY)["data"]
+            if data["assetNodes"]:
+                return data
+        except (OSError, KeyError, TypeError):
+            pass
+        time.sleep(2)
+    raise AssertionError(f"dagster dev did not serve the graph: {log.read_text()[-2000:]}")
+
+
 def _graphql(url: str, query: str) -> dict:
     request = urllib.request.Request(url, data=json.dumps({"query": query}).encode(),
                                      headers={"Content-Type": "application/json"})
@@ -59,19 +72,37 @@ def _graphql(url: str, query: str) -> dict:
 
 def test_dagster_dev_serves_the_asset_graph(dagster_dev):
     url, proc, log = dagster_dev
-    deadline, data = time.monotonic() + 180, None
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            data = _graphql(url, QUERY)["data"]
-            if data["assetNodes"]:
-                break
-        except (OSError, KeyError, TypeError):
-            pass
-        time.sleep(2)
-    assert data and data["assetNodes"], f"dagster dev did not serve the graph: {log.read_text()[-2000:]}"
+    data = _wait_for_graph(url, proc, log)
     keys = {"/".join(n["assetKey"]["path"]) for n in data["assetNodes"]}
     assert {"compiled_dataset", "normalized/cptsd", "scrubbed/cptsd", "verification_report"} <= keys
     repo = data["repositoriesOrError"]["nodes"][0]
     assert "compile_dataset" in {j["name"] for j in repo["jobs"]}
     assert "nightly_compile" in {s["name"] for s in repo["schedules"]}
     assert "source_change_sensor" in {s["name"] for s in repo["sensors"]}
+
+
+@pytest.mark.slow
+def test_compile_job_launched_from_the_ui_succeeds(dagster_dev):
+    """The path users take: the job launched through the webserver, each step in its own process
+    (multiprocess executor: IO manager and resources across processes, PII workers forked there)."""
+    from dagster import DagsterRunStatus
+    from dagster_graphql import DagsterGraphQLClient
+
+    from pixel_assets.lib.demo_data import generate_demo_sources
+    from pixel_assets.lib.storage import LocalDataRoot
+
+    url, proc, log = dagster_dev
+    root = LocalDataRoot(Path(log).parent / "root")
+    generate_demo_sources(root, seed=5, scale=0.05)
+    _wait_for_graph(url, proc, log)
+    port = int(url.split(":")[2].split("/")[0])
+    client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+    run_id = client.submit_job_execution("compile_dataset", tags={"pixel/test": "ui-launch"})
+    deadline, status = time.monotonic() + 900, None
+    while time.monotonic() < deadline:
+        status = client.get_run_status(run_id)
+        if status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
+            break
+        time.sleep(3)
+    assert status == DagsterRunStatus.SUCCESS, f"run {run_id} ended {status}: {log.read_text()[-3000:]}"
+    assert root.exists("final_dataset/manifest.json") and root.exists("final_dataset/verification_report.json")
