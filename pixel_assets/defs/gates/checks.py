@@ -35,7 +35,8 @@ def gate_metadata(report: VerificationReport, gate: GateResult) -> dict[str, Any
         "manifest_sha256": report.manifest_sha256,
         "manifest_generated_at": report.manifest_generated_at or "",
         "offenders": gate.offender_count,
-        **{k: _scalar(v) for k, v in gate.figures.items()},
+        # thresholds as text: the UI plots every numeric value, and a constant is not a trend
+        **{k: str(v) if k.startswith(("min_", "max_")) else _scalar(v) for k, v in gate.figures.items()},
     }
 
 
