@@ -45,9 +45,6 @@ class DataRootResource(dg.ConfigurableResource):
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def describe(self) -> str:
-        return repr(self.root()) if self.s3_bucket else f"LocalDataRoot({self.local_path!r})"
-
 
 def data_root_from_env(env: dict[str, str] | None = None) -> DataRootResource:
     env = dict(os.environ if env is None else env)
