@@ -94,9 +94,9 @@ def bench_pii(conversations: int = 200, *, recompile_conversations: int = 1000, 
                       for x in texts]
         ours_eval = evaluate(sample, scrubber.detect(texts))["overall"]
         naive_eval = evaluate(sample, naive_dets)["overall"]
-        out["naive"] = {"seconds": round(naive_s, 3), "conversations_per_s": round(len(convs) / naive_s, 2),
+        out["naive"] = {"seconds": round(naive_s, 4), "conversations_per_s": round(len(convs) / naive_s, 2),
                         "labeled_recall": naive_eval["recall"], "labeled_precision": naive_eval["precision"]}
-        out["project"] = {"seconds": round(ours_s, 3), "conversations_per_s": round(len(convs) / ours_s, 2),
+        out["project"] = {"seconds": round(ours_s, 4), "conversations_per_s": round(len(convs) / ours_s, 2),
                           "labeled_recall": ours_eval["recall"], "labeled_precision": ours_eval["precision"]}
         out["speedup"] = round(naive_s / ours_s, 2)
     if mode in ("all", "recompile"):
