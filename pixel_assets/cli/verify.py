@@ -102,10 +102,10 @@ def run_bench(args: argparse.Namespace) -> int:
         total = sum(timings.values())
     result = {
         "conversations_compiled": len(ds.records), "shards": len(ds.shards),
-        "baseline_read_parse_s": round(baseline, 3), "verify_total_s": round(total, 3),
-        "ratio_verify_to_baseline": round(total / baseline, 1) if baseline else None,
+        "baseline_read_parse_s": round(baseline, 5), "verify_total_s": round(total, 5),
+        "ratio_verify_to_baseline": round(total / baseline, 2) if baseline else None,
         "records_per_s": round(len(ds.records) / total) if total else None,
-        "seconds": {k: round(v, 3) for k, v in timings.items()}, "passed": verdicts,
+        "seconds": {k: round(v, 5) for k, v in timings.items()}, "passed": verdicts,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     if args.json:
