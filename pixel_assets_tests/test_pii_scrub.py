@@ -133,6 +133,16 @@ def test_family_allow_list_is_respected(scrubber):
         assert ("Tim Fletcher" in rec["messages"][1]["content"]) is kept
 
 
+def test_platform_names_are_kept_while_the_person_is_replaced(scrubber):
+    text = "Karen Whitfield posts about me on Instagram and I keep refreshing it at night."
+    assert any(text[d.start:d.end] == "Instagram" for d in scrubber.detect_unfiltered([text])[0]), \
+        "the model no longer tags the platform; this allow-list entry may be obsolete"
+    rec = only(scrub_frame(contract.records_to_frame([record(turns(text, "That sounds exhausting."))]),
+                           family="cptsd", scrubber=scrubber).clean)
+    out = rec["messages"][0]["content"]
+    assert "Instagram" in out and "Karen Whitfield" not in out and "<PERSON" in out
+
+
 def test_durations_are_not_redacted_but_date_of_birth_is(scrubber):
     text = ("I've felt like this since March, for 8 years now, and last Tuesday was the worst. "
             "My date of birth is June 3, 1979.")

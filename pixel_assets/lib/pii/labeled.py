@@ -33,6 +33,7 @@ TUNE_TEMPLATES = [
     "{PERSON} told me I'm too sensitive, and I've been replaying it for weeks.",
     "When {FIRST} yells, I freeze, it's been like that since I was a kid.",
     "Call {PERSON} at {PHONE} if I don't show up, she's my emergency contact.",
+    "I deleted TikTok and Snapchat, but {FIRST} still finds me on Facebook somehow.",
 ]
 
 EVAL_TEMPLATES = [
