@@ -219,6 +219,22 @@ def test_report_json_and_markdown_carry_ids_not_text(root, registry):
     assert json.loads(root.read_text(key))["failed_gates"] == ["pii"]
 
 
+def test_current_report_reuses_only_a_report_of_this_manifest_and_thresholds(root, registry):
+    written = gates.verify_compiled_dataset(root, registry=registry)
+    gates.write_report(root, written)
+    report, reused = gates.current_report(root)
+    assert reused and report.to_dict() == written.to_dict()
+    # Other thresholds: verified again (and a failing verdict is not hidden by the old pass).
+    report, reused = gates.current_report(root, config=gates.GateConfig(min_present=10**6, min_partial=10**6))
+    assert not reused and "coverage" in report.failed_gates
+    # A re-published manifest (other sha256) is verified again, even with the old thresholds.
+    gates.write_report(root, written)
+    h.edit_first_record(root, "train", lambda r: r["metadata"].update(pii_status="requires_review"), reseal=True)
+    report, reused = gates.current_report(root)
+    assert not reused and report.failed_gates == ["pii"]
+    assert json.loads(root.read_text("final_dataset/verification_report.json"))["failed_gates"] == ["pii"]
+
+
 def test_gate_config_from_env():
     cfg = gates.GateConfig.from_env({"PIXEL_GATE_MIN_PRESENT": "50", "PIXEL_GATE_VAL_MAX": "0.1",
                                      "PIXEL_GATE_SPLIT_SALT": "other"})

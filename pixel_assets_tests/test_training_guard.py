@@ -120,6 +120,7 @@ def test_full_clean_run_trains_and_reports(env):
     assert metadata["passed"].value is True and metadata["gates_passed"].value == 8
     manifest_sha = json.loads(root.read_text("final_dataset/verification_report.json"))["manifest"]["sha256"]
     assert metadata["manifest_sha256"].value == manifest_sha
+    assert metadata["source"].value.startswith("gate checks' report")  # not verified a second time
     # Each check carries its figures and a markdown table for the UI.
     evaluation = next(e.event_specific_data for e in result.all_events
                       if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == "coverage")

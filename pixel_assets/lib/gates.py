@@ -136,6 +136,7 @@ class VerificationReport:
     manifest_generated_at: str | None
     verified_at: str
     gates: list[GateResult]
+    config: dict[str, Any] = field(default_factory=dict)  # the GateConfig the verdicts were made with
 
     @property
     def passed(self) -> bool:
@@ -155,8 +156,17 @@ class VerificationReport:
             "manifest": {"key": self.manifest_key, "uri": self.manifest_uri,
                          "sha256": self.manifest_sha256, "generated_at": self.manifest_generated_at},
             "verified_at": self.verified_at,
+            "config": self.config,
             "gates": {g.name: g.to_dict() for g in self.gates},
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VerificationReport:
+        manifest = data["manifest"]
+        gates = [GateResult(**{k: v for k, v in g.items() if k != "title"}) for g in data["gates"].values()]
+        return cls(manifest_key=manifest["key"], manifest_uri=manifest["uri"], manifest_sha256=manifest["sha256"],
+                   manifest_generated_at=manifest["generated_at"], verified_at=data["verified_at"],
+                   gates=gates, config=data.get("config") or {})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, default=str)
@@ -727,11 +737,12 @@ def run_gates(ds: CompiledDataset, registry: Registry | None = None, config: Gat
     return results
 
 
-def failed_report(root: DataRoot, manifest_key: str, reason: str) -> VerificationReport:
+def failed_report(root: DataRoot, manifest_key: str, reason: str, config: GateConfig | None = None) -> VerificationReport:
     """Every gate failed with one reason (no manifest / unreadable manifest)."""
     return VerificationReport(manifest_key=manifest_key, manifest_uri=root.uri(manifest_key),
                               manifest_sha256="", manifest_generated_at=None, verified_at=contract.utc_now_iso(),
-                              gates=[GateResult(name=n, passed=False, message=reason) for n in GATE_NAMES])
+                              gates=[GateResult(name=n, passed=False, message=reason) for n in GATE_NAMES],
+                              config=asdict(config or GateConfig()))
 
 
 def verify_compiled_dataset(root: DataRoot, prefix: str | None = None, *, registry: Registry | None = None,
@@ -744,17 +755,47 @@ def verify_compiled_dataset(root: DataRoot, prefix: str | None = None, *, regist
         ds = load_compiled_dataset(root, prefix)
     except VerificationError as exc:
         p = DEFAULT_PREFIX if prefix is None else prefix.strip("/")
-        return failed_report(root, f"{p}/{MANIFEST_NAME}" if p else MANIFEST_NAME, str(exc))
+        return failed_report(root, f"{p}/{MANIFEST_NAME}" if p else MANIFEST_NAME, str(exc), config)
     manifest_key = ds.key(MANIFEST_NAME)
+    config = config or GateConfig()
     return VerificationReport(
         manifest_key=manifest_key, manifest_uri=root.uri(manifest_key), manifest_sha256=ds.manifest_sha256,
         manifest_generated_at=ds.manifest.get("generated_at"), verified_at=contract.utc_now_iso(),
-        gates=run_gates(ds, registry, config),
+        gates=run_gates(ds, registry, config), config=asdict(config),
     )
+
+
+def report_key(manifest_key: str) -> str:
+    return manifest_key.rsplit("/", 1)[0] + "/" + REPORT_NAME if "/" in manifest_key else REPORT_NAME
 
 
 def write_report(root: DataRoot, report: VerificationReport) -> str:
     """Write the report next to the manifest; returns its key."""
-    key = report.manifest_key.rsplit("/", 1)[0] + "/" + REPORT_NAME if "/" in report.manifest_key else REPORT_NAME
+    key = report_key(report.manifest_key)
     root.write_text(key, report.to_json())
     return key
+
+
+def current_report(root: DataRoot, prefix: str = DEFAULT_PREFIX, *,
+                   config: GateConfig | None = None) -> tuple[VerificationReport, bool]:
+    """The written report when it refers to the manifest as it is now (same sha256) and was made
+    with the same thresholds; otherwise a fresh verification, written. Returns (report, reused).
+
+    The gate checks write their report as they run, so the report asset of the same run reuses it
+    instead of verifying every shard a second time.
+    """
+    config = config or GateConfig()
+    manifest_key = f"{prefix.strip('/')}/{MANIFEST_NAME}" if prefix.strip("/") else MANIFEST_NAME
+    key = report_key(manifest_key)
+    if root.exists(key) and root.exists(manifest_key):
+        try:
+            written = VerificationReport.from_dict(json.loads(root.read_bytes(key)))
+        except (ValueError, KeyError, TypeError):
+            written = None  # unreadable or from an older layout: verify again
+        if (written is not None and written.manifest_sha256
+                and written.manifest_sha256 == contract.sha256_digest(root.read_bytes(manifest_key))
+                and written.config == asdict(config) and [g.name for g in written.gates] == list(GATE_NAMES)):
+            return written, True
+    report = verify_compiled_dataset(root, prefix, config=config)
+    write_report(root, report)
+    return report, False
