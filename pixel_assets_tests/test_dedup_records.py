@@ -125,6 +125,29 @@ def test_strategy_keeps_the_right_exact_duplicate(strategy, kept_location):
         assert (meta["source_family"], meta["source_location"]) == kept_location
 
 
+@pytest.mark.parametrize("strategy", ["keep_first", "keep_longest", "keep_best_quality"])
+def test_test_only_copy_is_kept_whatever_the_strategy(strategy):
+    """A crisis conversation duplicated in a training family: removing the crisis copy would let
+    the split stage put the other copy in train, so the test-only copy must be the one kept."""
+    rng = random.Random(8)
+    user, assistant = _words(rng, 20), _words(rng, 150)
+    records = [
+        make_record(user, assistant + " more words here", "edge_case_resulting_chats", quality=0.99),
+        make_record(user, assistant, "edge_case_crisis", source_key="file:///z.jsonl", quality=0.1),  # near dup
+        make_record(user, assistant + " more words here", "edge_case_crisis", source_key="file:///z.jsonl",
+                    location="line 2", quality=0.1),  # exact dup of the first
+    ]
+    frame = records_to_frame(records)
+    order = ["edge_case_resulting_chats", "edge_case_crisis"]  # as in the registry
+    result = dedup_records(frame, strategy=strategy, family_order=order)
+    _check_accounting(frame, result)
+    assert [_meta(result.kept, 0)["source_family"]] == ["edge_case_crisis"]
+    assert result.removed.get_column("duplicate_of_family").to_list() == ["edge_case_crisis"] * 2
+    # Without the protection the strategy alone decides (the training family's copy wins here).
+    unprotected = dedup_records(frame, strategy=strategy, family_order=order, protected_families=[])
+    assert _meta(unprotected.kept, 0)["source_family"] == "edge_case_resulting_chats"
+
+
 def test_keep_first_orders_locations_numerically():
     rng = random.Random(3)
     user, assistant = _words(rng, 20), _words(rng, 150)

@@ -30,7 +30,7 @@ class DedupConfig(dg.Config):
     },
 )
 def deduplicate(context: dg.AssetExecutionContext, config: DedupConfig, **frames: pl.DataFrame):
-    from pixel_assets.lib.dedup import dedup_records
+    from pixel_assets.lib.dedup import dedup_records, holdout_families
 
     combined = pl.concat([frames[name] for name in REGISTRY.names], how="diagonal_relaxed")
     result = dedup_records(
@@ -38,6 +38,7 @@ def deduplicate(context: dg.AssetExecutionContext, config: DedupConfig, **frames
         strategy=config.strategy,
         threshold=config.near_dup_threshold,
         family_order=REGISTRY.names,
+        protected_families=holdout_families(REGISTRY),
         log=context.log.info,
     )
     removed_by = (

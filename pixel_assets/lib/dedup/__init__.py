@@ -21,6 +21,6 @@ __all__ = [
     "shingle_hashes",
 ]
 
-from .records import STRATEGIES, DedupResult, dedup_records, mark_dedup_status  # noqa: E402
+from .records import STRATEGIES, DedupResult, dedup_records, holdout_families, mark_dedup_status  # noqa: E402
 
-__all__ += ["STRATEGIES", "DedupResult", "dedup_records", "mark_dedup_status"]
+__all__ += ["STRATEGIES", "DedupResult", "dedup_records", "holdout_families", "mark_dedup_status"]

@@ -6,6 +6,12 @@ chosen by the strategy; every other record is removed with a reason ("duplicate_
 its content hash equals the kept one's, else "near_duplicate_removed") and the kept record's
 content hash and family.
 
+Test-only families (registry holdout ``test_only``, e.g. edge_case_crisis) come first whatever the
+strategy: when such a conversation duplicates one of another family, the test-only copy is kept.
+Removing it would keep the other copy, which the split stage may put in train, so a hard-holdout
+conversation would be trained on. (Test-slice families need no such rule: their slice is chosen
+among the groups that are kept, so a removed copy is in no split at all.)
+
 Strategies (each falls back to the keep_first order on ties, so the choice is deterministic and
 does not depend on input row order):
   keep_first        registry family order, then metadata.source_key, then metadata.source_location
@@ -54,14 +60,31 @@ class DedupResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+def _registry_or_none():
+    try:
+        from pixel_assets.lib.registry import load_registry
+
+        return load_registry()
+    except Exception:  # no readable registry: the orders below stay deterministic without it
+        return None
+
+
+def holdout_families(registry) -> list[str]:
+    """Families whose copy dedup keeps over any other: the test_only holdouts, in registry order."""
+    if registry is None:
+        return []
+    return [f.name for f in registry.families if f.holdout.mode == "test_only"]
+
+
+def _protected_ranks(families: pl.Series, protected: Sequence[str]) -> pl.Series:
+    rank = {name: i for i, name in enumerate(protected)}
+    return families.replace_strict(rank, default=len(rank), return_dtype=pl.Int64)
+
+
 def _family_ranks(families: pl.Series, family_order: Sequence[str] | None) -> pl.Series:
     if family_order is None:
-        try:
-            from pixel_assets.lib.registry import load_registry
-
-            family_order = load_registry().names
-        except Exception:  # no readable registry: alphabetical order is still deterministic
-            family_order = []
+        registry = _registry_or_none()
+        family_order = registry.names if registry is not None else []
     rank = {name: i for i, name in enumerate(family_order)}
     unknown = sorted(set(families.unique().drop_nulls().to_list()) - set(rank))
     rank.update({name: len(family_order) + i for i, name in enumerate(unknown)})
@@ -69,7 +92,7 @@ def _family_ranks(families: pl.Series, family_order: Sequence[str] | None) -> pl
 
 
 def _order_columns(
-    frame: pl.DataFrame, columns: pl.DataFrame, family_order: Sequence[str] | None
+    frame: pl.DataFrame, columns: pl.DataFrame, family_order: Sequence[str] | None, protected: Sequence[str]
 ) -> pl.DataFrame:
     """Columns the strategies sort by (from :func:`dedup_columns`)."""
     location = pl.col("source_location").fill_null("")
@@ -79,6 +102,7 @@ def _order_columns(
         location.str.extract(r"(\d+)", 1).cast(pl.Int64, strict=False).fill_null(-1).alias("_loc_num"),
         pl.col("quality_score").alias("_quality"),
     ).with_columns(
+        _protected=_protected_ranks(frame.get_column("source_family"), protected),
         _family_rank=_family_ranks(frame.get_column("source_family"), family_order),
         _source_family=frame.get_column("source_family"),
         _record=frame.get_column("record"),
@@ -86,7 +110,7 @@ def _order_columns(
 
 
 def _priority(keys: pl.DataFrame, texts: pl.Series, strategy: str) -> np.ndarray:
-    """Rank of every row (0 = the row to keep first) under the strategy."""
+    """Rank of every row (0 = the row to keep first) under the strategy (holdout copies first)."""
     first = ["_family_rank", "_source_family", "_source_key", "_loc_kind", "_loc_num", "_record"]
     if strategy == "keep_first":
         by, descending = first, [False] * len(first)
@@ -98,6 +122,7 @@ def _priority(keys: pl.DataFrame, texts: pl.Series, strategy: str) -> np.ndarray
         by, descending = ["_quality", *first], [True] + [False] * len(first)
     else:
         raise ValueError(f"unknown dedup strategy {strategy!r}; choose one of {STRATEGIES}")
+    by, descending = ["_protected", *by], [False, *descending]
     order = keys.with_row_index("_row").sort(by, descending=descending, maintain_order=True)
     rank = np.empty(len(keys), dtype=np.int64)
     rank[order.get_column("_row").to_numpy()] = np.arange(len(keys))
@@ -179,6 +204,7 @@ def dedup_records(
     strategy: str = "keep_first",
     threshold: float | None = DEFAULT_THRESHOLD,
     family_order: Sequence[str] | None = None,
+    protected_families: Sequence[str] | None = None,
     log: Callable[[str], None] | None = None,
     **lsh_params: Any,
 ) -> DedupResult:
@@ -186,14 +212,17 @@ def dedup_records(
 
     ``threshold=None`` turns near-duplicate detection off (exact dedup only). ``lsh_params`` go
     to :func:`find_near_duplicates` (num_perm, bands, rows, shingle_size, seed, confirm).
-    ``family_order`` defaults to the registry order.
+    ``family_order`` defaults to the registry order, ``protected_families`` (kept over any other
+    family, in this order) to the registry's test-only families.
     """
     _validate(frame, strategy, threshold)
     say = log or (lambda _msg: None)
     n = frame.height
     columns = dedup_columns(frame)
     texts = columns.get_column("dedup_text")
-    keys = _order_columns(frame, columns, family_order)
+    if protected_families is None:
+        protected_families = holdout_families(_registry_or_none())
+    keys = _order_columns(frame, columns, family_order, protected_families)
     del columns
     rank = _priority(keys, texts, strategy)
     del keys
