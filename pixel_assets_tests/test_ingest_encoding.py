@@ -51,3 +51,11 @@ def test_html_is_detected_in_plain_sources_but_not_guessed_from_angle_brackets()
     assert clean_text("<p>I&#39;m here.</p><p>Take your time.</p>") == "I'm here.\n\nTake your time."
     assert clean_text("if a < b and c > d, I feel <3") == "if a < b and c > d, I feel <3"
     assert clean_text("<p>kept</p>", html=False) == "<p>kept</p>"
+
+
+def test_angle_bracket_text_that_is_not_a_tag_survives_html_conversion():
+    # One real tag makes the string HTML; the comparison and the template placeholder are not tags.
+    assert clean_text("if x<y and y>z then <b>bold</b>") == "if x<y and y>z then bold"
+    assert clean_text("I feel <insert feeling> when <em>you</em> leave.") == "I feel <insert feeling> when you leave."
+    assert clean_text("if a<b and b>c<br>next") == "if a<b and b>c\nnext"  # a known name, but not tag-shaped
+    assert clean_text("<p>Me &amp; you &lt;3 <a href='x'>link</a></p><o:p></o:p>", html=True) == "Me & you <3 link"

@@ -88,6 +88,13 @@ def test_sharegpt_from_value_and_system_field():
     assert pairs(recs) == [[("system", "sys"), ("user", "q"), ("assistant", "a"), ("assistant", "b")]]
 
 
+def test_turn_keys_skip_aliases_whose_value_is_null():
+    recs, quar = load("sharegpt", jsonl({"conversations": [
+        {"from": "human", "value": "hi", "role": None}, {"from": "gpt", "content": None, "text": "hello"}]}))
+    assert quar == []
+    assert pairs(recs) == [[("user", "hi"), ("assistant", "hello")]]
+
+
 def test_context_response_and_custom_keys():
     recs, _ = load("context_response", jsonl({"Context": "ctx", "Response": "resp"}))
     assert pairs(recs) == [[("user", "ctx"), ("assistant", "resp")]]

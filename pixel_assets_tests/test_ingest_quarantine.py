@@ -108,6 +108,17 @@ def test_empty_system_prompt_is_dropped_not_rejected():
     assert quar == [] and [m["role"] for m in recs[0]["messages"]] == ["user", "assistant"]
 
 
+def test_turn_whose_alias_keys_are_all_null_is_wrong_types_naming_the_keys():
+    entry = only_reason("chatml", line({"messages": [{"role": "user", "content": None, "text": None},
+                                                     {"role": "assistant", "content": "x"}]}))
+    assert entry["reason"] == "wrong_types"
+    assert "turn 1" in entry["detail"] and "['content', 'text']" in entry["detail"]
+    entry = only_reason("chatml", line({"messages": [{"role": None, "from": None, "content": "hi"},
+                                                     {"role": "assistant", "content": "x"}]}))
+    assert entry["reason"] == "wrong_types"
+    assert "turn 1" in entry["detail"] and "['role', 'from']" in entry["detail"]
+
+
 def write_bad_corpus(root: LocalDataRoot) -> dict[str, tuple[int, int]]:
     """Files under sources/bad/; returns {file: (expected valid, expected quarantined)}."""
     files = {

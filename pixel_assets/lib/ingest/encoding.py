@@ -51,10 +51,55 @@ class _TextExtractor(HTMLParser):
     # instructions are markup, not text: the default handlers already ignore them.
 
 
+# Element names of the HTML standard, plus the obsolete presentational ones scraped answers still
+# use and Word's <xml> island. Only these and Office's namespaced tags (<o:p>) count as markup.
+_HTML_ELEMENTS = frozenset({
+    "a", "abbr", "address", "area", "article", "aside", "audio", "b", "base", "bdi", "bdo",
+    "blockquote", "body", "br", "button", "canvas", "caption", "cite", "code", "col", "colgroup",
+    "data", "datalist", "dd", "del", "details", "dfn", "dialog", "div", "dl", "dt", "em", "embed",
+    "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "head",
+    "header", "hgroup", "hr", "html", "i", "iframe", "img", "input", "ins", "kbd", "label", "legend",
+    "li", "link", "main", "map", "mark", "menu", "meta", "meter", "nav", "noscript", "object", "ol",
+    "optgroup", "option", "output", "p", "picture", "pre", "progress", "q", "rp", "rt", "ruby", "s",
+    "samp", "script", "search", "section", "select", "slot", "small", "source", "span", "strong",
+    "style", "sub", "summary", "sup", "table", "tbody", "td", "template", "textarea", "tfoot", "th",
+    "thead", "time", "title", "tr", "track", "u", "ul", "var", "video", "wbr",
+    "acronym", "big", "center", "font", "nobr", "strike", "tt", "xml",
+})
+_OFFICE_PREFIXES = frozenset({"o", "w", "m", "v", "st1"})  # Word / VML / smart-tag namespaces
+# A "<" and what may follow it: a comment / declaration / processing instruction opener, or
+# something tag-shaped (name, attributes, ">"), or nothing (a bare "<" as in "<3").
+_ANGLE_OPEN = re.compile(r"<(?:[!?]|/?(?P<name>[A-Za-z][\w.-]*(?::[A-Za-z][\w.-]*)?)(?P<attrs>[^<>]*)>)?")
+
+
+def _is_markup(match: re.Match[str]) -> bool:
+    if match.group(0) in ("<!", "<?"):
+        return True
+    name = match.group("name")
+    if name is None:
+        return False
+    prefix, _, local = name.lower().rpartition(":")
+    known = prefix in _OFFICE_PREFIXES if prefix else local in _HTML_ELEMENTS
+    if not known:
+        return False
+    # "x<b and b>c" has a tag's name but not its shape: real attributes are name=value.
+    attrs = match.group("attrs").strip().rstrip("/").strip()
+    return not attrs or "=" in attrs
+
+
+def _escape_angle_text(html: str) -> str:
+    """Escape every "<" that does not open markup, so the parser keeps it as text (I feel <insert
+    feeling>, x<y and y>z); the parser decodes the &lt; back to "<"."""
+    return _ANGLE_OPEN.sub(lambda m: m.group(0) if _is_markup(m) else "&lt;" + m.group(0)[1:], html)
+
+
 def html_to_text(html: str) -> str:
-    """Visible text of an HTML fragment, entities decoded, paragraph breaks kept as blank lines."""
+    """Visible text of an HTML fragment, entities decoded, paragraph breaks kept as blank lines.
+
+    A "<...>" counts as a tag only when its name is an HTML element; other angle-bracket text stays.
+    """
     parser = _TextExtractor()
-    parser.feed(html)
+    parser.feed(_escape_angle_text(html))
     parser.close()
     return "".join(parser.parts)
 

@@ -87,6 +87,19 @@ def _string_field(item: dict[str, Any], key: str, *, required: bool = True) -> s
     return value
 
 
+def _first_usable_key(turn: dict[str, Any], keys: tuple[str, ...], what: str, where: str,
+                      usable: Callable[[Any], bool]) -> str:
+    """The first alias key whose value is usable: exports often carry a second alias set to null."""
+    present = [k for k in keys if k in turn]
+    if not present:
+        raise Reject("wrong_types", f"{where} has none of the {what} keys {list(keys)}")
+    for key in present:
+        if usable(turn[key]):
+            return key
+    found = ", ".join(f"{k}={type(turn[k]).__name__}" for k in present)
+    raise Reject("wrong_types", f"{where}: no usable {what} under the {what} keys {present} ({found})")
+
+
 def parse_turns(turns: Any, key: str) -> list[Turn]:
     """A list of {role|from|speaker|author, content|text|value|message|utterance} turns."""
     if not isinstance(turns, list):
@@ -96,17 +109,11 @@ def parse_turns(turns: Any, key: str) -> list[Turn]:
         where = f"turn {i}"
         if not isinstance(turn, dict):
             raise Reject("wrong_types", f"{where} is {type(turn).__name__}, not an object")
-        role_key = next((k for k in ROLE_KEYS if k in turn), None)
-        content_key = next((k for k in CONTENT_KEYS if k in turn), None)
-        if role_key is None:
-            raise Reject("wrong_types", f"{where} has none of the role keys {list(ROLE_KEYS)}")
+        # Any non-null role is taken, so a numeric role still surfaces as wrong_types.
+        role_key = _first_usable_key(turn, ROLE_KEYS, "role", where, lambda v: v is not None)
         role = canonical_role(turn[role_key], where)
-        if content_key is None:
-            raise Reject("wrong_types", f"{where} has none of the content keys {list(CONTENT_KEYS)}")
-        content = turn[content_key]
-        if not isinstance(content, str):
-            raise Reject("wrong_types", f"{where}: content is {type(content).__name__}, not a string")
-        parsed.append(Turn(role, content))
+        content_key = _first_usable_key(turn, CONTENT_KEYS, "content", where, lambda v: isinstance(v, str))
+        parsed.append(Turn(role, turn[content_key]))
     return parsed
 
 
