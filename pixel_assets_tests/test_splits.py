@@ -152,6 +152,66 @@ def test_assignment_is_stable_when_data_is_added_and_reordered(registry):
     assert sum(1 for h in before if h in after) >= 0.95 * len(before)
 
 
+def test_ledger_keeps_a_group_in_its_split_when_dedup_keeps_another_member(registry):
+    """A new near-duplicate from an earlier file wins dedup's keep order; its own first question
+    may hash to another split, but the group's history (the ledger) must keep it where it was."""
+    from pixel_assets.lib.dedup import dedup_records
+    from pixel_assets.lib.splits import split_ledger
+
+    answer = " ".join(f"word{i}" for i in range(200))
+
+    def rec(user: str, source_key: str) -> dict:
+        r = make_record("cptsd", user, answer)
+        r["metadata"]["source_key"] = source_key
+        return r
+
+    def compile_once(records, ledger=None):
+        dedup = dedup_records(records_to_frame(records), family_order=registry.names)
+        stats: dict = {}
+        out = assign_splits(dedup.kept, registry, ledger=ledger, removed=dedup.removed, stats=stats)
+        return out, dedup, stats
+
+    original = rec("I cannot sleep at night, what should I do", "file:///b.jsonl")
+    first, dedup, _ = compile_once([original])
+    ledger = split_ledger(first, dedup.removed)
+    moved_without_ledger = 0
+    for i in range(60):
+        variant = rec(f"I cannot sleep at night, what should I do {i}", "file:///a.jsonl")  # kept instead
+        out, dedup, stats = compile_once([original, variant], ledger)
+        assert dedup.removed.get_column("content_hash").to_list() == [original["metadata"]["content_hash"]]
+        assert out.get_column("split").to_list() == first.get_column("split").to_list()
+        assert (stats["groups_from_ledger"], stats["ledger_moves"]) == (1, 0)
+        stateless, _, _ = compile_once([original, variant])
+        moved_without_ledger += stateless.get_column("split")[0] != first.get_column("split")[0]
+    assert moved_without_ledger > 0  # the scenario really moves groups when there is no history
+
+
+def test_ledger_grows_with_removed_records_and_holdouts_still_win(registry):
+    from pixel_assets.lib.splits import split_ledger
+
+    base = exact_dedup(synthetic_records_frame(2000, registry, seed=4, families=["cptsd", "addiction"]))
+    first = assign_splits(base, registry)
+    removed = pl.DataFrame({"content_hash": ["sha256:" + "0" * 64], "duplicate_of": [first["content_hash"][0]]})
+    ledger = split_ledger(first, removed)
+    assert ledger.height == first.height + 1
+    assert dict(ledger.iter_rows())["sha256:" + "0" * 64] == first["split"][0]
+    # A ledger that says "train" for everything is obeyed, except where a holdout decides.
+    all_train = ledger.with_columns(split=pl.lit("train"))
+    crisis = records_to_frame([make_record("edge_case_crisis", first_user_turn_of(first, 0), "crisis answer")])
+    stats: dict = {}
+    again = assign_splits(pl.concat([base, exact_dedup(crisis)], how="diagonal_relaxed"), registry,
+                          ledger=all_train, stats=stats)
+    by_hash = _split_of(again)
+    assert by_hash[first["content_hash"][0]] == "test"  # pulled into test with the crisis question
+    assert sum(1 for s in by_hash.values() if s != "train") == 2
+    assert stats["holdout_overrode_ledger"] == 1
+
+
+def first_user_turn_of(frame: pl.DataFrame, row: int) -> str:
+    messages = json.loads(frame["record"][row])["messages"]
+    return next(m["content"] for m in messages if m["role"] == "user")
+
+
 def test_ratios_and_salt(registry):
     frame = exact_dedup(synthetic_records_frame(20000, registry, seed=5, families=["cptsd", "addiction"],
                                                 shared_question_rate=0.0))

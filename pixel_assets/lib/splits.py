@@ -25,6 +25,19 @@ question shared with a holdout family never sits in train. (This is the one case
 move an existing conversation: a new holdout-family conversation asking the same first question
 pulls its group into test, because leakage-freedom wins over stability. The count is reported.)
 
+Split ledger (stability across compiles)
+----------------------------------------
+The hash of the group key alone is stable while a group keeps its members, but dedup may keep a
+different representative next time (a new near-duplicate in an earlier family or file wins the keep
+order) and that record's first question can hash elsewhere. So ``assign_splits`` takes the ledger
+of earlier assignments (content hash -> split, kept and removed records alike, see
+``split_ledger``) and the dedup stage's removed records: a group in which any member, or a record
+removed as its duplicate, was assigned before keeps that split; only groups without history are
+assigned by hash. Holdouts still win (a group with a test-only record, or one that a new slice
+member puts in the slice, goes to test). Should new data bridge groups that were in different
+splits, the group takes the split most of its earlier members had and the moves are counted
+(``ledger_moves``).
+
 The record JSON is updated with ``metadata.split``, ``metadata.holdout`` ("none" | "family" |
 "slice" | "group": why the record is in test, for the split gate) and "split" appended to
 ``provenance.processing_steps``.
@@ -153,14 +166,87 @@ def _group_keys(frame: pl.DataFrame) -> pl.Series:
             return work.get_column("label")
 
 
+LEDGER_SCHEMA = {"content_hash": pl.String, "split": pl.String}
+_SPLIT_PREFERENCE = {"train": 0, "val": 1, "test": 2}  # tie-break when a bridged group's history disagrees
+
+
+def _ledger_splits(frame: pl.DataFrame, group_keys: pl.Series, ledger: pl.DataFrame,
+                   removed: pl.DataFrame | None) -> pl.DataFrame:
+    """group_key -> the split its history says (most earlier members; ties train < val < test),
+    and how many earlier members disagree with it (they will move)."""
+    members = pl.DataFrame({"content_hash": frame.get_column("content_hash"), "group_key": group_keys})
+    if removed is not None and removed.height:
+        # A removed record stands for its group: it may be the one that was kept last time.
+        via = removed.select("content_hash", pl.col("duplicate_of").alias("_kept")).join(
+            members.rename({"content_hash": "_kept"}), on="_kept", how="inner").drop("_kept")
+        members = pl.concat([members, via])
+    history = members.unique().join(ledger.select(list(LEDGER_SCHEMA)).unique("content_hash", keep="last"),
+                                    on="content_hash", how="inner")
+    if history.height == 0:
+        return pl.DataFrame(schema={"group_key": pl.String, "ledger_split": pl.String, "ledger_moves": pl.Int64})
+    counts = history.group_by("group_key", "split").len().with_columns(
+        _pref=pl.col("split").replace_strict(_SPLIT_PREFERENCE, default=3, return_dtype=pl.Int64))
+    best = counts.sort(["group_key", "len", "_pref"], descending=[False, True, False]).group_by(
+        "group_key", maintain_order=True).agg(
+        pl.col("split").first().alias("ledger_split"),
+        (pl.col("len").sum() - pl.col("len").first()).alias("ledger_moves"))
+    return best
+
+
+def split_ledger(assigned: pl.DataFrame, removed: pl.DataFrame | None = None,
+                 previous: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The ledger after this assignment: earlier entries, updated by every kept record's split and
+    every removed record's (the split of the record it duplicates)."""
+    current = assigned.select("content_hash", "split")
+    if removed is not None and removed.height:
+        current = pl.concat([current, removed.select("content_hash", pl.col("duplicate_of")).join(
+            assigned.select(pl.col("content_hash").alias("duplicate_of"), "split"), on="duplicate_of",
+            how="inner").drop("duplicate_of")])
+    parts = ([previous.select(list(LEDGER_SCHEMA))] if previous is not None else []) + [current.select(list(LEDGER_SCHEMA))]
+    return pl.concat(parts).unique("content_hash", keep="last", maintain_order=True).cast(LEDGER_SCHEMA)
+
+
+LEDGER_KEY = "state/split_ledger.parquet"  # under the data root, next to assets/ and final_dataset/
+
+
+def read_ledger(root, key: str = LEDGER_KEY) -> pl.DataFrame | None:
+    """The stored split ledger, or None before the first compile (``root``: a DataRoot)."""
+    import io
+
+    if not root.exists(key):
+        return None
+    try:
+        return pl.read_parquet(io.BytesIO(root.read_bytes(key))).select(list(LEDGER_SCHEMA)).cast(LEDGER_SCHEMA)
+    except Exception as exc:  # a broken ledger must not silently reshuffle every split
+        raise ValueError(f"split ledger at {root.uri(key)} is unreadable ({type(exc).__name__}); restore it "
+                         "or delete it to assign every group by hash again") from exc
+
+
+def write_ledger(root, ledger: pl.DataFrame, key: str = LEDGER_KEY) -> str:
+    import io
+
+    buf = io.BytesIO()
+    ledger.select(list(LEDGER_SCHEMA)).write_parquet(buf, compression="zstd")
+    root.write_bytes(key, buf.getvalue())
+    return key
+
+
 def assign_splits(
     frame: pl.DataFrame,
     registry: Registry,
     *,
     ratios: tuple[float, float, float] = DEFAULT_RATIOS,
     salt: str = DEFAULT_SALT,
+    ledger: pl.DataFrame | None = None,
+    removed: pl.DataFrame | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> pl.DataFrame:
-    """Add columns ``group_key``, ``split``, ``holdout`` and set them in each record's JSON."""
+    """Add columns ``group_key``, ``split``, ``holdout`` and set them in each record's JSON.
+
+    ``ledger`` (content_hash, split) holds earlier assignments and ``removed`` the dedup stage's
+    removed records (content_hash, duplicate_of); see "Split ledger" above. ``stats``, when given,
+    receives counts: groups, groups_from_ledger, ledger_moves.
+    """
     train_r, val_r, _ = _check_ratios(ratios)
     for col in ("content_hash", "source_family", "record"):
         if col not in frame.columns:
@@ -170,6 +256,8 @@ def assign_splits(
         raise ValueError(f"records of families not in the registry: {unknown}")
     frame = frame.drop([c for c in ("group_key", "split", "holdout") if c in frame.columns])
     if frame.height == 0:
+        if stats is not None:
+            stats.update(groups=0, groups_from_ledger=0, groups_new=0, ledger_moves=0, holdout_overrode_ledger=0)
         return frame.with_columns(
             group_key=pl.lit(None, pl.String), split=pl.lit(None, pl.String), holdout=pl.lit(None, pl.String)
         )
@@ -181,12 +269,16 @@ def assign_splits(
             "slice_fraction": [f.holdout.fraction if f.holdout.mode == "test_slice" else 0.0 for f in registry.families],
         }
     )
-    work = frame.select("source_family").with_columns(group_key=_group_keys(frame)).join(
+    group_keys = _group_keys(frame)
+    work = frame.select("source_family").with_columns(group_key=group_keys).join(
         policy, on="source_family", how="left", maintain_order="left"
     )
     groups = work.group_by("group_key").agg(
         pl.col("test_only").any().alias("g_test_only"), pl.col("slice_fraction").max().alias("g_fraction")
     )
+    history = (_ledger_splits(frame, group_keys, ledger, removed) if ledger is not None and ledger.height
+               else pl.DataFrame(schema={"group_key": pl.String, "ledger_split": pl.String, "ledger_moves": pl.Int64}))
+    groups = groups.join(history, on="group_key", how="left")
     keys = groups.get_column("group_key")
     groups = groups.with_columns(
         u_split=_unit_interval(keys, f"{salt}|split"), u_holdout=_unit_interval(keys, f"{salt}|holdout")
@@ -196,6 +288,7 @@ def assign_splits(
         g_held=pl.col("g_test_only") | pl.col("g_slice"),
     ).with_columns(
         g_split=pl.when(pl.col("g_held")).then(pl.lit("test"))
+        .when(pl.col("ledger_split").is_not_null()).then(pl.col("ledger_split"))
         .when(pl.col("u_split") < train_r).then(pl.lit("train"))
         .when(pl.col("u_split") < train_r + val_r).then(pl.lit("val"))
         .otherwise(pl.lit("test"))
@@ -206,6 +299,13 @@ def assign_splits(
         .when(pl.col("g_held")).then(pl.lit("group"))
         .otherwise(pl.lit("none"))
     )
+    if stats is not None:
+        from_ledger = groups.filter(pl.col("ledger_split").is_not_null())
+        stats.update(groups=groups.height, groups_from_ledger=from_ledger.height,
+                     groups_new=groups.height - from_ledger.height,
+                     ledger_moves=int(from_ledger.get_column("ledger_moves").sum() or 0),
+                     holdout_overrode_ledger=int(from_ledger.filter(
+                         pl.col("g_held") & (pl.col("ledger_split") != "test")).height))
     out = frame.with_columns(
         group_key=work.get_column("group_key"), split=work.get_column("g_split"), holdout=work.get_column("holdout")
     )

@@ -4,15 +4,29 @@ import dagster as dg
 import polars as pl
 
 from pixel_assets.defs.ingest.assets import REGISTRY
+from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.report import markdown_table
 
 
-@dg.asset(ins={"deduplicated": dg.AssetIn("deduplicated")}, group_name="splits", kinds={"polars"})
-def split_assignment(context: dg.AssetExecutionContext, deduplicated: pl.DataFrame) -> pl.DataFrame:
-    """90/5/5 by a hash of the group key (near-dup cluster + first user turn); holdouts per registry."""
-    from pixel_assets.lib.splits import assign_splits
+@dg.asset(ins={"deduplicated": dg.AssetIn("deduplicated"), "dedup_removed": dg.AssetIn("dedup_removed")},
+          group_name="splits", kinds={"polars"})
+def split_assignment(context: dg.AssetExecutionContext, data_root: DataRootResource,
+                     deduplicated: pl.DataFrame, dedup_removed: pl.DataFrame) -> pl.DataFrame:
+    """90/5/5 by a hash of the group key (near-dup cluster + first user turn); holdouts per registry.
+    Groups assigned by an earlier compile keep their split (the split ledger, docs/dedup.md)."""
+    from pixel_assets.lib.splits import LEDGER_KEY, assign_splits, read_ledger, split_ledger, write_ledger
 
-    assigned = assign_splits(deduplicated, REGISTRY)
+    root = data_root.root()
+    previous = read_ledger(root)
+    stats: dict = {}
+    assigned = assign_splits(deduplicated, REGISTRY, ledger=previous, removed=dedup_removed, stats=stats)
+    ledger = split_ledger(assigned, dedup_removed, previous)
+    write_ledger(root, ledger)
+    context.log.info(
+        f"splits: {stats['groups']} groups, {stats['groups_from_ledger']} kept their earlier split, "
+        f"{stats['groups_new']} new; {stats['ledger_moves']} earlier assignments moved by bridged groups; "
+        f"ledger {root.uri(LEDGER_KEY)} ({ledger.height} content hashes)"
+    )
     shares = assigned.group_by("source_family", "split").len().pivot(
         on="split", index="source_family", values="len"
     ).fill_null(0).sort("source_family")
@@ -20,6 +34,13 @@ def split_assignment(context: dg.AssetExecutionContext, deduplicated: pl.DataFra
         {
             "dagster/row_count": len(assigned),
             "by_family": dg.MetadataValue.md(markdown_table(shares.to_dicts())),
+            "groups": stats["groups"],
+            "groups_from_ledger": stats["groups_from_ledger"],
+            "groups_new": stats["groups_new"],
+            "ledger_moves": stats["ledger_moves"],
+            "holdout_overrode_ledger": stats["holdout_overrode_ledger"],
+            "ledger_entries": ledger.height,
+            "ledger_uri": root.uri(LEDGER_KEY),
         }
     )
     return assigned
