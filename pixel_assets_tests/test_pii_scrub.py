@@ -11,7 +11,7 @@ import pytest
 from pixel_assets.lib import contract
 from pixel_assets.lib.pii.cache import PiiCache
 from pixel_assets.lib.pii.config import PiiConfigError, config_from_dict
-from pixel_assets.lib.pii.scrub import scrub_frame
+from pixel_assets.lib.pii.scrub import PlaceholderMap, scrub_frame
 from pixel_assets.lib.pii.scrubber import PiiScrubber
 
 VALUES = {
@@ -245,3 +245,64 @@ def test_changed_detector_config_invalidates_cache(scrubber, tmp_path):
         scrub_frame(frame, family="cptsd", scrubber=scrubber, cache=cache)
         assert scrub_frame(frame, family="cptsd", scrubber=scrubber, cache=cache).stats["cache_hits"] == 1
         assert scrub_frame(frame, family="cptsd", scrubber=other, cache=cache).stats["cache_hits"] == 0
+
+
+def test_people_sharing_a_surname_or_title_keep_different_placeholders(scrubber):
+    msgs = turns("Hi, I'm Sarah Johnson. My brother Mike Johnson lives with me.", "Thanks Sarah. How is Mike doing?")
+    out = [m["content"] for m in only(scrub_frame(contract.records_to_frame([record(msgs)]),
+                                                  family="cptsd", scrubber=scrubber).clean)["messages"]]
+    assert out == ["Hi, I'm <PERSON_1>. My brother <PERSON_2> lives with me.", "Thanks <PERSON_1>. How is <PERSON_2> doing?"]
+    # Titles, case and punctuation do not make or break a match; a surname shared by two earlier
+    # full names is ambiguous and gets its own placeholder rather than claiming one of them.
+    pmap = PlaceholderMap()
+    names = ["Dr. Smith", "Dr. Jones", "smith", "Mr Jones,", "Sarah Johnson", "Mike Johnson", "Johnson", "johnson"]
+    assert [pmap.placeholder("PERSON", n) for n in names] == [
+        "<PERSON_1>", "<PERSON_2>", "<PERSON_1>", "<PERSON_2>", "<PERSON_3>", "<PERSON_4>", "<PERSON_5>", "<PERSON_5>"]
+    # A first name seen before a full name joins it, but not a second full name with that first name.
+    pmap = PlaceholderMap()
+    names = ["Sarah", "Sarah Johnson", "Sarah Williams", "Mike", "Anna", "Anna Mike"]
+    assert [pmap.placeholder("PERSON", n) for n in names] == [
+        "<PERSON_1>", "<PERSON_1>", "<PERSON_2>", "<PERSON_3>", "<PERSON_4>", "<PERSON_5>"]
+    # NER spans can take in a neighbouring word ("Sure Bob Smith"): still the same person.
+    pmap = PlaceholderMap()
+    assert {pmap.placeholder("PERSON", n) for n in ["Bob Smith", "Sure Bob Smith", "Bob"]} == {"<PERSON_1>"}
+
+
+def test_review_offsets_survive_a_long_value_replaced_after_a_short_one(scrubber):
+    # "@al_k" grows into its placeholder, then the email shrinks: the uncertain id after both
+    # must be offset by the net change, not by the largest change seen so far.
+    text = "Ask @al_k or write to margaret.okafor.family@example.net, my member id might be 536228726, not sure."
+    result = scrub_frame(contract.records_to_frame([record(turns(text, "Okay."))]), family="cptsd", scrubber=scrubber)
+    review = only(result.review)
+    [span] = review["metadata"]["pii_review"]
+    scrubbed = review["messages"][span["text_index"]]["content"]
+    assert "<SOCIAL_HANDLE_1>" in scrubbed and "<EMAIL_ADDRESS_1>" in scrubbed
+    assert scrubbed[span["start"] : span["end"]] == "536228726"
+
+
+def test_source_metadata_strings_are_scrubbed_like_messages(scrubber, tmp_path):
+    msgs = turns("I keep thinking about what Alice Walker told me.", "What did she say?")
+    rec = record(msgs, family="edge_case_generator", category="Call Dr. Alice Walker at 212-555-0199",
+                 difficulty_level="hard", original_format="edge_case_prompt_response")
+    with PiiCache(tmp_path / "pii.sqlite") as cache:
+        first = scrub_frame(contract.records_to_frame([rec]), family="edge_case_generator", scrubber=scrubber, cache=cache)
+        second = scrub_frame(contract.records_to_frame([rec]), family="edge_case_generator", scrubber=scrubber, cache=cache)
+    out = only(first.clean)
+    assert out["messages"][0]["content"] == "I keep thinking about what <PERSON_1> told me."
+    # Same person, same placeholder as in the turns; pipeline fields are left alone.
+    assert out["metadata"]["category"] == "Call Dr. <PERSON_1> at <PHONE_NUMBER_1>"
+    assert out["metadata"]["difficulty_level"] == "hard"
+    assert out["metadata"]["original_format"] == "edge_case_prompt_response"
+    assert second.stats["cache_hits"] == 1 and only(second.clean) == out
+    # The family allow-list still applies: a transcript's creator is kept.
+    transcript = record(turns("As Tim Fletcher explains, shame hides."), family="video_transcripts",
+                        creator="Tim Fletcher", video="complex_trauma_and_shame")
+    kept = only(scrub_frame(contract.records_to_frame([transcript]), family="video_transcripts", scrubber=scrubber).clean)
+    assert kept["metadata"]["creator"] == "Tim Fletcher"
+    # An uncertain value in an extra routes the record to review, with an offset into that extra.
+    unsure = record(turns("Hello.", "Hi."), family="edge_case_generator", category="member id 536228726?")
+    result = scrub_frame(contract.records_to_frame([unsure]), family="edge_case_generator", scrubber=scrubber)
+    assert result.clean.height == 0
+    [span] = only(result.review)["metadata"]["pii_review"]
+    assert span["field"] == "metadata.category"
+    assert only(result.review)["metadata"]["category"][span["start"] : span["end"]] == "536228726"

@@ -1,10 +1,10 @@
 """Persistent detection cache (sqlite3 on local disk).
 
 Key: the input record's content_hash + the detector fingerprint. Value: for each text of the
-record (messages and rejected_response), the sha256 of the text and its detections as offsets,
+record (messages, rejected_response and source metadata strings), the sha256 of the text and its detections as offsets,
 types and scores only — the cache never stores text or detected values. A hit is used only when
 every text of the record is found by its own hash (content_hash ignores roles and order, and does
-not cover rejected_response).
+not cover rejected_response or metadata).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Scrub a records frame: detect, replace with typed placeholders, route uncertain records.
 
 Placeholders are consistent within a record (a conversation): the same value gets the same
-"<TYPE_n>" in every turn and in metadata.rejected_response. A detection scoring inside the
+"<TYPE_n>" in every turn, in metadata.rejected_response and in the metadata strings copied from
+sources (category, creator, ...; see _text_slots). A detection scoring inside the
 configured review band makes the record `requires_review`: such records go to `PiiResult.review`
 (confident detections replaced, uncertain spans listed by offset in metadata.pii_review) and never
 into `PiiResult.clean`. Stats and log lines carry counts only, never values.
@@ -9,7 +10,9 @@ into `PiiResult.clean`. Stats and log lines carry counts only, never values.
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -32,39 +35,76 @@ class PiiResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+# Ignored when comparing PERSON values: "Dr. Smith" and "Smith" are one person, "Dr. Smith" and
+# "Dr. Jones" are not.
+_NAME_TITLES = frozenset({
+    "dr", "doctor", "mr", "mister", "mrs", "ms", "miss", "mx", "prof", "professor", "sir", "dame",
+    "madam", "rev", "reverend", "fr", "pastor", "jr", "sr", "ii", "iii",
+})
+
+
+def name_tokens(value: str) -> tuple[str, ...]:
+    """A PERSON value as comparable tokens: casefolded, no punctuation, no titles."""
+    text = re.sub(r"['’]s\b", "", value.casefold())  # "Sarah's" is Sarah
+    text = re.sub(r"[^\w\s]", " ", re.sub(r"['’]", "", text))  # O'Brien -> obrien; Mary-Jane -> mary jane
+    words = tuple(text.split())
+    return tuple(w for w in words if w not in _NAME_TITLES) or words
+
+
 class PlaceholderMap:
     """Per-conversation map from (type, value) to "<TYPE_n>"."""
 
     def __init__(self) -> None:
         self._index: dict[tuple[str, str], int] = {}
+        self._people: dict[tuple[str, ...], int] = {}  # PERSON name tokens -> placeholder number
         self._next: Counter[str] = Counter()
 
     def placeholder(self, entity_type: str, value: str) -> str:
+        if entity_type == "PERSON":
+            return f"<PERSON_{self._person(name_tokens(value))}>"
         key = (entity_type, " ".join(value.casefold().split()))
         if key not in self._index:
-            self._index[key] = self._person_alias(key) or self._new(entity_type)
+            self._index[key] = self._new(entity_type)
         return f"<{entity_type}_{self._index[key]}>"
 
     def _new(self, entity_type: str) -> int:
         self._next[entity_type] += 1
         return self._next[entity_type]
 
-    def _person_alias(self, key: tuple[str, str]) -> int | None:
-        # "Sarah" after "Sarah Johnson" (or the other way round) is the same person.
-        etype, value = key
-        if etype != "PERSON":
-            return None
-        tokens = set(value.split())
-        for (t, v), idx in self._index.items():
-            if t == etype and (tokens & set(v.split())):
-                return idx
-        return None
+    def _person(self, tokens: tuple[str, ...]) -> int:
+        if tokens not in self._people:
+            self._people[tokens] = self._person_alias(tokens) or self._new("PERSON")
+        return self._people[tokens]
+
+    def _person_alias(self, tokens: tuple[str, ...]) -> int | None:
+        """The earlier person a new name refers to, when exactly one fits.
+
+        "Sarah" after "Sarah Johnson" (or the other way round) is the same person; "Mike Johnson"
+        is not, and neither is "Sarah Williams" after "Sarah" + "Sarah Johnson". Two full names
+        match when one is a run of the other ("Bob Smith" in an NER span "Sure Bob Smith"). A
+        mention that fits several earlier people ("Johnson" after Sarah and Mike Johnson) gets its
+        own placeholder: merging two people would tell the model something false about the text.
+        """
+        if len(tokens) == 1:
+            fits = {idx for known, idx in self._people.items() if len(known) > 1 and tokens[0] in known}
+        else:
+            full_named = {idx for known, idx in self._people.items() if len(known) > 1}
+            fits = {idx for known, idx in self._people.items()
+                    if (len(known) > 1 and (_is_run(known, tokens) or _is_run(tokens, known)))
+                    # a first name alone fits unless that person already has another full name
+                    or (len(known) == 1 and known[0] in tokens and idx not in full_named)}
+        return fits.pop() if len(fits) == 1 else None
+
+
+def _is_run(part: tuple[str, ...], whole: tuple[str, ...]) -> bool:
+    n = len(part)
+    return any(whole[i : i + n] == part for i in range(len(whole) - n + 1))
 
 
 def _replace(text: str, confident: list[Detection], uncertain: list[Detection], pmap: PlaceholderMap):
     """Replace confident spans; return new text and the uncertain spans' shifted offsets."""
     pieces: list[str] = []
-    shifts: list[tuple[int, int]] = []  # (original position, delta) after each replacement
+    shifts: list[tuple[int, int]] = []  # (end in the original, running delta) per replacement
     pos, delta = 0, 0
     for d in sorted(confident):
         pieces.append(text[pos : d.start])
@@ -74,20 +114,47 @@ def _replace(text: str, confident: list[Detection], uncertain: list[Detection], 
         shifts.append((d.end, delta))
         pos = d.end
     pieces.append(text[pos:])
+    ends = [end for end, _ in shifts]
 
     def shifted(p: int) -> int:
-        return p + max([dl for end, dl in shifts if end <= p], default=0)
+        # The running delta of the last replacement ending at or before p; deltas can shrink
+        # (a long value, a short placeholder), so the largest one is not the answer.
+        i = bisect.bisect_right(ends, p)
+        return p + (shifts[i - 1][1] if i else 0)
 
     moved = [Detection(shifted(d.start), shifted(d.end), d.entity_type, d.score) for d in uncertain]
     return "".join(pieces), moved
 
 
-def _record_texts(record: dict[str, Any]) -> list[str]:
-    texts = [m["content"] for m in record["messages"] if isinstance(m.get("content"), str)]
-    rejected = record.get("metadata", {}).get("rejected_response")
-    if isinstance(rejected, str):
-        texts.append(rejected)
-    return texts
+# Metadata the pipeline writes itself: the contract's fields plus the bookkeeping keys of ingest
+# (normalize.build_record), splits and this stage. Every other string in metadata was copied from a
+# source (category, difficulty_level, creator, video, ...) and is scanned like the messages.
+PIPELINE_METADATA = frozenset(contract.RECORD_SCHEMA["properties"]["metadata"]["properties"]) | {
+    "original_format", "source_location", "record_type", "holdout", "pii_review",
+}
+
+
+def _text_slots(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every text to scrub as (field, text): the messages, rejected_response, then source extras.
+
+    The order sets placeholder numbering: names first seen in the turns keep the low numbers.
+    """
+    slots = [(f"messages.{i}", m["content"]) for i, m in enumerate(record["messages"])
+             if isinstance(m.get("content"), str)]
+    meta = record.get("metadata", {})
+    if isinstance(meta.get("rejected_response"), str):
+        slots.append(("metadata.rejected_response", meta["rejected_response"]))
+    slots += [(f"metadata.{k}", meta[k]) for k in sorted(meta)
+              if k not in PIPELINE_METADATA and k != "rejected_response" and isinstance(meta[k], str)]
+    return slots
+
+
+def _put_text(record: dict[str, Any], slot: str, text: str) -> None:
+    where, key = slot.split(".", 1)
+    if where == "messages":
+        record["messages"][int(key)]["content"] = text
+    else:
+        record["metadata"][key] = text
 
 
 def scrub_records(
@@ -104,7 +171,8 @@ def scrub_records(
     for i, r in enumerate(records):
         if not isinstance(r, dict) or not isinstance(r.get("messages"), list) or not isinstance(r.get("metadata"), dict):
             raise ValueError(f"pii: record {i} of family {family!r} lacks messages/metadata")
-    texts_per_record = [_record_texts(r) for r in records]
+    slots_per_record = [_text_slots(r) for r in records]
+    texts_per_record = [[text for _slot, text in slots] for slots in slots_per_record]
 
     # Cache lookup: a record hits only when every one of its texts is present by hash.
     fingerprint = scrubber.fingerprint
@@ -125,11 +193,15 @@ def scrub_records(
     for t, dets in zip(to_scan, scrubber.detect_unfiltered(to_scan)):
         known[text_key(t)] = dets
     if cache is not None:
-        cache.put_many(
-            {records[i]["metadata"]["content_hash"]: {text_key(t): known[text_key(t)] for t in texts_per_record[i]}
-             for i in missed if records[i]["metadata"].get("content_hash")},
-            fingerprint,
-        )
+        # content_hash covers the turns only: records with the same turns but other extras (or
+        # rejected responses) share one entry, so merge their texts instead of overwriting.
+        fresh: dict[str, dict[str, list[Detection]]] = {}
+        for i in missed:
+            h = records[i]["metadata"].get("content_hash")
+            if h:
+                entry = fresh.setdefault(h, dict(cached.get(h, {})))
+                entry.update({text_key(t): known[text_key(t)] for t in texts_per_record[i]})
+        cache.put_many(fresh, fingerprint)
 
     clean: list[dict] = []
     review: list[dict] = []
@@ -137,33 +209,27 @@ def scrub_records(
     entity_counts: Counter[str] = Counter()
     review_entity_counts: Counter[str] = Counter()
     low, high = scrubber.config.review_band
-    for record, texts in zip(records, texts_per_record):
+    for record, slots, texts in zip(records, slots_per_record, texts_per_record):
         detections = scrubber.apply_allow_list(texts, [known[text_key(t)] for t in texts], family)
         pmap = PlaceholderMap()
-        new_texts, review_spans, replaced = [], [], 0
-        for ti, (text, dets) in enumerate(zip(texts, detections)):
+        review_spans, replaced = [], 0
+        for ti, ((slot, text), dets) in enumerate(zip(slots, detections)):
             confident = [d for d in dets if d.score >= high]
             uncertain = [d for d in dets if low <= d.score < high]
             new_text, moved = _replace(text, confident, uncertain, pmap)
-            new_texts.append(new_text)
+            _put_text(record, slot, new_text)
             replaced += len(confident)
             entity_counts.update(d.entity_type for d in confident)
             review_entity_counts.update(d.entity_type for d in uncertain)
-            review_spans += [{"text_index": ti, **d.as_dict()} for d in moved]
-        it = iter(new_texts)
-        for m in record["messages"]:
-            if isinstance(m.get("content"), str):
-                m["content"] = next(it)
+            review_spans += [{"text_index": ti, "field": slot, **d.as_dict()} for d in moved]
         meta = record["metadata"]
-        if isinstance(meta.get("rejected_response"), str):
-            meta["rejected_response"] = next(it)
         meta["content_hash"] = contract.content_hash(record["messages"])
         meta["total_tokens"] = contract.approx_tokens(record["messages"])
         prov = meta.setdefault("provenance", {})
         prov["processing_steps"] = [*prov.get("processing_steps", []), PII_STEP]
         if review_spans:
             meta["pii_status"] = "requires_review"
-            meta["pii_review"] = review_spans  # offsets in the scrubbed texts; no values
+            meta["pii_review"] = review_spans  # field + offsets in the scrubbed texts; no values
             review.append(record)
         else:
             meta["pii_status"] = "scrubbed" if replaced else "none_detected"
