@@ -10,7 +10,7 @@ import pytest
 
 from pixel_assets.lib import contract, gates
 from pixel_assets.lib.registry import load_registry
-from pixel_assets.lib.storage import LocalDataRoot
+from pixel_assets.lib.storage import LocalDataRoot, S3DataRoot
 from pixel_assets_tests import test_gates_helpers as h
 
 
@@ -132,9 +132,42 @@ def test_provenance_fails_on_empty_field(root, registry):
     rid = h.edit_first_record(root, "val", lambda r: r["metadata"]["provenance"].update(original_s3_key=""), reseal=True)
     result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "provenance")
     assert "records with empty/missing provenance fields: 1" in result.message
-    assert len(result.offenders) == 1
-    assert result.offenders[0].startswith(rid + " sha256:") and result.offenders[0].endswith(": original_s3_key")
+    # One record, named twice: as a contract violation (with the schema rule) and as an empty field.
+    assert len(result.offenders) == 2 and all(o.startswith(rid + " sha256:") for o in result.offenders)
+    assert result.offenders[0].endswith(": metadata/provenance/original_s3_key (minLength)")
+    assert result.offenders[1].endswith(": original_s3_key")
     assert result.figures["missing_original_s3_key"] == 1
+
+
+def test_provenance_fails_on_record_breaking_the_contract(root, registry):
+    rid = h.edit_first_record(root, "train", lambda r: [r["metadata"].pop(k) for k in ("pii_status", "license_tag")]
+                              + [r["metadata"].update(phase=3, total_tokens="many")], reseal=True)
+    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "provenance")
+    assert "records that break the record contract: 1" in result.message
+    assert result.offenders == [f"{rid} {h.first_record(root, 'train')['metadata']['content_hash'][:23]}: "
+                                "metadata/pii_status missing, metadata/license_tag missing, "
+                                "metadata/phase (type), metadata/total_tokens (type)"]
+    assert result.figures["records_breaking_the_contract"] == 1
+
+
+def test_provenance_fails_on_map_entry_that_disagrees_with_its_record(root, registry):
+    record = h.first_record(root, "val")
+    manifest = h.read_manifest(root)
+    entry = manifest["provenance_map"][record["metadata"]["content_hash"]]
+    # Another family's source, format and steps: every field non-empty, every field wrong.
+    entry.update(source_family="sarcasm", source_key="file:///data/sources/sarcasm/part.jsonl",
+                 original_format="chatml", processing_steps=["ingest"])
+    h.write_manifest(root, manifest)
+    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "provenance")
+    assert "provenance_map entries that disagree with their record: 1" in result.message
+    assert result.offenders[0].startswith("val/val_000.jsonl:1 ")
+    assert result.offenders[0].endswith(": source_key, source_family, original_format, processing_steps")
+    entry["processing_steps"] = []  # and an empty list, with every other field restored
+    entry.update({k: v for k, v in h.make_record(record["metadata"]["source_family"], 0, registry, "a", "b")
+                  ["metadata"].items() if k in ("source_key", "source_family", "original_format")})
+    h.write_manifest(root, manifest)
+    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "provenance")
+    assert result.offenders[0].endswith(": processing_steps")
 
 
 def test_provenance_fails_without_provenance_map_entry(root, registry):
@@ -158,6 +191,58 @@ def test_hash_fails_on_tampered_shard_byte(root, registry):
     assert result.offenders[0].startswith("test/test_000.jsonl:1 stored sha256:")
 
 
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_hash_fails_on_shard_listed_twice(root, registry, split):
+    """train_000 listed twice, or the test shard listed under splits.train as well: a trainer
+    following the manifest would read those records twice, or test records as training data."""
+    manifest = h.read_manifest(root)
+    manifest["splits"]["train"]["shards"].append(dict(manifest["splits"][split]["shards"][0]))
+    h.write_manifest(root, manifest)
+    report = gates.verify_compiled_dataset(root, registry=registry)
+    assert "hash" in report.failed_gates
+    result = report.gate("hash")
+    assert f"shard paths listed more than once: 1 ({split}/{split}_000.jsonl listed 2 times)" in result.message
+    if split == "test":
+        assert ("shards listed under the wrong split or id: 1 (test/test_000.jsonl listed under splits.train, "
+                "which holds only train/train_NNN.jsonl)") in result.message
+    # The listed counts no longer add up to the shards' either.
+    assert any(o.startswith("splits.train.shards conversation_count sum") for o in report.gate("stats").offenders)
+
+
+def test_hash_fails_on_shard_listed_under_another_split(root, registry):
+    manifest = h.read_manifest(root)
+    manifest["splits"]["train"]["shards"].append(manifest["splits"]["val"]["shards"].pop(0))
+    h.write_manifest(root, manifest)
+    report = gates.verify_compiled_dataset(root, registry=registry)
+    assert "hash" in report.failed_gates
+    assert ("shards listed under the wrong split or id: 1 (val/val_000.jsonl listed under splits.train"
+            in report.gate("hash").message)
+
+
+@pytest.mark.parametrize("name", ["train/part-0.jsonl", "train/train_00.jsonl", "train/extra/train_000.jsonl",
+                                  "train/TRAIN_000.jsonl", "train/train_000.json", "val/val_999.jsonl"])
+def test_hash_fails_on_file_in_split_folder_not_in_manifest(root, registry, name):
+    """A trainer globbing a split folder would read any file there: the manifest must list it."""
+    root.write_bytes(f"final_dataset/{name}", root.read_bytes("final_dataset/test/test_000.jsonl"))
+    report = gates.verify_compiled_dataset(root, registry=registry)
+    assert "hash" in report.failed_gates
+    assert (f"files in split folders not in the manifest: 1 ({name} (18 lines, under {name.split('/')[0]}/ "
+            "but not in the manifest))") in report.gate("hash").message
+
+
+def test_hash_lists_s3_split_folders_too(clean_dir, s3_client, registry):
+    # A bucket of its own: moto keeps buckets between tests of one process.
+    s3_client.create_bucket(Bucket="gates-unlisted-files")
+    remote = S3DataRoot(s3_client, "gates-unlisted-files", "nightly")
+    for key in LocalDataRoot(clean_dir).list_keys():
+        remote.write_bytes(key, LocalDataRoot(clean_dir).read_bytes(key))
+    remote.write_bytes("final_dataset/train/", b"")  # a "folder" marker object is not a file
+    assert gates.verify_compiled_dataset(remote, registry=registry).passed
+    remote.write_bytes("final_dataset/train/extra/part-0.jsonl", remote.read_bytes("final_dataset/train/train_000.jsonl"))
+    report = gates.verify_compiled_dataset(remote, registry=registry)
+    assert "files in split folders not in the manifest: 1 (train/extra/part-0.jsonl" in report.gate("hash").message
+
+
 def test_hash_fails_on_missing_shard(root, registry):
     root.delete("final_dataset/val/val_000.jsonl")
     report = gates.verify_compiled_dataset(root, registry=registry)
@@ -174,16 +259,41 @@ def test_split_fails_on_holdout_conversation_in_train(tmp_path, registry):
     assert "(edge_case_crisis)" in result.offenders[0] and result.offenders[0].startswith("train/")
 
 
-def test_split_fails_on_holdout_slice_record_in_val(tmp_path, registry):
+def test_split_fails_on_holdout_slice_record_in_val(tmp_path, registry, monkeypatch):
+    moved = []
+
+    def strip_marker(record):  # the stored marker goes: the gate must recompute slice membership
+        moved.append(record["metadata"]["content_hash"])
+        record["metadata"]["holdout"] = "none"
+
     root = LocalDataRoot(tmp_path)
     h.build_clean_dataset(root, registry, edit=lambda f: h.move_records(
-        f, lambda r: r["metadata"]["source_family"] == "sarcasm" and r["metadata"]["holdout"] == "slice", "val", limit=1))
-    # Also strip the stored marker: the gate recomputes slice membership itself.
-    h.edit_first_record(root, "val", lambda r: r["metadata"].update(holdout="none")
-                        if r["metadata"]["source_family"] == "sarcasm" else None, reseal=True)
+        f, lambda r: r["metadata"]["source_family"] == "sarcasm" and r["metadata"]["holdout"] == "slice", "val",
+        limit=1, change=strip_marker))
+    in_val = [r for k in root.glob("final_dataset/val/*.jsonl") for r in map(json.loads, root.read_text(k).splitlines())
+              if r["metadata"]["content_hash"] == moved[0]]
+    assert [r["metadata"]["holdout"] for r in in_val] == ["none"]
     result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "split")
     assert "holdout-slice records outside test: 1" in result.message
-    assert "(sarcasm, held out as slice)" in result.offenders[0]
+    assert moved[0][:23] in result.offenders[0] and "(sarcasm, held out as slice)" in result.offenders[0]
+    # Nothing on the record says it is held out: without the recomputation the gate would pass.
+    monkeypatch.setattr(gates, "_recomputed_holdout", lambda *args: {})
+    assert gates.verify_compiled_dataset(root, registry=registry).passed
+
+
+def test_split_fails_on_manifest_without_holdout_policy(root, registry):
+    manifest = h.read_manifest(root)
+    manifest.pop("holdout_families")
+    h.write_manifest(root, manifest)
+    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "split")
+    assert "manifest holdout policy differs from the registry: 1 (manifest has no holdout_families)" in result.message
+    manifest["holdout_families"] = {"sarcasm": {"mode": "test_slice", "fraction": 0.5, "rationale": ""}}
+    h.write_manifest(root, manifest)
+    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "split")
+    expected = {n for n, f in registry.holdouts().items()} - {"sarcasm"}
+    assert result.offender_count == len(expected) + 1
+    assert any(o.startswith("sarcasm: manifest fraction 0.5 != registry") for o in result.offenders)
+    assert {o.split(":")[0] for o in result.offenders if "not in the manifest" in o} == expected
 
 
 def test_stats_fails_when_manifest_disagrees_with_shards(root, registry):
@@ -239,8 +349,6 @@ def test_gate_config_from_env():
     cfg = gates.GateConfig.from_env({"PIXEL_GATE_MIN_PRESENT": "50", "PIXEL_GATE_VAL_MAX": "0.1",
                                      "PIXEL_GATE_SPLIT_SALT": "other"})
     assert cfg.min_present == 50 and cfg.val_max == 0.1 and cfg.train_min == 0.85 and cfg.split_salt == "other"
-    from pixel_assets.lib.splits import DEFAULT_SALT
-    assert gates.GateConfig().split_salt == DEFAULT_SALT
     with pytest.raises(ValueError):
         gates.GateConfig(min_partial=5, min_present=2)
 
@@ -272,3 +380,65 @@ def test_distribution_does_not_count_group_holdouts(tmp_path, registry):
     assert figures["held_out_with_a_holdout_group"] == 40
     # Counted in, those 40 would push the test share out of its band.
     assert (figures["test_conversations"] + 40) / (figures["non_holdout_conversations"] + 40) > 0.07
+
+
+def test_split_salt_is_the_one_the_split_stage_used(root, registry):
+    """The split gate recomputes slice membership with GateConfig.split_salt: the default passes the
+    clean compile; another salt picks other slices, which then sit outside test."""
+    assert gates.verify_compiled_dataset(root, registry=registry).passed
+    report = gates.verify_compiled_dataset(root, registry=registry, config=gates.GateConfig(split_salt="other"))
+    assert "split" in report.failed_gates
+    assert "holdout-slice records outside test" in report.gate("split").message
+
+
+@pytest.mark.parametrize("where", ["metadata.category", "metadata.creator list", "message extra key",
+                                  "rejected_response"])
+def test_pii_rescans_every_source_string(root, registry, where):
+    """Not only message content: every string of the messages and the metadata copied from sources."""
+    change = {
+        "metadata.category": lambda r: r["metadata"].update(category="write to jane.roe@example.org"),
+        "metadata.creator list": lambda r: r["metadata"].update(creator={"names": ["Jane", "jane.roe@example.org"]}),
+        "message extra key": lambda r: r["messages"][1].update(name="call 555-867-5309 now"),
+        "rejected_response": lambda r: r["metadata"].update(rejected_response="ssn 219-09-9999"),
+    }[where]
+    rid = h.edit_first_record(root, "train", change, reseal=True)
+    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "pii")
+    assert "records with structured PII: 1" in result.message and result.offenders[0].startswith(rid)
+    assert "jane.roe" not in json.dumps(result.to_dict()) and "867-5309" not in json.dumps(result.to_dict())
+
+
+def test_no_field_value_or_exception_text_in_the_report(root, registry, monkeypatch):
+    """Record fields hold text (maybe PII): offenders name ids, allowed values and hashes, and a
+    crashing gate reports its exception type only."""
+    secret = "jane.roe@example.org 555-867-5309"
+
+    def assert_no_secret(report):
+        blob = report.to_json() + report.markdown() + report.text() + "".join(g.markdown() for g in report.gates)
+        assert "jane.roe" not in blob and "867-5309" not in blob
+
+    h.edit_first_record(root, "train", lambda r: r["metadata"].update(split=secret, holdout=secret), reseal=True)
+    h.edit_first_record(root, "val", lambda r: r["metadata"].update(source_family=secret), reseal=True)
+    manifest = h.read_manifest(root)
+    manifest["source_families"][secret + " x"] = {"conversations": secret, "splits": {}}
+    manifest["holdout_families"]["sarcasm"]["mode"] = secret
+    h.write_manifest(root, manifest)
+
+    def crash(*args):
+        raise ValueError(f"cannot parse {secret}")
+
+    monkeypatch.setitem(gates.GATES, "leakage", crash)
+    report = gates.verify_compiled_dataset(root, registry=registry)
+    assert report.failed_gates == ["coverage", "leakage", "provenance", "split", "stats"]
+    assert report.gate("leakage").message.startswith("gate crashed: ValueError (details withheld")
+    split = report.gate("split").offenders
+    assert any(o.startswith("train/train_000.jsonl:1: metadata.split=value sha256:") for o in split)
+    assert any("held out as value sha256:" in o for o in split)
+    assert any(o.startswith("sarcasm: manifest mode value sha256:") for o in split)
+    assert any(o.startswith("value sha256:") for o in report.gate("coverage").offenders)
+    assert any(o.startswith("source_families.value sha256:") for o in report.gate("stats").offenders)
+    assert_no_secret(report)
+    # Content that is not a string: polars' error while the splits are recomputed quotes it.
+    h.edit_first_record(root, "test", lambda r: r["messages"][1].update(content=[secret]), reseal=True)
+    report = gates.verify_compiled_dataset(root, registry=registry)
+    assert report.gate("split").message.startswith("gate crashed: ")
+    assert_no_secret(report)

@@ -65,13 +65,17 @@ def split_frame(records: list[dict[str, Any]], registry: Registry) -> pl.DataFra
     return assign_splits(kept, registry)
 
 
-def move_records(frame: pl.DataFrame, where: Callable[[dict], bool], split: str, limit: int | None = None) -> pl.DataFrame:
-    """Set split (column and metadata.split) of the records matching `where` (first `limit`)."""
+def move_records(frame: pl.DataFrame, where: Callable[[dict], bool], split: str, limit: int | None = None,
+                 change: Callable[[dict], None] | None = None) -> pl.DataFrame:
+    """Set split (column and metadata.split) of the records matching `where` (first `limit`);
+    `change` edits each moved record too (e.g. strips its holdout marker)."""
     records, splits, moved = [], [], 0
     for rec_json, current in frame.select("record", "split").iter_rows():
         rec = json.loads(rec_json)
         if (limit is None or moved < limit) and where(rec):
             rec["metadata"]["split"], current, moved = split, split, moved + 1
+            if change is not None:
+                change(rec)
         records.append(contract.dumps_record(rec))
         splits.append(current)
     assert moved, "no record matched"
@@ -112,6 +116,10 @@ def read_manifest(root: DataRoot) -> dict[str, Any]:
 
 def write_manifest(root: DataRoot, manifest: dict[str, Any]) -> None:
     root.write_text(f"{PREFIX}/manifest.json", json.dumps(manifest))
+
+
+def first_record(root: DataRoot, split: str) -> dict[str, Any]:
+    return json.loads(root.read_text(f"{PREFIX}/{split}/{split}_000.jsonl").splitlines()[0])
 
 
 def edit_first_record(root: DataRoot, split: str, change: Callable[[dict], None], reseal: bool) -> str:

@@ -11,6 +11,7 @@ import pytest
 from pixel_assets.defs.gates.checks import verification_gates, verification_report
 from pixel_assets.defs.gates.guard import gate_problems, require_passed_gates
 from pixel_assets.defs.storage.resources import DataRootResource
+from pixel_assets.lib.compiled import dataset_fingerprint
 from pixel_assets.lib.gates import GATE_NAMES
 from pixel_assets.lib.registry import load_registry
 from pixel_assets_tests import test_gates_helpers as h
@@ -32,7 +33,7 @@ def compiled_dataset_stand_in(config: StandInCompileConfig, data_root: DataRootR
 
 @dg.asset(deps=["compiled_dataset"])
 def train_stage_stand_in(context: dg.AssetExecutionContext, data_root: DataRootResource) -> None:
-    require_passed_gates(context)
+    require_passed_gates(context, data_root.root())
     data_root.root().write_text("trained.marker", context.run_id)
 
 
@@ -144,3 +145,17 @@ def test_guard_refuses_when_checks_are_stale_or_missing(env):
     assert all("earlier materialization" in why for why in problems.values())
     stale = run(env, selection=[train_stage_stand_in])
     assert not stale.success and not root.exists("trained.marker")
+
+
+def test_guard_refuses_when_the_published_bytes_changed_after_the_gates(env):
+    """The gates passed, then a shard was replaced on storage (same manifest): not trained on."""
+    instance, _, root = env
+    assert run(env, selection=[compiled_dataset_stand_in, verification_gates]).success
+    assert gate_problems(instance, current_fingerprint=dataset_fingerprint(root)) == {}
+    key = "final_dataset/test/test_000.jsonl"
+    root.write_bytes("final_dataset/train/train_000.jsonl", root.read_bytes(key))
+    problems = gate_problems(instance, current_fingerprint=dataset_fingerprint(root))
+    assert set(problems) == set(GATE_NAMES) and all("changed since" in why for why in problems.values())
+    tampered = run(env, selection=[train_stage_stand_in])
+    assert not tampered.success and not root.exists("trained.marker")
+    assert "published dataset changed" in step_failure_message(tampered, "train_stage_stand_in")

@@ -3,7 +3,8 @@
 Every gate recomputes its verdict from the shards as written (bytes re-read, hashes recomputed,
 records re-parsed); the manifest is only the thing being checked, never the source of a count.
 Gate figures and offenders carry counts, record ids ("train/train_000.jsonl:12") and content
-hashes only, never message text.
+hashes only, never message text: a field value is shown only when it is one of the values it may
+take (a split, a registry family), anything else as a short hash ("value sha256:1a2b3c4d").
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import json
 import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from typing import Any
 
 from pixel_assets.lib import contract
 from pixel_assets.lib.coverage import CoverageThresholds, coverage_status
-from pixel_assets.lib.registry import Registry, load_registry
-from pixel_assets.lib.splits import DEFAULT_SALT
+from pixel_assets.lib.registry import HOLDOUT_MODES, Registry, load_registry
+from pixel_assets.lib.splits import DEFAULT_SALT, HOLDOUT_MARKERS
 from pixel_assets.lib.storage import DataRoot
 
 DEFAULT_PREFIX = "final_dataset"
@@ -35,12 +37,15 @@ GATE_TITLES = {
     "leakage": "2 Leakage: no hash, near-duplicate cluster or first user turn in two splits",
     "distribution": "3 Distribution: train/val/test shares of non-holdout families within tolerance",
     "pii": "4 PII: no requires_review record, no structured PII in a re-scan",
-    "provenance": "5 Provenance: every provenance field non-empty, every record in provenance_map",
+    "provenance": "5 Provenance: records meet the record contract, full provenance, a matching provenance_map entry",
     "hash": "6 Hash: content hashes recompute, shard sha256/count/size equal the manifest",
     "split": "7 Split: holdout families and holdout slices only in test",
     "stats": "8 Stats: manifest statistics equal the figures recomputed from the shards",
 }
-_SHARD_NAME = re.compile(r"^(train|val|test)_(\d{3,})\.jsonl$")
+# The only place a shard may sit: `<split>/<split>_NNN.jsonl` (both splits the same).
+_SHARD_PATH = re.compile(r"^(train|val|test)/(train|val|test)_\d{3,}\.jsonl$")
+_PLAIN_PATH = re.compile(r"^[A-Za-z0-9_./-]{1,200}$", re.ASCII)  # shown as is; other paths as a hash
+_HASH_PREFIX = re.compile(r"^sha256:[0-9a-f]*$")
 
 
 class VerificationError(RuntimeError):
@@ -212,6 +217,7 @@ class ShardRecord:
     id: str  # "train/train_000.jsonl:12" (1-based line): what offenders are reported as
     split: str  # the split directory it sits in
     record: dict[str, Any]
+    path: str = ""  # the shard file, relative to the dataset prefix
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -269,17 +275,41 @@ def find_dataset_prefix(root: DataRoot) -> str:
     )
 
 
-def _manifest_shard_paths(manifest: dict[str, Any], prefix: str) -> dict[str, tuple[str, dict]]:
-    """path relative to the prefix -> (split, manifest shard entry)."""
-    out: dict[str, tuple[str, dict]] = {}
+@dataclass(frozen=True)
+class ManifestShard:
+    split: str  # the key of `splits` it is listed under
+    path: str  # relative to the prefix
+    entry: dict[str, Any]
+
+
+def _manifest_shards(manifest: dict[str, Any], prefix: str) -> list[ManifestShard]:
+    """Every shard entry of the manifest in its order, duplicates included (the hash gate reports
+    them: a trainer following the manifest would read such a shard twice)."""
+    out: list[ManifestShard] = []
     splits = manifest.get("splits") if isinstance(manifest.get("splits"), dict) else {}
     for split, info in splits.items():
-        for entry in (info or {}).get("shards") or []:
+        entries = info.get("shards") if isinstance(info, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            entry = entry if isinstance(entry, dict) else {}  # no path: reported as misplaced
             path = str(entry.get("path", ""))
             if prefix and path.startswith(prefix + "/"):
                 path = path[len(prefix) + 1:]
-            out[path] = (split, entry)
+            out.append(ManifestShard(str(split), path, entry))
     return out
+
+
+def _manifest_shard_paths(manifest: dict[str, Any], prefix: str) -> dict[str, ManifestShard]:
+    """path relative to the prefix -> its first manifest entry."""
+    out: dict[str, ManifestShard] = {}
+    for shard in _manifest_shards(manifest, prefix):
+        out.setdefault(shard.path, shard)
+    return out
+
+
+def _shard_path_split(path: str) -> str | None:
+    """The split a shard path belongs to, or None when it is not `<split>/<split>_NNN.jsonl`."""
+    m = _SHARD_PATH.match(path)
+    return m.group(1) if m and m.group(1) == m.group(2) else None
 
 
 def _parse_lines(data: bytes, label: str) -> tuple[list[tuple[str, dict]], list[str], int]:
@@ -317,13 +347,13 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
         raise VerificationError(f"manifest {root.uri(manifest_key)} is not a JSON object")
 
     listed = _manifest_shard_paths(manifest, prefix)
+    # Every file under a split folder, whatever its name or depth: a trainer globbing the folder
+    # would read it, so it is read here too and the hash gate fails it unless the manifest lists it.
     on_storage: dict[str, str] = {}
     for split in contract.SPLITS:
         for key in root.list_keys(f"{prefix}/{split}/" if prefix else f"{split}/"):
-            rel = key[len(prefix) + 1:] if prefix else key
-            m = _SHARD_NAME.match(rel.rsplit("/", 1)[-1])
-            if m and rel == f"{split}/{rel.rsplit('/', 1)[-1]}":
-                on_storage[rel] = split
+            if not key.endswith("/"):  # an S3 "folder" marker object, not a file
+                on_storage[key[len(prefix) + 1:] if prefix else key] = split
     shards: list[ShardFile] = []
     records: list[ShardRecord] = []
     unreadable: list[str] = []
@@ -332,21 +362,21 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
     concatenation = hashlib.sha256()
 
     def split_order(rel: str) -> tuple[int, str]:
-        split = on_storage.get(rel) or listed[rel][0]
+        split = on_storage.get(rel) or listed[rel].split
         return (contract.SPLITS.index(split) if split in contract.SPLITS else len(contract.SPLITS), rel)
 
     for rel in sorted(set(on_storage) | set(listed), key=split_order):
-        split = on_storage.get(rel) or listed[rel][0]
+        split = on_storage.get(rel) or listed[rel].split
         key = f"{prefix}/{rel}" if prefix else rel
         if rel not in on_storage and not root.exists(key):
             shards.append(ShardFile(path=rel, split=split, exists=False))
             continue
         data = root.read_bytes(key)
         concatenation.update(data)
-        parsed, bad, n = _parse_lines(data, rel)
+        parsed, bad, n = _parse_lines(data, _path_label(rel))
         shards.append(ShardFile(path=rel, split=split, exists=True, sha256=contract.sha256_digest(data),
                                 size_bytes=len(data), line_count=n, record_count=len(parsed)))
-        records += [ShardRecord(id=rid, split=split, record=rec) for rid, rec in parsed]
+        records += [ShardRecord(id=rid, split=split, record=rec, path=rel) for rid, rec in parsed]
         unreadable += bad
 
     export_key = f"{prefix}/{COMPILED_EXPORT}" if prefix else COMPILED_EXPORT
@@ -381,8 +411,32 @@ def _result(name: str, problems: dict[str, list[str]], ok_message: str, config: 
                       table=table or [])
 
 
-def _short(h: str | None) -> str:
-    return (h or "<none>")[:23]  # "sha256:" + 16 hex digits: enough to find it, short to read
+def _short(h: Any) -> str:
+    """A stored hash shortened to "sha256:" + 16 hex digits: enough to find it, short to read."""
+    if h is None:
+        return "<none>"
+    return h[:23] if isinstance(h, str) and _HASH_PREFIX.match(h) else _label(h)
+
+
+def _label(value: Any, allowed: Iterable[str] = ()) -> str:
+    """A field value fit for a report: itself when it is one of the `allowed` names, else a short
+    hash of it ("value sha256:1a2b3c4d"). Any other value may be record text (even PII)."""
+    if isinstance(value, str) and value in allowed:
+        return value
+    if value is None:
+        return "<none>"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return "value " + contract.sha256_digest(text.encode("utf-8"))[:15]
+
+
+def _number_label(value: Any) -> Any:
+    """A manifest figure as stated: a number is shown, anything else as a hash."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else _label(value)
+
+
+def _path_label(path: str) -> str:
+    """A file path (from storage or the manifest) as shown: plain paths as they are."""
+    return path if _PLAIN_PATH.match(path) else _label(path)
 
 
 def _text_hash(text: str) -> str:
@@ -439,7 +493,8 @@ def gate_coverage(ds: CompiledDataset, registry: Registry, config: GateConfig) -
     if partial:
         ok += f" ({len(partial)} partial: {', '.join(partial)})"
     return _result("coverage", {"missing required families": missing,
-                                "families not in the registry": [f"{u} ({counts[u]} records)" for u in unknown]},
+                                "families not in the registry": [f"{_label(u, ['<none>'])} ({counts[u]} records)"
+                                                                 for u in unknown]},
                    ok, config, figures, table)
 
 
@@ -503,19 +558,28 @@ def gate_distribution(ds: CompiledDataset, registry: Registry, config: GateConfi
 
 
 def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
+    from pixel_assets.lib.pii.scrub import PIPELINE_METADATA
     from pixel_assets.lib.pii.structured import find_structured_pii
 
     review = [f"{r.id} {_short(r.stored_hash)}" for r in ds.records if r.meta.get("pii_status") == "requires_review"]
+    # Every string a record carries that came from a source: all message values (whatever their
+    # key or nesting; a valid role is not text), and metadata other than the fields the pipeline
+    # writes itself (rejected_response, category, creator, ...: what the scrub stage scrubbed).
     texts, owners = [], []
     for i, r in enumerate(ds.records):
-        for m in r.messages:
-            if isinstance(m.get("content"), str):
-                texts.append(m["content"])
-                owners.append(i)
-        rejected = r.meta.get("rejected_response")
-        if isinstance(rejected, str):
-            texts.append(rejected)
-            owners.append(i)
+        messages = r.record.get("messages")
+        for m in messages if isinstance(messages, list) else []:
+            items = m.items() if isinstance(m, dict) else [("", m)]
+            for key, value in items:
+                if not (key == "role" and value in contract.ROLES):
+                    for text in _strings(value):
+                        texts.append(text)
+                        owners.append(i)
+        for key, value in r.meta.items():
+            if key not in PIPELINE_METADATA:
+                for text in _strings(value):
+                    texts.append(text)
+                    owners.append(i)
     found: dict[int, Counter] = defaultdict(Counter)
     by_type: Counter = Counter()
     for owner, detections in zip(owners, find_structured_pii(texts, min_score=config.pii_min_score)):
@@ -533,16 +597,74 @@ def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Gat
                    config, figures)
 
 
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value (dict values, list items, nested)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, (str, list, dict)) and not (value.strip() if isinstance(value, str) else value))
+
+
+@lru_cache(maxsize=1)
+def _contract_validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(contract.RECORD_SCHEMA,
+                                           format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def _contract_violations(record: dict[str, Any]) -> list[str]:
+    """Where a record breaks the record contract (SPEC §3), as schema paths and rule names only:
+    a schema error message quotes the offending value, which may be record text."""
+    if not contract.record_errors(record):  # the fast compiled check; nearly every record passes
+        return []
+    out = []
+    for e in _contract_validator().iter_errors(record):
+        path = "/".join(map(str, e.absolute_path))  # schema property names and list indices only
+        if e.validator == "required" and isinstance(e.instance, dict):
+            out += [f"{path + '/' if path else ''}{k} missing" for k in e.validator_value if k not in e.instance]
+        else:
+            out.append(f"{path or '<root>'} ({e.validator})")
+    return list(dict.fromkeys(out)) or ["<root> (rejected by the compiled schema validator)"]
+
+
+def _map_entry_disagreement(entry: Any, meta: dict[str, Any], prov: dict[str, Any]) -> list[str]:
+    """Fields of a provenance_map entry that are empty or differ from the record's own."""
+    if not isinstance(entry, dict):
+        return ["entry is not an object"]
+
+    def text(value: Any) -> bool:
+        return isinstance(value, str) and not _empty(value)
+
+    wrong = [k for k in ("source_key", "source_family") if not text(entry.get(k)) or entry[k] != meta.get(k)]
+    fmt = entry.get("original_format")
+    if not text(fmt) or ("original_format" in meta and fmt != meta["original_format"]):
+        wrong.append("original_format")
+    steps = entry.get("processing_steps")
+    if (not isinstance(steps, list) or not steps or not all(text(s) for s in steps)
+            or (isinstance(prov.get("processing_steps"), list) and steps != prov["processing_steps"])):
+        wrong.append("processing_steps")
+    return wrong
 
 
 def gate_provenance(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
     pmap = ds.manifest.get("provenance_map")
     pmap = pmap if isinstance(pmap, dict) else {}
     missing_by_field: Counter = Counter()
-    incomplete, unmapped, bad_entries = [], [], []
+    broken, incomplete, unmapped, disagreeing = [], [], [], []
     for r in ds.records:
+        violations = _contract_violations(r.record)
+        if violations:
+            broken.append(f"{r.id} {_short(r.stored_hash)}: {', '.join(violations[:5])}"
+                          + (f" (+{len(violations) - 5})" if len(violations) > 5 else ""))
         prov = r.meta.get("provenance")
         prov = prov if isinstance(prov, dict) else {}
         lacking = [f for f in contract.PROVENANCE_FIELDS if _empty(prov.get(f))]
@@ -552,39 +674,58 @@ def gate_provenance(ds: CompiledDataset, registry: Registry, config: GateConfig)
         entry = pmap.get(r.stored_hash) if r.stored_hash else None
         if entry is None:
             unmapped.append(f"{r.id} {_short(r.stored_hash)}")
-        elif not isinstance(entry, dict) or any(_empty(entry.get(k)) for k in ("source_key", "source_family")):
-            bad_entries.append(f"{r.id} {_short(r.stored_hash)}: provenance_map entry lacks source_key/source_family")
-    figures = {"records": len(ds.records), "records_missing_a_field": len(incomplete),
+        elif wrong := _map_entry_disagreement(entry, r.meta, prov):
+            disagreeing.append(f"{r.id} {_short(r.stored_hash)}: {', '.join(wrong)}")
+    # An entry no record refers to is provenance for something that is not in the dataset.
+    stray = sorted(set(pmap) - {r.stored_hash for r in ds.records})
+    figures = {"records": len(ds.records), "records_breaking_the_contract": len(broken),
+               "records_missing_a_field": len(incomplete),
                **{f"missing_{f}": missing_by_field.get(f, 0) for f in contract.PROVENANCE_FIELDS},
-               "provenance_map_entries": len(pmap), "records_without_map_entry": len(unmapped)}
-    return _result("provenance", {"records with empty/missing provenance fields": incomplete,
+               "provenance_map_entries": len(pmap), "records_without_map_entry": len(unmapped),
+               "map_entries_disagreeing_with_record": len(disagreeing), "map_entries_without_record": len(stray)}
+    return _result("provenance", {"records that break the record contract": broken,
+                                  "records with empty/missing provenance fields": incomplete,
                                   "records without a provenance_map entry": unmapped,
-                                  "incomplete provenance_map entries": bad_entries},
-                   f"all {len(ds.records)} records carry full provenance and a provenance_map entry",
-                   config, figures)
+                                  "provenance_map entries that disagree with their record": disagreeing,
+                                  "provenance_map entries without a record": [_short(k) for k in stray]},
+                   f"all {len(ds.records)} records meet the record contract and carry full provenance and a "
+                   "matching provenance_map entry", config, figures)
 
 
 def gate_hash(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
     mismatched = [f"{r.id} stored {_short(r.stored_hash)} recomputed {_short(ds.recomputed_hash(r))}"
                   for r in ds.records if r.stored_hash != ds.recomputed_hash(r)]
+    entries = _manifest_shards(ds.manifest, ds.prefix)
     listed = _manifest_shard_paths(ds.manifest, ds.prefix)
+    # Each shard exactly once, under the split its folder and name say, with that name as its id.
+    times_listed = Counter(e.path for e in entries)
+    duplicated = [f"{_path_label(p)} listed {n} times" for p, n in sorted(times_listed.items()) if n > 1]
+    misplaced = []
+    for e in entries:
+        if e.split not in contract.SPLITS:
+            misplaced.append(f"{_path_label(e.path)} listed under splits.{_label(e.split)}, which is not a split")
+        elif _shard_path_split(e.path) != e.split:
+            misplaced.append(f"{_path_label(e.path)} listed under splits.{e.split}, "
+                             f"which holds only {e.split}/{e.split}_NNN.jsonl")
+        elif e.entry.get("shard_id") != e.path.rsplit("/", 1)[-1].removesuffix(".jsonl"):
+            misplaced.append(f"{_path_label(e.path)}: shard_id {_label(e.entry.get('shard_id'))} is not its file name")
     shard_problems, missing, unlisted = [], [], []
     for s in ds.shards:
+        path = _path_label(s.path)
         if not s.exists:
-            missing.append(f"{s.path} (in manifest, not on storage)")
+            missing.append(f"{path} (in manifest, not on storage)")
             continue
         if s.path not in listed:
-            unlisted.append(f"{s.path} ({s.line_count} lines, not in manifest)")
+            unlisted.append(f"{path} ({s.line_count} lines, under {s.split}/ but not in the manifest)")
             continue
-        split, entry = listed[s.path]
-        if split != s.split:
-            shard_problems.append(f"{s.path}: listed under {split}")
+        entry = listed[s.path].entry
         if entry.get("sha256") != s.sha256:
-            shard_problems.append(f"{s.path}: sha256 {_short(s.sha256)} != manifest {_short(entry.get('sha256'))}")
+            shard_problems.append(f"{path}: sha256 {_short(s.sha256)} != manifest {_short(entry.get('sha256'))}")
         if entry.get("conversation_count") != s.line_count:
-            shard_problems.append(f"{s.path}: {s.line_count} lines != manifest conversation_count {entry.get('conversation_count')}")
+            shard_problems.append(f"{path}: {s.line_count} lines != manifest conversation_count "
+                                  f"{_number_label(entry.get('conversation_count'))}")
         if entry.get("size_bytes") != s.size_bytes:
-            shard_problems.append(f"{s.path}: {s.size_bytes} bytes != manifest size_bytes {entry.get('size_bytes')}")
+            shard_problems.append(f"{path}: {s.size_bytes} bytes != manifest size_bytes {_number_label(entry.get('size_bytes'))}")
     export_problems = []
     export_entry = ds.manifest.get("compiled_export")
     if isinstance(export_entry, dict) and ds.export_sha256 and export_entry.get("sha256") != ds.export_sha256:
@@ -599,11 +740,15 @@ def gate_hash(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Ga
         export_problems.append(f"{COMPILED_EXPORT}: {sum(ds.export_hashes.values())} records, "
                                f"{sum(diff.values())} differ from the shards, {ds.export_unreadable} unreadable")
     figures = {"records": len(ds.records), "content_hash_mismatches": len(mismatched),
-               "shards_on_storage": sum(s.exists for s in ds.shards), "shards_in_manifest": len(listed),
-               "shard_mismatches": len(shard_problems), "unreadable_lines": len(ds.unreadable)}
+               "shards_on_storage": sum(s.exists for s in ds.shards), "shards_in_manifest": len(entries),
+               "shard_mismatches": len(shard_problems), "unlisted_files": len(unlisted),
+               "unreadable_lines": len(ds.unreadable)}
     return _result("hash", {"content hash mismatches": mismatched,
                             "shard sha256/count/size mismatches": shard_problems,
-                            "manifest shards missing": missing, "shards not in manifest": unlisted,
+                            "manifest shards missing": missing,
+                            "files in split folders not in the manifest": unlisted,
+                            "shard paths listed more than once": duplicated,
+                            "shards listed under the wrong split or id": misplaced,
                             "unreadable shard lines": ds.unreadable,
                             "compiled export differs": export_problems},
                    f"{len(ds.records)} content hashes and {len(listed)} shards match the manifest",
@@ -626,9 +771,35 @@ def _recomputed_holdout(ds: CompiledDataset, registry: Registry, config: GateCon
     return ds._holdouts[cache_key]
 
 
+def _holdout_policy_differences(stated: Any, registry: Registry) -> list[str]:
+    """The manifest's holdout_families against the registry: the same families held out, with the
+    same mode and fraction. A manifest without the policy does not say what test holds, so it fails."""
+    if not isinstance(stated, dict):
+        return ["manifest has no holdout_families"]
+    expected = registry.holdouts()  # the families whose mode is not "none"
+    out = []
+    for name in sorted(set(stated) | set(expected)):
+        entry = stated.get(name)
+        family = _label(name, registry.names)
+        mode = registry[name].holdout.mode if name in registry.names else None
+        stated_mode = entry.get("mode") if isinstance(entry, dict) else entry
+        if mode is None:
+            out.append(f"{family}: in the manifest, not in the registry")
+        elif entry is None:  # absent: right only for a family the registry does not hold out
+            if name in expected:
+                out.append(f"{family}: not in the manifest, registry mode {mode}")
+        elif stated_mode != mode:
+            out.append(f"{family}: manifest mode {_label(stated_mode, HOLDOUT_MODES)} != registry {mode}")
+        elif name in expected and entry.get("fraction") != expected[name].fraction:
+            out.append(f"{family}: manifest fraction {_number_label(entry.get('fraction'))} "
+                       f"!= registry {expected[name].fraction}")
+    return out
+
+
 def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
     holdouts = _family_holdouts(registry)
-    wrong_field = [f"{r.id}: metadata.split={r.meta.get('split')!r}" for r in ds.records if r.meta.get("split") != r.split]
+    wrong_field = [f"{r.id}: metadata.split={_label(r.meta.get('split'), contract.SPLITS)}"
+                   for r in ds.records if r.meta.get("split") != r.split]
     test_only = [f"{r.id} {_short(r.stored_hash)} ({r.family})" for r in ds.records
                  if r.split != "test" and r.family in holdouts and holdouts[r.family].mode == "test_only"]
     # A record is held out when the stored marker says so or the recomputed assignment does: either
@@ -636,14 +807,13 @@ def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
     recomputed = _recomputed_holdout(ds, registry, config)
     held, slice_leaks = 0, []
     for r in ds.records:
-        markers = {str(r.meta.get("holdout") or "none"), recomputed.get(r.id, "none")} - {"none"}
+        markers = {_label(r.meta.get("holdout") or "none", HOLDOUT_MARKERS), recomputed.get(r.id, "none")} - {"none"}
         if markers:
             held += 1
             if r.split != "test" and not (r.family in holdouts and holdouts[r.family].mode == "test_only"):
-                slice_leaks.append(f"{r.id} {_short(r.stored_hash)} ({r.family}, held out as {'/'.join(sorted(markers))})")
-    manifest_modes = ds.manifest.get("holdout_families") if isinstance(ds.manifest.get("holdout_families"), dict) else {}
-    policy = [f"{n}: manifest mode {(v or {}).get('mode')!r} != registry {holdouts[n].mode!r}"
-              for n, v in manifest_modes.items() if n in holdouts and (v or {}).get("mode") != holdouts[n].mode]
+                slice_leaks.append(f"{r.id} {_short(r.stored_hash)} ({_label(r.family, registry.names)}, "
+                                   f"held out as {'/'.join(sorted(markers))})")
+    policy = _holdout_policy_differences(ds.manifest.get("holdout_families"), registry)
     per_family_split = Counter((r.family, r.split) for r in ds.records
                                if r.family in holdouts and holdouts[r.family].mode != "none")
     table = [{"family": n, "mode": holdouts[n].mode,
@@ -677,43 +847,57 @@ def gate_stats(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
         if stated is None:
             problems.append(f"{label}: missing (recomputed {actual})")
         elif stated != actual:
-            problems.append(f"{label}: manifest {stated} != shards {actual}")
+            problems.append(f"{label}: manifest {_number_label(stated)} != shards {actual}")
+
+    def obj(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
 
     compare("total_conversations", m.get("total_conversations"), len(ds.records))
     tokens = sum(_record_tokens(r) for r in ds.records)
     compare("total_tokens_approx", m.get("total_tokens_approx"), tokens)
-    splits = m.get("splits") if isinstance(m.get("splits"), dict) else {}
+    splits = obj(m.get("splits"))
     per_split = Counter(r.split for r in ds.records)
+    # The shard lists must add up too: a trainer reads the shards the manifest lists, not the total.
+    shard_counts: dict[str, list[Any]] = defaultdict(list)
+    for e in _manifest_shards(m, ds.prefix):
+        shard_counts[e.split].append(e.entry.get("conversation_count"))
     for split in contract.SPLITS:
-        compare(f"splits.{split}.conversations", (splits.get(split) or {}).get("conversations"), per_split.get(split, 0))
-    families = m.get("source_families") if isinstance(m.get("source_families"), dict) else {}
+        compare(f"splits.{split}.conversations", obj(splits.get(split)).get("conversations"), per_split.get(split, 0))
+        counts = shard_counts.get(split, [])
+        if all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+            compare(f"splits.{split}.shards conversation_count sum", sum(counts), per_split.get(split, 0))
+        else:
+            problems.append(f"splits.{split}.shards conversation_count: not all integers")
+    families = obj(m.get("source_families"))
     per_family = Counter(r.family for r in ds.records)
     per_family_split = Counter((r.family, r.split) for r in ds.records)
     for name in sorted(set(per_family) | set(families)):
-        entry = families.get(name) or {}
-        compare(f"source_families.{name}.conversations", entry.get("conversations"), per_family.get(name, 0))
-        fsplits = entry.get("splits") if isinstance(entry.get("splits"), dict) else {}
+        entry = obj(families.get(name))
+        family = _label(name, [*registry.names, "<none>"])
+        compare(f"source_families.{family}.conversations", entry.get("conversations"), per_family.get(name, 0))
+        fsplits = obj(entry.get("splits"))
         for split in contract.SPLITS:
-            compare(f"source_families.{name}.splits.{split}", fsplits.get(split), per_family_split.get((name, split), 0))
+            compare(f"source_families.{family}.splits.{split}", fsplits.get(split), per_family_split.get((name, split), 0))
     # Each shard's source_families list is a statistic too.
-    listed = _manifest_shard_paths(m, ds.prefix)
     shard_families: dict[str, set[str]] = defaultdict(set)
     for r in ds.records:
-        shard_families[r.id.rsplit(":", 1)[0]].add(r.family)
-    for path, (_, entry) in sorted(listed.items()):
-        stated = entry.get("source_families")
+        shard_families[r.path].add(r.family)
+    for path, shard in sorted(_manifest_shard_paths(m, ds.prefix).items()):
+        stated = shard.entry.get("source_families")
+        stated = list(stated) if isinstance(stated, dict) else stated
         actual = shard_families.get(path, set())
-        stated_set = set(stated) if isinstance(stated, (list, dict)) else None
-        if stated_set is None:
-            problems.append(f"shard {path} source_families: missing")
-        elif stated_set != actual:
-            problems.append(f"shard {path} source_families: manifest {len(stated_set)} families != shards {len(actual)}")
-    figures = {"total_conversations": len(ds.records), "manifest_total_conversations": m.get("total_conversations"),
-               "total_tokens_approx": tokens, "manifest_total_tokens_approx": m.get("total_tokens_approx"),
+        if not (isinstance(stated, list) and all(isinstance(f, str) for f in stated)):
+            problems.append(f"shard {_path_label(path)} source_families: missing or not a list of names")
+        elif set(stated) != actual:
+            problems.append(f"shard {_path_label(path)} source_families: manifest {len(set(stated))} families "
+                            f"!= shards {len(actual)}")
+    figures = {"total_conversations": len(ds.records),
+               "manifest_total_conversations": _number_label(m.get("total_conversations")),
+               "total_tokens_approx": tokens, "manifest_total_tokens_approx": _number_label(m.get("total_tokens_approx")),
                **{f"{s}_conversations": per_split.get(s, 0) for s in contract.SPLITS},
                "families": len(per_family), "disagreements": len(problems)}
     return _result("stats", {"manifest statistics that disagree with the shards": problems},
-                   "manifest totals, per-split and per-family figures equal the shards", config, figures)
+                   "manifest totals, per-split, per-shard and per-family figures equal the shards", config, figures)
 
 
 GATES: dict[str, Callable[[CompiledDataset, Registry, GateConfig], GateResult]] = {
@@ -732,8 +916,10 @@ def run_gates(ds: CompiledDataset, registry: Registry | None = None, config: Gat
         try:
             results.append(gate(ds, registry, config))
         except Exception as exc:  # a gate that cannot decide must not pass
-            results.append(GateResult(name=name, passed=False,
-                                      message=f"gate crashed: {type(exc).__name__}: {str(exc)[:200]}"))
+            # The type only: an exception text can quote the record that caused it (polars does).
+            results.append(GateResult(name=name, passed=False, message=(
+                f"gate crashed: {type(exc).__name__} (details withheld, they may quote record text; "
+                "a record that breaks the record contract is the usual cause: see the provenance gate)")))
     return results
 
 

@@ -4,7 +4,9 @@ compiled dataset.
 A blocking asset check only stops the run it is part of; a later run that selects only training
 assets would otherwise train on a dataset whose gates failed. So before training, read the latest
 evaluation of each gate from the instance and require that it passed and that it targets the
-latest materialization of ``compiled_dataset``.
+latest materialization of ``compiled_dataset``. Given the data root, the guard also requires that
+the published bytes are still the ones the gates verified (``dataset_fingerprint``, recorded in
+each check's metadata): shards replaced after verification are not trained on either.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from __future__ import annotations
 import dagster as dg
 
 from pixel_assets.lib.gates import GATE_NAMES
+from pixel_assets.lib.storage import DataRoot
+
+FINGERPRINT_KEY = "dataset_fingerprint"  # check metadata: the published bytes the gate verified
 
 COMPILED_DATASET_KEY = dg.AssetKey("compiled_dataset")
 
@@ -20,8 +25,11 @@ def gate_problems(
     instance: dg.DagsterInstance,
     asset_key: dg.AssetKey = COMPILED_DATASET_KEY,
     gate_names: tuple[str, ...] = GATE_NAMES,
+    current_fingerprint: str | None = None,
 ) -> dict[str, str]:
-    """Gate name -> why it does not clear the current compiled dataset (empty dict = all clear)."""
+    """Gate name -> why it does not clear the current compiled dataset (empty dict = all clear).
+    With ``current_fingerprint`` (the dataset as stored now), a gate whose verified fingerprint
+    differs does not clear it either."""
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
     latest = instance.fetch_materializations(asset_key, limit=1).records
@@ -51,13 +59,26 @@ def gate_problems(
                                   f"not the current one (run {mat_run[:8]})")
         elif record.status != AssetCheckExecutionRecordStatus.SUCCEEDED or not evaluation.passed:
             problems[key.name] = f"FAILED in run {record.run_id[:8]}: {evaluation.description or 'no description'}"
+        elif current_fingerprint is not None:
+            verified = evaluation.metadata.get(FINGERPRINT_KEY)
+            verified = getattr(verified, "value", verified)
+            if verified != current_fingerprint:
+                problems[key.name] = (f"passed in run {record.run_id[:8]}, but the published dataset changed since "
+                                      f"(verified {str(verified)[:19]}, now {current_fingerprint[:19]})")
     return problems
 
 
-def require_passed_gates(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> None:
+def require_passed_gates(context: dg.AssetExecutionContext | dg.OpExecutionContext,
+                         data_root: DataRoot | None = None) -> None:
     """Raise dg.Failure naming every failed or missing gate unless all eight passed on the current
-    compiled_dataset materialization. Call it first thing in every training asset."""
-    problems = gate_problems(context.instance)
+    compiled_dataset materialization (and, given ``data_root``, on the bytes published there now).
+    Call it first thing in every training asset."""
+    fingerprint = None
+    if data_root is not None:
+        from pixel_assets.lib.compiled import dataset_fingerprint
+
+        fingerprint = dataset_fingerprint(data_root)
+    problems = gate_problems(context.instance, current_fingerprint=fingerprint)
     if problems:
         lines = [f"{name}: {why}" for name, why in problems.items()]
         raise dg.Failure(

@@ -23,12 +23,13 @@ from pixel_assets.lib.compiled.manifest import (
 from pixel_assets.lib.compiled.publish import (
     DEFAULT_PREFIX,
     ManifestError,
+    dataset_fingerprint,
     publish_compiled_dataset,
     read_manifest,
 )
 
 __all__ = [
     "DEFAULT_PREFIX", "DEFAULT_SHARD_MAX_BYTES", "EXPORT_KEY", "MANIFEST_NAME", "MANIFEST_VERSION",
-    "CompileError", "CompiledDataset", "ManifestError", "Shard", "build_compiled_dataset",
+    "CompileError", "CompiledDataset", "ManifestError", "Shard", "build_compiled_dataset", "dataset_fingerprint",
     "manifest_schema", "publish_compiled_dataset", "read_manifest", "validate_manifest",
 ]

@@ -100,3 +100,21 @@ def read_manifest(root: DataRoot, prefix: str = DEFAULT_PREFIX, *, validate: boo
         if errors:
             raise ManifestError(f"manifest at {root.uri(key)} is invalid: {errors[:5]}")
     return manifest
+
+
+def dataset_fingerprint(root: DataRoot, prefix: str = DEFAULT_PREFIX) -> str:
+    """sha256 over the manifest and every file in the split and export folders, as stored now
+    (key and sha256 of its bytes). Two equal fingerprints mean the same published bytes: the gates
+    record it, and training compares it, so shards replaced after verification are noticed even
+    when the manifest was left alone."""
+    import hashlib
+
+    keys = [_join(prefix, MANIFEST_NAME)] + sorted(
+        key for folder in MANAGED_FOLDERS for key in root.list_keys(_join(prefix, folder) + "/"))
+    digest = hashlib.sha256()
+    for key in keys:
+        data = root.read_bytes(key) if root.exists(key) else None
+        file_sha = hashlib.sha256(data).hexdigest() if data is not None else "missing"
+        digest.update(f"{key}\t{file_sha}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
