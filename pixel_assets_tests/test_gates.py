@@ -343,6 +343,13 @@ def test_current_report_reuses_only_a_report_of_this_manifest_and_thresholds(roo
     report, reused = gates.current_report(root)
     assert not reused and report.failed_gates == ["pii"]
     assert json.loads(root.read_text("final_dataset/verification_report.json"))["failed_gates"] == ["pii"]
+    # A shard replaced with the manifest left alone is verified again too.
+    assert gates.current_report(root)[1]  # the report just written is current
+    manifest_before = root.read_bytes("final_dataset/manifest.json")
+    h.edit_first_record(root, "val", lambda r: r["metadata"].update(pii_status="requires_review"), reseal=False)
+    assert root.read_bytes("final_dataset/manifest.json") == manifest_before
+    report, reused = gates.current_report(root)
+    assert not reused and "hash" in report.failed_gates
 
 
 def test_gate_config_from_env():

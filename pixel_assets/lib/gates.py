@@ -142,6 +142,7 @@ class VerificationReport:
     verified_at: str
     gates: list[GateResult]
     config: dict[str, Any] = field(default_factory=dict)  # the GateConfig the verdicts were made with
+    dataset_fingerprint: str = ""  # the published bytes verified (compiled.dataset_fingerprint)
 
     @property
     def passed(self) -> bool:
@@ -162,6 +163,7 @@ class VerificationReport:
                          "sha256": self.manifest_sha256, "generated_at": self.manifest_generated_at},
             "verified_at": self.verified_at,
             "config": self.config,
+            "dataset_fingerprint": self.dataset_fingerprint,
             "gates": {g.name: g.to_dict() for g in self.gates},
         }
 
@@ -171,7 +173,8 @@ class VerificationReport:
         gates = [GateResult(**{k: v for k, v in g.items() if k != "title"}) for g in data["gates"].values()]
         return cls(manifest_key=manifest["key"], manifest_uri=manifest["uri"], manifest_sha256=manifest["sha256"],
                    manifest_generated_at=manifest["generated_at"], verified_at=data["verified_at"],
-                   gates=gates, config=data.get("config") or {})
+                   gates=gates, config=data.get("config") or {},
+                   dataset_fingerprint=data.get("dataset_fingerprint") or "")
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, default=str)
@@ -937,7 +940,13 @@ def verify_compiled_dataset(root: DataRoot, prefix: str | None = None, *, regist
 
     A missing or unreadable manifest yields a report in which every gate failed with the reason.
     """
+    from pixel_assets.lib.compiled.publish import dataset_fingerprint
+
     try:
+        prefix = find_dataset_prefix(root) if prefix is None else prefix.strip("/")
+        # Taken before loading: should the bytes change meanwhile, the stored ones no longer match
+        # it, and whatever compares it (report reuse, the training guard) refuses to trust this run.
+        fingerprint = dataset_fingerprint(root, prefix)
         ds = load_compiled_dataset(root, prefix)
     except VerificationError as exc:
         p = DEFAULT_PREFIX if prefix is None else prefix.strip("/")
@@ -947,7 +956,7 @@ def verify_compiled_dataset(root: DataRoot, prefix: str | None = None, *, regist
     return VerificationReport(
         manifest_key=manifest_key, manifest_uri=root.uri(manifest_key), manifest_sha256=ds.manifest_sha256,
         manifest_generated_at=ds.manifest.get("generated_at"), verified_at=contract.utc_now_iso(),
-        gates=run_gates(ds, registry, config), config=asdict(config),
+        gates=run_gates(ds, registry, config), config=asdict(config), dataset_fingerprint=fingerprint,
     )
 
 
@@ -964,12 +973,15 @@ def write_report(root: DataRoot, report: VerificationReport) -> str:
 
 def current_report(root: DataRoot, prefix: str = DEFAULT_PREFIX, *,
                    config: GateConfig | None = None) -> tuple[VerificationReport, bool]:
-    """The written report when it refers to the manifest as it is now (same sha256) and was made
-    with the same thresholds; otherwise a fresh verification, written. Returns (report, reused).
+    """The written report when it verified the published bytes as they are now (same dataset
+    fingerprint: manifest and every shard) with the same thresholds; otherwise a fresh
+    verification, written. Returns (report, reused).
 
     The gate checks write their report as they run, so the report asset of the same run reuses it
-    instead of verifying every shard a second time.
+    instead of running the gates a second time (hashing the files is far cheaper than the gates).
     """
+    from pixel_assets.lib.compiled.publish import dataset_fingerprint
+
     config = config or GateConfig()
     manifest_key = f"{prefix.strip('/')}/{MANIFEST_NAME}" if prefix.strip("/") else MANIFEST_NAME
     key = report_key(manifest_key)
@@ -978,8 +990,8 @@ def current_report(root: DataRoot, prefix: str = DEFAULT_PREFIX, *,
             written = VerificationReport.from_dict(json.loads(root.read_bytes(key)))
         except (ValueError, KeyError, TypeError):
             written = None  # unreadable or from an older layout: verify again
-        if (written is not None and written.manifest_sha256
-                and written.manifest_sha256 == contract.sha256_digest(root.read_bytes(manifest_key))
+        if (written is not None and written.dataset_fingerprint
+                and written.dataset_fingerprint == dataset_fingerprint(root, prefix)
                 and written.config == asdict(config) and [g.name for g in written.gates] == list(GATE_NAMES)):
             return written, True
     report = verify_compiled_dataset(root, prefix, config=config)

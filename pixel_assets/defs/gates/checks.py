@@ -8,7 +8,6 @@ import dagster as dg
 
 from pixel_assets.defs.gates.guard import COMPILED_DATASET_KEY, FINGERPRINT_KEY
 from pixel_assets.defs.storage.resources import DataRootResource
-from pixel_assets.lib.compiled import dataset_fingerprint
 from pixel_assets.lib.gates import (
     DEFAULT_PREFIX,
     GATE_NAMES,
@@ -32,10 +31,10 @@ def _scalar(value: Any) -> Any:
     return value if isinstance(value, (bool, int, float, str)) or value is None else str(value)
 
 
-def gate_metadata(report: VerificationReport, gate: GateResult, fingerprint: str) -> dict[str, Any]:
+def gate_metadata(report: VerificationReport, gate: GateResult) -> dict[str, Any]:
     return {
         "report": dg.MetadataValue.md(gate.markdown()),
-        FINGERPRINT_KEY: fingerprint,  # what the training guard compares with the storage
+        FINGERPRINT_KEY: report.dataset_fingerprint,  # what the training guard compares with the storage
         "manifest_sha256": report.manifest_sha256,
         "manifest_generated_at": report.manifest_generated_at or "",
         "offenders": gate.offender_count,
@@ -48,8 +47,6 @@ def gate_metadata(report: VerificationReport, gate: GateResult, fingerprint: str
                       description="SPEC §6: the eight gates, recomputed from the shards as written.")
 def verification_gates(context: dg.AssetCheckExecutionContext, data_root: DataRootResource):
     root = data_root.root()
-    # Taken before verifying: a change during verification then also counts as a change.
-    fingerprint = dataset_fingerprint(root, DEFAULT_PREFIX)
     report = verify_compiled_dataset(root, DEFAULT_PREFIX, config=GateConfig.from_env())
     # The report file is written here too, so it exists when a failed gate skips the report asset.
     key = write_report(root, report)
@@ -57,7 +54,7 @@ def verification_gates(context: dg.AssetCheckExecutionContext, data_root: DataRo
     for gate in report.gates:
         yield dg.AssetCheckResult(
             asset_key=COMPILED_DATASET_KEY, check_name=gate.name, passed=gate.passed,
-            severity=dg.AssetCheckSeverity.ERROR, description=gate.message, metadata=gate_metadata(report, gate, fingerprint),
+            severity=dg.AssetCheckSeverity.ERROR, description=gate.message, metadata=gate_metadata(report, gate),
         )
 
 
