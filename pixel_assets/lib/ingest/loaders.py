@@ -112,7 +112,7 @@ class IngestResult:
         return self.quarantine.height
 
 
-def _default_s3_client():
+def default_s3_client():
     import boto3
 
     return boto3.client("s3", endpoint_url=os.environ.get("PIXEL_S3_ENDPOINT_URL") or None)
@@ -126,7 +126,7 @@ def resolve_source(path: str, root: DataRoot, s3_client: Any = None) -> list[tup
     """
     if path.startswith("s3://"):
         bucket, pattern = parse_s3_uri(path)
-        s3_root = S3DataRoot(s3_client or _default_s3_client(), bucket, "")
+        s3_root = S3DataRoot(s3_client or default_s3_client(), bucket, "")
         return [(s3_root, key) for key in s3_root.glob(pattern)]
     if os.path.isabs(path):
         fs_root = LocalDataRoot("/")
