@@ -171,6 +171,8 @@ def test_s3_publish_survives_a_server_killed_mid_publish(s3_env, split_frame, re
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
+
+    from pixel_assets.lib.storage import S3AccessError
     from moto.server import ThreadedMotoServer
 
     port = free_port()
@@ -194,8 +196,9 @@ def test_s3_publish_survives_a_server_killed_mid_publish(s3_env, split_frame, re
             if n == 3:
                 server.stop()
 
-        with pytest.raises(BotoCoreError):  # connection refused: the server is gone
+        with pytest.raises(S3AccessError) as failure:  # connection refused: the server is gone
             publish_compiled_dataset(second, root, on_shard_written=kill_after_three)
+        assert isinstance(failure.value.__cause__, BotoCoreError)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         if "pixelated-training-data" not in [b["Name"] for b in client.list_buckets()["Buckets"]]:

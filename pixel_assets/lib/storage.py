@@ -10,6 +10,8 @@ import fnmatch
 import os
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +99,52 @@ class LocalDataRoot(DataRoot):
         )
 
 
+class S3AccessError(RuntimeError):
+    """S3 could not be reached or used at all (credentials, endpoint, bucket), as opposed to a missing key.
+
+    The message names the bucket, the endpoint and the settings to check; the botocore error is chained.
+    """
+
+
+_CREDENTIALS_HINT = (
+    "check the AWS credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+    "or an instance/role profile)"
+)
+_S3_CLIENT_ERROR_HINTS = {
+    "NoSuchBucket": "the bucket does not exist at this endpoint; check PIXEL_S3_BUCKET and PIXEL_S3_ENDPOINT_URL",
+    "InvalidBucketName": "not a valid bucket name; check PIXEL_S3_BUCKET (a bare name; paths go in PIXEL_S3_PREFIX)",
+    "PermanentRedirect": "the bucket lives in another region or endpoint; check AWS_REGION and PIXEL_S3_ENDPOINT_URL",
+    "AuthorizationHeaderMalformed": "wrong region for this bucket; check AWS_REGION and PIXEL_S3_ENDPOINT_URL",
+    "AccessDenied": "access denied; " + _CREDENTIALS_HINT + " and the bucket policy",
+    "InvalidAccessKeyId": "the access key is not known to this endpoint; " + _CREDENTIALS_HINT,
+    "SignatureDoesNotMatch": "the secret key does not match; " + _CREDENTIALS_HINT,
+    "ExpiredToken": "the session token has expired; " + _CREDENTIALS_HINT,
+    "InvalidToken": "the session token is invalid; " + _CREDENTIALS_HINT,
+}
+
+
+def _s3_failure_hint(exc: BaseException) -> str | None:
+    """What to check for an S3 failure that means 'storage is misconfigured'; None for anything else
+    (a missing key, a throttled request, ...), which is re-raised unchanged."""
+    try:
+        from botocore import exceptions as bx
+    except ImportError:  # pragma: no cover - boto3 is installed with dagster-aws
+        return None
+    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError, bx.CredentialRetrievalError)):
+        return "no usable credentials; " + _CREDENTIALS_HINT
+    if isinstance(exc, bx.EndpointConnectionError):
+        return "the endpoint cannot be reached; check PIXEL_S3_ENDPOINT_URL (unset means AWS) and the network"
+    if isinstance(exc, bx.ClientError):
+        return _S3_CLIENT_ERROR_HINTS.get(str(exc.response.get("Error", {}).get("Code", "")))
+    return None
+
+
 class S3DataRoot(DataRoot):
-    """An S3 prefix, through a boto3 client (from dagster-aws's S3Resource in Dagster)."""
+    """An S3 prefix, through a boto3 client (from dagster-aws's S3Resource in Dagster).
+
+    Failures that mean the storage itself is misconfigured (no credentials, unreachable endpoint, no such
+    bucket, access denied) are raised as S3AccessError naming the bucket, endpoint and settings to check.
+    """
 
     def __init__(self, client: Any, bucket: str, prefix: str = ""):
         self.client, self.bucket, self.prefix = client, bucket, prefix.strip("/")
@@ -112,25 +158,46 @@ class S3DataRoot(DataRoot):
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._k(key)}"
 
+    @contextmanager
+    def _explained(self, action: str, key: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            hint = _s3_failure_hint(exc)
+            if hint is None:
+                raise
+            endpoint = getattr(getattr(self.client, "meta", None), "endpoint_url", None) or "AWS default"
+            raise S3AccessError(
+                f"S3 {action} of {self.uri(key)} failed (bucket {self.bucket!r}, endpoint {endpoint}): "
+                f"{type(exc).__name__}: {exc}. {hint[0].upper()}{hint[1:]}. "
+                "The data root comes from PIXEL_S3_BUCKET / PIXEL_S3_PREFIX / PIXEL_S3_ENDPOINT_URL "
+                "(or PIXEL_DATA_ROOT=s3://...)."
+            ) from exc
+
     def read_bytes(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"].read()
+        with self._explained("read", key):
+            return self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"].read()
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data)
+        with self._explained("write", key):
+            self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data)
 
     def exists(self, key: str) -> bool:
-        resp = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._k(key), MaxKeys=1)
+        with self._explained("lookup", key):
+            resp = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._k(key), MaxKeys=1)
         return any(o["Key"] == self._k(key) for o in resp.get("Contents", []))
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
+        with self._explained("delete", key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
 
     def list_keys(self, prefix: str = "") -> list[str]:
         strip = len(self.prefix) + 1 if self.prefix else 0
         keys: list[str] = []
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._k(prefix)):
-            keys.extend(o["Key"][strip:] for o in page.get("Contents", []))
+        with self._explained("listing", prefix):
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._k(prefix)):
+                keys.extend(o["Key"][strip:] for o in page.get("Contents", []))
         return sorted(keys)
 
 
