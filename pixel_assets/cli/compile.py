@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import time
+
+from pixel_assets.cli._common import CliError, non_negative_int, positive_int
 
 
 def register(commands, bench) -> None:
@@ -17,8 +17,10 @@ def register(commands, bench) -> None:
         description="Reads <root>/<prefix>/manifest.json, validates it against the manifest JSON "
         "Schema and its internal consistency, and prints the per-split and per-family counts.",
     )
-    manifest.add_argument("--root", default=os.environ.get("PIXEL_DATA_ROOT", ".pixel"),
-                          help="data root: local path or s3://bucket/prefix (default $PIXEL_DATA_ROOT or .pixel)")
+    manifest.add_argument("--root", default=None,
+                          help="data root: local path or s3://bucket/prefix (default: the pipeline's data root, "
+                          "s3://$PIXEL_S3_BUCKET/$PIXEL_S3_PREFIX when PIXEL_S3_BUCKET is set, else "
+                          "$PIXEL_DATA_ROOT or .pixel)")
     manifest.add_argument("--prefix", default="final_dataset", help="publication prefix (default final_dataset)")
     manifest.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     manifest.set_defaults(handler=run_manifest)
@@ -30,14 +32,14 @@ def register(commands, bench) -> None:
         "shared first questions) and times the compile path into a temporary local data root. "
         "Several N values run one after another, each in its own process (clean peak RSS).",
     )
-    parser.add_argument("--conversations", type=int, nargs="+", default=[100_000], metavar="N")
-    parser.add_argument("--shard-max-bytes", type=int, default=50_000_000)
+    parser.add_argument("--conversations", type=positive_int, nargs="+", default=[100_000], metavar="N")
+    parser.add_argument("--shard-max-bytes", type=positive_int, default=50_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--exact-dedup-only", action="store_true",
                         help="skip near-duplicate detection (exact content-hash dedup only)")
-    parser.add_argument("--pii-sample", type=int, default=200,
+    parser.add_argument("--pii-sample", type=non_negative_int, default=200,
                         help="records scrubbed to extrapolate the PII stage (0 = skip)")
-    parser.add_argument("--normalize-sample", type=int, default=20_000,
+    parser.add_argument("--normalize-sample", type=non_negative_int, default=20_000,
                         help="raw records normalized to extrapolate ingest normalization (0 = skip)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run_bench)
@@ -47,7 +49,12 @@ def run_manifest(args: argparse.Namespace) -> int:
     from pixel_assets.lib.compiled import ManifestError, read_manifest
     from pixel_assets.lib.storage import open_root
 
-    root = open_root(args.root)
+    if args.root is None:  # the data root the Dagster definitions use (S3 when PIXEL_S3_BUCKET is set)
+        from pixel_assets.defs.storage.resources import data_root_from_env
+
+        root = data_root_from_env().root()
+    else:
+        root = open_root(args.root)
     try:
         manifest = read_manifest(root, args.prefix)
     except ManifestError as exc:
@@ -83,7 +90,12 @@ def run_bench(args: argparse.Namespace) -> int:
                    "--pii-sample", str(args.pii_sample), "--normalize-sample", str(args.normalize_sample), "--json"]
             if args.exact_dedup_only:
                 cmd.append("--exact-dedup-only")
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            child = subprocess.run(cmd, capture_output=True, text=True)
+            if child.returncode != 0:  # the child printed a one-line reason (no input data) last
+                reason = (child.stderr.strip().splitlines() or [""])[-1].split(": error: ", 1)[-1]
+                raise CliError(f"run with --conversations {n} exited with status {child.returncode}"
+                               + (f": {reason}" if reason else ""))
+            out = child.stdout
             results.append(json.loads(out.strip().splitlines()[-1]))
         base = results[0]
         for r in results:

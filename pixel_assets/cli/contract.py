@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 
+from pixel_assets.cli._common import positive_int
+
 
 def register(commands, bench) -> None:
     parser = bench.add_parser(
         "validate",
         help="record-schema validation: compiled fast path vs plain jsonschema, same records",
     )
-    parser.add_argument("--records", type=int, default=20_000, help="records to validate (default 20000)")
+    parser.add_argument("--records", type=positive_int, default=20_000, help="records to validate (default 20000)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run_bench_validate)
 

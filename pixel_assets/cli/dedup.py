@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from pixel_assets.cli._common import CliError, non_negative_int, open_unit_float, positive_int
+
 
 def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
     dedup = commands.add_parser("dedup", help="exact + near-duplicate detection tools")
@@ -13,23 +15,23 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     banding = sub.add_parser(
         "banding", help="LSH banding chosen for a threshold, with its S-curve 1-(1-t^r)^b"
     )
-    banding.add_argument("--threshold", type=float, default=0.8)
-    banding.add_argument("--num-perm", type=int, default=128)
-    banding.add_argument("--bands", type=int, default=None, help="override the chosen bands")
-    banding.add_argument("--rows", type=int, default=None, help="override the chosen rows per band")
+    banding.add_argument("--threshold", type=open_unit_float, default=0.8, help="Jaccard threshold in (0, 1)")
+    banding.add_argument("--num-perm", type=positive_int, default=128)
+    banding.add_argument("--bands", type=positive_int, default=None, help="override the chosen bands")
+    banding.add_argument("--rows", type=positive_int, default=None, help="override the chosen rows per band")
     banding.add_argument("--json", action="store_true", help="print one JSON object")
     banding.set_defaults(handler=_banding)
 
     near = bench.add_parser(
         "dedup", help="near-dup path vs a plain datasketch baseline (throughput, recall, precision)"
     )
-    near.add_argument("--docs", type=int, default=20_000, help="documents in the generated corpus")
-    near.add_argument("--threshold", type=float, default=0.8)
-    near.add_argument("--num-perm", type=int, default=128)
+    near.add_argument("--docs", type=positive_int, default=20_000, help="documents in the generated corpus")
+    near.add_argument("--threshold", type=open_unit_float, default=0.8, help="Jaccard threshold in (0, 1)")
+    near.add_argument("--num-perm", type=positive_int, default=128)
     near.add_argument("--seed", type=int, default=0)
     near.add_argument(
-        "--records", type=int, default=0,
-        help="also time dedup_records on a generated records frame of this many records",
+        "--records", type=non_negative_int, default=0,
+        help="also time dedup_records on a generated records frame of this many records (0 = skip)",
     )
     near.add_argument("--json", action="store_true", help="print one JSON object")
     near.set_defaults(handler=_bench)
@@ -42,7 +44,10 @@ def _banding(args: argparse.Namespace) -> int:
         bands, rows = choose_banding(args.threshold, args.num_perm)
     else:
         rows = args.rows or args.num_perm // args.bands
-        bands = args.bands or args.num_perm // rows
+        bands = args.bands or (args.num_perm // rows if rows else 0)
+        if rows < 1 or bands < 1 or bands * rows > args.num_perm:
+            raise CliError(f"--bands x --rows must be at most --num-perm "
+                           f"(got {args.bands or '?'} x {args.rows or '?'} with --num-perm {args.num_perm})")
     curve = {f"{j:.2f}": round(recall_at(j, bands, rows), 4) for j in
              (0.3, 0.5, 0.6, 0.7, 0.75, args.threshold, 0.85, 0.9, 0.95)}
     out = {

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from pixel_assets.cli._common import positive_float
+
 
 def register(commands, bench) -> None:
     parser = commands.add_parser(
@@ -21,7 +23,7 @@ def register(commands, bench) -> None:
     )
     parser.add_argument("--root", help="local data root (overrides $PIXEL_DATA_ROOT)")
     parser.add_argument("--seed", type=int, default=7, help="demo generator seed (default 7)")
-    parser.add_argument("--scale", type=float, default=1.0, help="demo size multiplier (default 1.0)")
+    parser.add_argument("--scale", type=positive_float, default=1.0, help="demo size multiplier (default 1.0)")
     parser.add_argument(
         "--skip-generate", action="store_true", help="use the sources already in the data root"
     )
@@ -37,6 +39,16 @@ def _instance():
     if Path("dagster.yaml").is_file():
         return dg.DagsterInstance.from_config(os.getcwd())
     return dg.DagsterInstance.local_temp()
+
+
+def ui_hint() -> str:
+    """How to see this run in the UI: the same instance and the same data root as the demo."""
+    if not os.environ.get("DAGSTER_HOME") and not Path("dagster.yaml").is_file():
+        return ("this run went to a temporary Dagster instance (no $DAGSTER_HOME, no ./dagster.yaml here); "
+                "run the demo from the repository root to see it in `dagster dev`")
+    env = [f"{name}={os.environ[name]}" for name in ("DAGSTER_HOME", "PIXEL_DATA_ROOT") if os.environ.get(name)]
+    command = " ".join([*env, "dagster dev"])
+    return f"open the UI:  {command}   (in this directory), then http://127.0.0.1:3000"
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -64,7 +76,7 @@ def run_demo(args: argparse.Namespace) -> int:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
         print_summary(result, root)
         print(f"\nrun id: {result.run_id}")
-    print("open the UI:  dagster dev   (in this directory), then http://127.0.0.1:3000")
+    print(ui_hint())
     return 0 if result.success else 1
 
 

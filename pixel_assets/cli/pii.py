@@ -5,6 +5,13 @@ from __future__ import annotations
 import json
 import sys
 
+from pixel_assets.cli._common import CliError, check_family, non_negative_int, positive_int
+
+# presidio-research span fields and their JSON types.
+SPAN_FIELDS = {"entity_type": str, "entity_value": str, "start_position": int, "end_position": int}
+LABELED_FORMAT = ("a JSON list of {full_text, spans} objects, each span with entity_type, entity_value, "
+                  "start_position, end_position")
+
 
 def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -14,31 +21,31 @@ def register(commands, bench) -> None:
     ev = commands.add_parser("pii-eval", help="precision/recall/F2 of the PII detector on a labeled set")
     src = ev.add_mutually_exclusive_group()
     src.add_argument("--labeled", metavar="FILE", help="presidio-research JSON list of {full_text, spans}")
-    src.add_argument("--generate", type=int, metavar="N", help="generate N labeled samples (default 2000)")
+    src.add_argument("--generate", type=positive_int, metavar="N", help="generate N labeled samples (default 2000)")
     ev.add_argument("--split", choices=("eval", "tune"), default="eval", help="template split for --generate")
     ev.add_argument("--seed", type=int, default=13)
-    ev.add_argument("--clean", type=int, default=300, metavar="N",
+    ev.add_argument("--clean", type=non_negative_int, default=300, metavar="N",
                     help="PII-free conversations for the over-redaction figure (0 = skip)")
-    ev.add_argument("--family", default=None, help="apply this family's allow-list")
+    ev.add_argument("--family", default=None, help="apply this family's allow-list (a registry family name)")
     ev.add_argument("--config", default=None, help="PII config file (default: packaged config/pii.yaml)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(handler=_eval)
 
     gen = commands.add_parser("pii-labeled-set", help="write a generated labeled PII set (presidio-research format)")
-    gen.add_argument("--n", type=int, default=2000)
+    gen.add_argument("--n", type=positive_int, default=2000)
     gen.add_argument("--split", choices=("eval", "tune"), default="eval")
     gen.add_argument("--seed", type=int, default=13)
     gen.add_argument("--out", required=True, help="output JSON file")
     gen.set_defaults(handler=_labeled_set)
 
     det = commands.add_parser("pii-detect", help="JSON lines with a `text` field on stdin -> detected spans")
-    det.add_argument("--family", default=None, help="apply this family's allow-list")
-    det.add_argument("--config", default=None)
+    det.add_argument("--family", default=None, help="apply this family's allow-list (a registry family name)")
+    det.add_argument("--config", default=None, help="PII config file (default: packaged config/pii.yaml)")
     det.set_defaults(handler=_detect)
 
     bp = bench.add_parser("pii", help="naive presidio baseline vs the project scrubber (+ cache re-compilation)")
-    bp.add_argument("--conversations", type=int, default=200)
-    bp.add_argument("--recompile-conversations", type=int, default=1000)
+    bp.add_argument("--conversations", type=positive_int, default=200)
+    bp.add_argument("--recompile-conversations", type=positive_int, default=1000)
     bp.add_argument("--mode", choices=("all", "speed", "recompile"), default="all")
     bp.add_argument("--corpus", choices=("synthetic", "counsel_chat"), default="synthetic",
                     help="synthetic therapy conversations (seeded) or the packaged real counsel-chat sample")
@@ -47,23 +54,69 @@ def register(commands, bench) -> None:
     bp.set_defaults(handler=_bench)
 
 
+def _json_type(value) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
+
+
+def labeled_problem(samples) -> str | None:
+    """Why `samples` is not a usable labeled set (index of the first bad item), or None."""
+    if not isinstance(samples, list):
+        return f"top level is a JSON {_json_type(samples)}, not a list"
+    if not samples:
+        return "the list is empty"
+    for i, sample in enumerate(samples):
+        if not isinstance(sample, dict):
+            return f"item {i} is a JSON {_json_type(sample)}, not an object"
+        text = sample.get("full_text")
+        if not isinstance(text, str):
+            return f"item {i}: full_text is {'missing' if text is None else 'not a string'}"
+        spans = sample.get("spans")
+        if not isinstance(spans, list):
+            return f"item {i}: spans is {'missing' if spans is None else 'not a list'}"
+        for j, span in enumerate(spans):
+            if not isinstance(span, dict):
+                return f"item {i}, span {j} is a JSON {_json_type(span)}, not an object"
+            for key, kind in SPAN_FIELDS.items():
+                if key not in span:
+                    return f"item {i}, span {j}: lacks {key}"
+                if not isinstance(span[key], kind) or isinstance(span[key], bool):
+                    return f"item {i}, span {j}: {key} is not {'a string' if kind is str else 'an integer'}"
+            if not 0 <= span["start_position"] <= span["end_position"] <= len(text):
+                return f"item {i}, span {j}: positions are not within full_text"
+    return None
+
+
+def _read_labeled(path: str) -> list[dict]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            samples = json.load(fh)
+    except json.JSONDecodeError as exc:  # position only: the message must not quote the file
+        raise CliError(f"--labeled {path}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    except UnicodeDecodeError as exc:
+        raise CliError(f"--labeled {path}: not UTF-8 text (byte {exc.start})") from None
+    problem = labeled_problem(samples)
+    if problem:
+        raise CliError(f"--labeled {path}: {problem}; expected {LABELED_FORMAT}")
+    return samples
+
+
 def _eval(args) -> int:
+    from pixel_assets.lib.pii.config import load_config
     from pixel_assets.lib.pii.evaluate import evaluate_detector
     from pixel_assets.lib.pii.labeled import clean_conversations, labeled_set
     from pixel_assets.lib.pii.scrubber import PiiScrubber
 
+    check_family(args.family)
+    config = load_config(args.config)
     if args.labeled:
-        with open(args.labeled, encoding="utf-8") as fh:
-            samples = json.load(fh)
-        if not isinstance(samples, list) or not all(isinstance(s, dict) and "full_text" in s for s in samples):
-            _err("pii-eval: --labeled must be a JSON list of objects with full_text and spans")
-            return 2
+        samples = _read_labeled(args.labeled)
         source = {"labeled": args.labeled}
     else:
-        n = args.generate or 2000
+        n = 2000 if args.generate is None else args.generate
         samples = labeled_set(n, seed=args.seed, split=args.split)
         source = {"generated": n, "split": args.split, "seed": args.seed}
-    scrubber = PiiScrubber(args.config)
+    scrubber = PiiScrubber(config)
     _err(f"pii-eval: detecting on {len(samples)} samples")
     clean = clean_conversations(args.clean) if args.clean else None
     result = {"source": source, **evaluate_detector(scrubber, samples, clean=clean, family=args.family)}
@@ -93,8 +146,11 @@ def _labeled_set(args) -> int:
 
 
 def _detect(args) -> int:
+    from pixel_assets.lib.pii.config import load_config
     from pixel_assets.lib.pii.scrubber import PiiScrubber
 
+    check_family(args.family)  # before reading stdin: bad options fail at once
+    config = load_config(args.config)
     texts, bad = [], 0
     for lineno, line in enumerate(sys.stdin, 1):
         if not line.strip():
@@ -105,13 +161,13 @@ def _detect(args) -> int:
             if not isinstance(text, str):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            _err(f"pii-detect: line {lineno}: not a JSON object with a string `text` field")
+            _err(f"pixel pii-detect: error: line {lineno}: not a JSON object with a string `text` field")
             bad += 1
             continue
         texts.append(text)
     if bad:
         return 2
-    for dets in PiiScrubber(args.config).detect(texts, args.family):
+    for dets in PiiScrubber(config).detect(texts, args.family):
         sys.stdout.write(json.dumps({"spans": [d.as_dict() for d in dets]}) + "\n")
     return 0
 

@@ -4,7 +4,10 @@ blocking asset checks), exit status 1 when any gate fails."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+from pixel_assets.cli._common import CliError, positive_int
 
 
 def register(commands, bench) -> None:
@@ -23,8 +26,9 @@ def register(commands, bench) -> None:
                         help="also write verification_report.json next to the manifest")
     parser.add_argument("--registry", help="family registry YAML (default: the packaged one or $PIXEL_REGISTRY)")
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint (default $PIXEL_S3_ENDPOINT_URL)")
-    parser.add_argument("--min-present", type=int, help="coverage: conversations for 'present'")
-    parser.add_argument("--min-partial", type=int, help="coverage: conversations below which a family is 'missing'")
+    parser.add_argument("--min-present", type=positive_int, help="coverage: conversations for 'present'")
+    parser.add_argument("--min-partial", type=positive_int,
+                        help="coverage: conversations below which a family is 'missing'")
     parser.set_defaults(handler=run_verify)
 
     bench_parser = bench.add_parser(
@@ -34,20 +38,39 @@ def register(commands, bench) -> None:
         "splits, build, publish) into a temporary local data root, then times each gate and the "
         "whole verification against the baseline of reading and JSON-parsing every shard once.",
     )
-    bench_parser.add_argument("--conversations", type=int, default=20_000, metavar="N")
+    bench_parser.add_argument("--conversations", type=positive_int, default=20_000, metavar="N")
     bench_parser.add_argument("--seed", type=int, default=0)
     bench_parser.add_argument("--json", action="store_true", help="print one JSON object")
     bench_parser.set_defaults(handler=run_bench)
 
 
+def gate_config_from_env():
+    """GateConfig.from_env(), with a clear error naming the PIXEL_GATE_* variable that is not a number."""
+    import dataclasses
+
+    from pixel_assets.lib.gates import GateConfig
+
+    for f in dataclasses.fields(GateConfig):
+        var = f"PIXEL_GATE_{f.name.upper()}"
+        raw = os.environ.get(var)
+        kind = {"int": int, "float": float}.get(str(f.type))
+        if raw in (None, "") or kind is None:
+            continue
+        try:
+            kind(raw)
+        except ValueError:
+            raise CliError(f"{var} must be {'an integer' if kind is int else 'a number'}") from None
+    return GateConfig.from_env()
+
+
 def run_verify(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from pixel_assets.lib.gates import GateConfig, verify_compiled_dataset, write_report
+    from pixel_assets.lib.gates import verify_compiled_dataset, write_report
     from pixel_assets.lib.registry import load_registry
     from pixel_assets.lib.storage import open_root
 
-    config = GateConfig.from_env()
+    config = gate_config_from_env()
     overrides = {k: v for k, v in (("min_present", args.min_present), ("min_partial", args.min_partial)) if v is not None}
     config = dataclasses.replace(config, **overrides)
     root = open_root(args.location, endpoint_url=args.endpoint_url)
