@@ -109,21 +109,14 @@ def test_malformed_registry_yaml_is_reduced_to_a_position(tmp_path, capsys):
     assert "registry is not valid YAML: line" in one_error_line(capsys, "verify")
 
 
-def _no_aws_credentials(monkeypatch, tmp_path):
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setattr("boto3.DEFAULT_SESSION", None)  # drop credentials cached by earlier tests
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+@pytest.fixture
+def offline_s3(no_aws_credentials, monkeypatch, tmp_path):
     # A closed port: should anything get as far as connecting, it fails at once.
     monkeypatch.setenv("PIXEL_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.chdir(tmp_path)
 
 
-def test_manifest_on_s3_without_credentials(monkeypatch, tmp_path, capsys):
-    _no_aws_credentials(monkeypatch, tmp_path)
+def test_manifest_on_s3_without_credentials(offline_s3, capsys):
     assert main(["manifest", "--root", "s3://bucket/x"]) == 2
     assert "credentials" in one_error_line(capsys, "manifest")
 
@@ -206,8 +199,7 @@ def test_manifest_default_root_follows_s3_settings(monkeypatch, tmp_path, s3_ser
     assert summary["manifest"] == "s3://pixel-manifest-test/nightly/final_dataset/manifest.json"
 
 
-def test_manifest_default_root_on_s3_without_credentials(monkeypatch, tmp_path, capsys):
-    _no_aws_credentials(monkeypatch, tmp_path)
+def test_manifest_default_root_on_s3_without_credentials(offline_s3, monkeypatch, capsys):
     monkeypatch.setenv("PIXEL_S3_BUCKET", "bucket")
     assert main(["manifest"]) == 2
     assert "credentials" in one_error_line(capsys, "manifest")

@@ -114,20 +114,11 @@ def test_invalid_bucket_name_is_rejected(bucket):
         data_root_from_env({"PIXEL_S3_BUCKET": bucket})
 
 
-def _no_aws_credentials(monkeypatch, tmp_path):
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
-def test_bucket_without_credentials_loads_offline_and_fails_clearly_on_first_use(s3_server, monkeypatch, tmp_path):
+def test_bucket_without_credentials_loads_offline_and_fails_clearly_on_first_use(s3_server, no_aws_credentials):
     from botocore.exceptions import NoCredentialsError
 
     from pixel_assets.lib.storage import S3AccessError
 
-    _no_aws_credentials(monkeypatch, tmp_path)
     resource = data_root_from_env({"PIXEL_S3_BUCKET": "creds-bucket", "PIXEL_S3_ENDPOINT_URL": s3_server})
     root = resource.root()  # no network call, no error yet
     for use in (lambda: root.write_text("a/b", "x"), lambda: root.read_text("a/b"),
