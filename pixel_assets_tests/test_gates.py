@@ -97,6 +97,70 @@ def test_leakage_fails_on_conversation_copied_into_val(tmp_path, registry):
     assert original["messages"][1]["content"] not in json.dumps(result.to_dict())  # ids, never text
 
 
+def test_leakage_lists_every_kind_of_offender_despite_the_cap(tmp_path, registry):
+    """max_offenders caps each problem kind, not the gate: four exact copies in val (more than the
+    cap) do not push the near-duplicate and first-user-turn offenders out of the report."""
+    records = h.clean_records(registry)
+    original = records[10]
+    near = h.make_record(original["metadata"]["source_family"], 999, registry,
+                         original["messages"][1]["content"], original["messages"][2]["content"] + " again")
+
+    def plant(frame):
+        frame = h.move_records(frame, lambda r: r["metadata"]["content_hash"] == original["metadata"]["content_hash"], "train")
+        return h.add_record_like(frame, original["metadata"]["content_hash"], near, "val")
+
+    root = LocalDataRoot(tmp_path)
+    h.build_clean_dataset(root, registry, records=records, edit=plant)
+    # Four train records copied byte for byte into val after publication (the compile refuses
+    # duplicates): four content hashes in two splits, more than max_offenders.
+    train = root.read_text(f"{h.PREFIX}/train/train_000.jsonl").splitlines()
+    copies = [line for line in train if original["metadata"]["content_hash"] not in line][:4]
+    val_key = f"{h.PREFIX}/val/val_000.jsonl"
+    root.write_text(val_key, root.read_text(val_key) + "\n".join(copies) + "\n")
+    config = gates.GateConfig(max_offenders=2)
+    report = gates.verify_compiled_dataset(root, registry=registry, config=config)
+    result = report.gate("leakage")
+    assert not result.passed
+    counts = result.offender_counts
+    assert counts["content hashes in several splits"] == 4
+    assert counts["first user turns in several splits"] == 5  # the copies' first turns and the near-dup's
+    assert counts["near-duplicate clusters in several splits"] >= 1
+    assert result.offender_count == sum(counts.values())
+    assert all(len(result.offenders_by_kind[k]) == min(n, 2) for k, n in counts.items())
+    md = result.markdown()
+    assert f"Offenders: {result.offender_count} in 3 kinds" in md
+    assert "**content hashes in several splits** (4, first 2):" in md
+    assert "**first user turns in several splits** (5, first 2):" in md
+    assert "**near-duplicate clusters in several splits** (" in md
+    assert "near-dup cluster of" in md and "first-user-turn sha256:" in md
+    # The same in the written report (kinds survive the JSON round trip) and in `pixel verify`'s text.
+    report = gates.VerificationReport.from_dict(json.loads(report.to_json()))
+    assert report.gate("leakage").offender_counts == counts
+    text = report.text()
+    assert "near-duplicate clusters in several splits (" in text and "first user turns in several splits (5):" in text
+
+
+def test_settings_are_text_and_figures_are_measurements(root, registry):
+    """The Dagster UI plots numeric metadata over runs: what a gate was configured with (GateConfig
+    values, registry policy) is text, what it measured stays numeric."""
+    from pixel_assets.defs.gates.checks import gate_metadata
+
+    report = gates.verify_compiled_dataset(root, registry=registry)
+    config_fields = {f.name for f in gates.fields(gates.GateConfig)}
+    for gate in report.gates:
+        assert not config_fields & set(gate.figures), gate.name  # a GateConfig value is a setting
+        metadata = gate_metadata(report, gate)
+        assert all(isinstance(metadata[k], str) for k in gate.settings), gate.name
+    assert gate_metadata(report, report.gate("leakage"))["near_dup_threshold"] == "0.8"
+    assert gate_metadata(report, report.gate("pii"))["pii_min_score"] == "0.6"
+    assert gate_metadata(report, report.gate("coverage"))["min_present"] == str(gates.GateConfig().min_present)
+    distribution = gate_metadata(report, report.gate("distribution"))
+    assert distribution["train_share_band"] == "0.85-0.95" and isinstance(distribution["non_holdout_train_share"], float)
+    # Not the stats gate's train_conversations: the distribution gate counts non-holdout families only.
+    assert "train_conversations" not in report.gate("distribution").figures
+    assert report.gate("stats").figures["train_conversations"] > distribution["non_holdout_train_conversations"]
+
+
 def test_distribution_fails_on_skewed_split(tmp_path, registry):
     non_holdout = {f.name for f in registry.families if f.holdout.mode == "none"}
     root = LocalDataRoot(tmp_path)
@@ -106,7 +170,7 @@ def test_distribution_fails_on_skewed_split(tmp_path, registry):
     assert report.failed_gates == ["distribution"], {g.name: g.message for g in report.gates if not g.passed}
     result = report.gate("distribution")
     assert "val share" in result.message and "outside 0.03-0.07" in result.message
-    assert result.figures["val_share"] > 0.07
+    assert result.figures["non_holdout_val_share"] > 0.07
 
 
 def test_pii_fails_on_email_left_in_a_shard(tmp_path, registry):
@@ -386,7 +450,7 @@ def test_distribution_does_not_count_group_holdouts(tmp_path, registry):
     figures = report.gate("distribution").figures
     assert figures["held_out_with_a_holdout_group"] == 40
     # Counted in, those 40 would push the test share out of its band.
-    assert (figures["test_conversations"] + 40) / (figures["non_holdout_conversations"] + 40) > 0.07
+    assert (figures["non_holdout_test_conversations"] + 40) / (figures["non_holdout_conversations"] + 40) > 0.07
 
 
 def test_split_salt_is_the_one_the_split_stage_used(root, registry):

@@ -69,7 +69,7 @@ class GateConfig:
     near_dup_threshold: float = 0.8  # Jaccard at which two records count as one cluster
     pii_min_score: float = 0.6  # structured PII re-scan: "high confidence" floor
     split_salt: str = DEFAULT_SALT  # must equal the salt the split stage used
-    max_offenders: int = 20  # ids listed per gate (all are counted)
+    max_offenders: int = 20  # ids listed per problem kind of a gate (all are counted)
 
     def __post_init__(self) -> None:
         CoverageThresholds(self.min_present, self.min_partial)  # validates the pair
@@ -94,36 +94,64 @@ class GateConfig:
 
 @dataclass
 class GateResult:
-    """One gate's verdict. `figures`: name -> number/str; `table`: optional per-family rows."""
+    """One gate's verdict. `figures`: what it measured in the shards (name -> number/str);
+    `settings`: what it judged them against (GateConfig values, registry policy), kept apart so the
+    UI shows them as text, not as a time series; `table`: optional per-family rows."""
 
     name: str
     passed: bool
     message: str
     figures: dict[str, Any] = field(default_factory=dict)
-    offenders: list[str] = field(default_factory=list)  # ids / hashes, capped
-    offender_count: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+    # Per problem kind: its first max_offenders ids/hashes and how many there are. Capped per kind,
+    # so a flood of one kind (say 90 exact-hash overlaps) cannot hide the others.
+    offenders_by_kind: dict[str, list[str]] = field(default_factory=dict)
+    offender_counts: dict[str, int] = field(default_factory=dict)
     table: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def title(self) -> str:
         return GATE_TITLES[self.name]
 
+    @property
+    def offenders(self) -> list[str]:
+        """Every listed offender, kind after kind."""
+        return [o for items in self.offenders_by_kind.values() for o in items]
+
+    @property
+    def offender_count(self) -> int:
+        """All offenders, listed or not."""
+        return sum(self.offender_counts.values())
+
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, **asdict(self)}
+        # The flat list and the total too, for readers that do not care about kinds.
+        return {"title": self.title, **asdict(self), "offenders": self.offenders, "offender_count": self.offender_count}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GateResult:
+        # Every field required: a report of an older layout raises KeyError (current_report then
+        # verifies again instead of showing a report without its offenders).
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
 
     def markdown(self) -> str:
         """A short table a reviewer reads in the Dagster UI (no raw text, ids and hashes only)."""
         lines = [f"**{self.title}**: {'PASSED' if self.passed else 'FAILED'}: {self.message}", "",
                  "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {_md(v)} |" for k, v in self.figures.items()]
+        if self.settings:
+            lines += ["", "| setting | value |", "|---|---|"]
+            lines += [f"| {k} | {_md(str(v))} |" for k, v in self.settings.items()]  # as configured, not rounded
         if self.table:
             cols = list(self.table[0])
             lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
             lines += ["| " + " | ".join(_md(row.get(c)) for c in cols) + " |" for row in self.table]
-        if self.offender_count:
-            shown = len(self.offenders)
-            lines += ["", f"Offenders ({self.offender_count}, first {shown}):", ""]
-            lines += [f"- `{o}`" for o in self.offenders]
+        if self.offender_counts:
+            kinds = len(self.offender_counts)
+            lines += ["", f"Offenders: {self.offender_count} in {kinds} kind{'s' if kinds > 1 else ''}"]
+            for kind, n in self.offender_counts.items():  # a heading per kind: none hides another
+                shown = self.offenders_by_kind.get(kind, [])
+                lines += ["", f"**{_md(kind)}** ({n}{f', first {len(shown)}' if len(shown) < n else ''}):", ""]
+                lines += [f"- `{o}`" for o in shown]
         return "\n".join(lines)
 
 
@@ -170,7 +198,7 @@ class VerificationReport:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VerificationReport:
         manifest = data["manifest"]
-        gates = [GateResult(**{k: v for k, v in g.items() if k != "title"}) for g in data["gates"].values()]
+        gates = [GateResult.from_dict(g) for g in data["gates"].values()]
         return cls(manifest_key=manifest["key"], manifest_uri=manifest["uri"], manifest_sha256=manifest["sha256"],
                    manifest_generated_at=manifest["generated_at"], verified_at=data["verified_at"],
                    gates=gates, config=data.get("config") or {},
@@ -192,10 +220,12 @@ class VerificationReport:
         for g in self.gates:
             lines.append(f"[{'PASS' if g.passed else 'FAIL'}] {g.title}")
             lines.append(f"       {g.message}")
-            for o in g.offenders[:5]:
-                lines.append(f"       - {o}")
-            if g.offender_count > 5:
-                lines.append(f"       ... {g.offender_count - 5} more (see --json)")
+            for kind, n in g.offender_counts.items():  # up to five of each kind
+                listed = g.offenders_by_kind.get(kind, [])
+                lines.append(f"       {kind} ({n}):")
+                lines += [f"         - {o}" for o in listed[:5]]
+                if n > 5:  # --json lists up to max_offenders of each kind
+                    lines.append(f"         ... {n - 5} more" + (" (see --json)" if len(listed) > 5 else ""))
         lines += ["", f"{len(self.gates) - len(self.failed_gates)}/{len(self.gates)} gates passed"
                   + (f"; FAILED: {', '.join(self.failed_gates)}" if self.failed_gates else "")]
         return "\n".join(lines)
@@ -403,15 +433,16 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
 
 
 def _result(name: str, problems: dict[str, list[str]], ok_message: str, config: GateConfig,
-            figures: dict[str, Any], table: list[dict[str, Any]] | None = None) -> GateResult:
-    """Fail when any problem list is non-empty; the message names each problem kind and its count."""
-    offenders = [o for items in problems.values() for o in items]
-    failing = {k: len(v) for k, v in problems.items() if v}
+            figures: dict[str, Any], table: list[dict[str, Any]] | None = None,
+            settings: dict[str, Any] | None = None) -> GateResult:
+    """Fail when any problem list is non-empty; the message names each problem kind and its count.
+    Offenders are listed per kind, up to max_offenders of each."""
+    failing = {k: v for k, v in problems.items() if v}
     message = ok_message if not failing else "; ".join(
-        f"{k}: {n} ({problems[k][0]}{', ...' if n > 1 else ''})" for k, n in failing.items())
-    return GateResult(name=name, passed=not failing, message=message, figures=figures,
-                      offenders=offenders[: config.max_offenders], offender_count=len(offenders),
-                      table=table or [])
+        f"{k}: {len(v)} ({v[0]}{', ...' if len(v) > 1 else ''})" for k, v in failing.items())
+    return GateResult(name=name, passed=not failing, message=message, figures=figures, settings=settings or {},
+                      offenders_by_kind={k: v[: config.max_offenders] for k, v in failing.items()},
+                      offender_counts={k: len(v) for k, v in failing.items()}, table=table or [])
 
 
 def _short(h: Any) -> str:
@@ -488,17 +519,17 @@ def gate_coverage(ds: CompiledDataset, registry: Registry, config: GateConfig) -
         elif status == "partial":
             partial.append(name)
     unknown = sorted(set(counts) - set(registry.names))
-    figures = {"required_families": len(registry.required),
-               "present": sum(r["status"] == "present" for r in table), "partial": len(partial),
-               "missing": len(missing), "min_present": config.min_present,
-               "min_partial": config.min_partial, "families_not_in_registry": len(unknown)}
+    figures = {"present": sum(r["status"] == "present" for r in table), "partial": len(partial),
+               "missing": len(missing), "families_not_in_registry": len(unknown)}
+    settings = {"required_families": len(registry.required), "min_present": config.min_present,
+                "min_partial": config.min_partial}
     ok = f"all {len(registry.required)} required families compiled"
     if partial:
         ok += f" ({len(partial)} partial: {', '.join(partial)})"
     return _result("coverage", {"missing required families": missing,
                                 "families not in the registry": [f"{_label(u, ['<none>'])} ({counts[u]} records)"
                                                                  for u in unknown]},
-                   ok, config, figures, table)
+                   ok, config, figures, table, settings)
 
 
 def gate_leakage(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
@@ -520,13 +551,12 @@ def gate_leakage(ds: CompiledDataset, registry: Registry, config: GateConfig) ->
     figures = {"records": len(recs), "distinct_content_hashes": len(by_hash),
                "hashes_in_several_splits": len(hash_leaks),
                "near_duplicate_clusters": len(clusters), "clusters_in_several_splits": len(cluster_leaks),
-               "distinct_first_user_turns": len(by_turn), "first_user_turns_in_several_splits": len(turn_leaks),
-               "near_dup_threshold": config.near_dup_threshold}
+               "distinct_first_user_turns": len(by_turn), "first_user_turns_in_several_splits": len(turn_leaks)}
     return _result("leakage", {"content hashes in several splits": hash_leaks,
                                "near-duplicate clusters in several splits": cluster_leaks,
                                "first user turns in several splits": turn_leaks},
                    "no content hash, near-duplicate cluster or first user turn spans two splits",
-                   config, figures)
+                   config, figures, settings={"near_dup_threshold": config.near_dup_threshold})
 
 
 def gate_distribution(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
@@ -539,22 +569,24 @@ def gate_distribution(ds: CompiledDataset, registry: Registry, config: GateConfi
     counted = [r for r in non_holdout if recomputed.get(r.id, "none") == "none"]
     per_split = Counter(r.split for r in counted)
     total = len(counted)
+    # Named non_holdout_*: they count fewer records than the stats gate's <split>_conversations.
     figures: dict[str, Any] = {"non_holdout_conversations": total,
                                "held_out_with_a_holdout_group": len(non_holdout) - total}
+    settings: dict[str, Any] = {"split_salt": config.split_salt}
     out_of_band = []
     for split in contract.SPLITS:
         lo, hi = config.share_bounds(split)
         share = per_split.get(split, 0) / total if total else 0.0
-        figures[f"{split}_conversations"] = per_split.get(split, 0)
-        figures[f"{split}_share"] = round(share, 4)
-        figures[f"{split}_band"] = f"{lo:.2f}-{hi:.2f}"
+        figures[f"non_holdout_{split}_conversations"] = per_split.get(split, 0)
+        figures[f"non_holdout_{split}_share"] = round(share, 4)
+        settings[f"{split}_share_band"] = f"{lo:.2f}-{hi:.2f}"
         if not lo <= share <= hi:
             out_of_band.append(f"{split} share {share:.4f} outside {lo:.2f}-{hi:.2f}")
     problems = {"shares out of tolerance": out_of_band,
                 "no non-holdout conversations": [] if total else ["0 conversations"]}
-    result = _result("distribution", problems,
-                     "shares " + ", ".join(f"{s} {figures[f'{s}_share']:.3f}" for s in contract.SPLITS),
-                     config, figures)
+    result = _result("distribution", problems, "non-holdout shares " + ", ".join(
+                         f"{s} {figures[f'non_holdout_{s}_share']:.3f}" for s in contract.SPLITS),
+                     config, figures, settings=settings)
     if out_of_band:  # every offending share in the message: there are at most three
         result.message = f"shares out of tolerance over {total} non-holdout conversations: " + "; ".join(out_of_band)
     return result
@@ -593,11 +625,11 @@ def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Gat
            + ", ".join(f"{t} x{n}" for t, n in sorted(c.items())) for i, c in sorted(found.items())]
     figures = {"records_scanned": len(ds.records), "texts_scanned": len(texts),
                "requires_review_records": len(review), "records_with_structured_pii": len(found),
-               **{f"found_{t}": n for t, n in sorted(by_type.items())}, "min_score": config.pii_min_score}
+               **{f"found_{t}": n for t, n in sorted(by_type.items())}}
     return _result("pii", {"requires_review records in shards": review,
                            "records with structured PII": pii},
                    f"{len(ds.records)} records re-scanned: no requires_review, no structured PII",
-                   config, figures)
+                   config, figures, settings={"pii_min_score": config.pii_min_score})
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -822,9 +854,10 @@ def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
     table = [{"family": n, "mode": holdouts[n].mode,
               **{s: per_family_split.get((n, s), 0) for s in contract.SPLITS}}
              for n in sorted(holdouts) if holdouts[n].mode != "none"]
-    figures = {"test_only_families": sum(h.mode == "test_only" for h in holdouts.values()),
-               "test_slice_families": sum(h.mode == "test_slice" for h in holdouts.values()),
-               "held_out_records": held,
+    settings = {"test_only_families": sum(h.mode == "test_only" for h in holdouts.values()),
+                "test_slice_families": sum(h.mode == "test_slice" for h in holdouts.values()),
+                "split_salt": config.split_salt}
+    figures = {"held_out_records": held,
                "test_only_records_outside_test": len(test_only),
                "held_out_records_outside_test": len(slice_leaks),
                "records_in_wrong_split_directory": len(wrong_field)}
@@ -832,7 +865,7 @@ def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
                              "holdout-slice records outside test": slice_leaks,
                              "records whose metadata.split differs from their shard's split": wrong_field,
                              "manifest holdout policy differs from the registry": policy},
-                   "holdout families and slices appear only in test", config, figures, table)
+                   "holdout families and slices appear only in test", config, figures, table, settings)
 
 
 def _record_tokens(r: ShardRecord) -> int:

@@ -38,8 +38,10 @@ def gate_metadata(report: VerificationReport, gate: GateResult) -> dict[str, Any
         "manifest_sha256": report.manifest_sha256,
         "manifest_generated_at": report.manifest_generated_at or "",
         "offenders": gate.offender_count,
-        # thresholds as text: the UI plots every numeric value, and a constant is not a trend
-        **{k: str(v) if k.startswith(("min_", "max_")) else _scalar(v) for k, v in gate.figures.items()},
+        **{k: _scalar(v) for k, v in gate.figures.items()},  # measured: plotted over runs
+        # What the gate judged against (GateConfig, registry policy) as text: the UI plots every
+        # numeric value, and a setting is not a trend.
+        **{k: str(v) for k, v in gate.settings.items()},
     }
 
 
