@@ -235,3 +235,5 @@ def test_demo_ui_hint_names_the_data_root_and_instance_the_demo_used(monkeypatch
     assert "open the UI:  dagster dev" in ui_hint()
     monkeypatch.chdir(tmp_path)  # no dagster.yaml here: the run went to a temporary instance
     assert "temporary Dagster instance" in ui_hint()
+    (tmp_path / "dagster.yaml").write_text((repo / "dagster.yaml").read_text())
+    assert "dagster dev -m pixel_assets.definitions" in ui_hint()  # no workspace.yaml here

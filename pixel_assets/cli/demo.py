@@ -47,7 +47,9 @@ def ui_hint() -> str:
         return ("this run went to a temporary Dagster instance (no $DAGSTER_HOME, no ./dagster.yaml here); "
                 "run the demo from the repository root to see it in `dagster dev`")
     env = [f"{name}={os.environ[name]}" for name in ("DAGSTER_HOME", "PIXEL_DATA_ROOT") if os.environ.get(name)]
-    command = " ".join([*env, "dagster dev"])
+    # Outside the repository root there is no workspace.yaml to tell dagster dev what to load.
+    target = [] if Path("workspace.yaml").is_file() else ["-m", "pixel_assets.definitions"]
+    command = " ".join([*env, "dagster dev", *target])
     return f"open the UI:  {command}   (in this directory), then http://127.0.0.1:3000"
 
 

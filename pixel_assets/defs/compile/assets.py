@@ -18,7 +18,7 @@ class CompileConfig(dg.Config):
     ins={"split_assignment": dg.AssetIn("split_assignment")},
     deps=["leakage_report"],
     group_name="compiled",
-    kinds={"json", "s3"},
+    kinds={"json"},
 )
 def compiled_dataset(
     context: dg.AssetExecutionContext,
@@ -38,13 +38,17 @@ def compiled_dataset(
         for split in ("train", "val", "test")
         for s in manifest["splits"][split]["shards"]
     ]
+    families = [{"family": fam, **figures["splits"], "total": figures["conversations"]}
+                for fam, figures in sorted(manifest["source_families"].items())]
     context.add_output_metadata(
         {
             "manifest_key": manifest_key,
-            "manifest_uri": root.uri(manifest_key),
+            "manifest_uri": dg.MetadataValue.url(root.uri(manifest_key)),
+            "dagster/row_count": manifest["total_conversations"],
             "total_conversations": manifest["total_conversations"],
             "total_tokens_approx": manifest["total_tokens_approx"],
             **{f"{split}_conversations": manifest["splits"][split]["conversations"] for split in ("train", "val", "test")},
+            "by_family": dg.MetadataValue.md(markdown_table(families, ["family", "train", "val", "test", "total"])),
             "shards": dg.MetadataValue.md(markdown_table(shards)),
         }
     )

@@ -41,19 +41,30 @@ def deduplicate(context: dg.AssetExecutionContext, config: DedupConfig, **frames
         protected_families=holdout_families(REGISTRY),
         log=context.log.info,
     )
-    removed_by = (
-        result.removed.group_by("source_family", "reason").len().sort("source_family", "reason").to_dicts()
-    )
+    stats = result.stats
+    per_family = [{"family": fam, **figures} for fam, figures in stats["per_family"].items()]
+    near = stats["near_duplicates"]
     yield dg.Output(
         result.kept,
         output_name="deduplicated",
         metadata={
             "dagster/row_count": len(result.kept),
             "input_records": len(combined),
+            "exact_duplicates_removed": stats["removed"]["duplicate_removed"],
+            "near_duplicates_removed": stats["removed"]["near_duplicate_removed"],
+            "removed_cross_family": stats["removed_cross_family"],
+            # settings as text: the UI plots numbers as a series, and a constant is not a trend
             "strategy": config.strategy,
-            "near_dup_threshold": config.near_dup_threshold,
-            "stats": dg.MetadataValue.json(result.stats),
+            "near_dup_threshold": str(config.near_dup_threshold),
+            "lsh_banding": (f"{near['bands']} bands x {near['rows']} rows "
+                            f"(recall at threshold {near['recall_at_threshold']})") if near.get("bands")
+                           else ("off" if not near.get("enabled") else "not run (no records)"),
+            "per_family": dg.MetadataValue.md(markdown_table(per_family)),
+            "stats": dg.MetadataValue.json(stats),
         },
+    )
+    removed_by = (
+        result.removed.group_by("source_family", "reason").len(name="records").sort("source_family", "reason").to_dicts()
     )
     yield dg.Output(
         result.removed,

@@ -30,6 +30,7 @@ def split_assignment(context: dg.AssetExecutionContext, data_root: DataRootResou
     shares = assigned.group_by("source_family", "split").len().pivot(
         on="split", index="source_family", values="len"
     ).fill_null(0).sort("source_family")
+    shares = shares.select("source_family", *[s for s in ("train", "val", "test") if s in shares.columns])
     context.add_output_metadata(
         {
             "dagster/row_count": len(assigned),
@@ -40,7 +41,7 @@ def split_assignment(context: dg.AssetExecutionContext, data_root: DataRootResou
             "ledger_moves": stats["ledger_moves"],
             "holdout_overrode_ledger": stats["holdout_overrode_ledger"],
             "ledger_entries": ledger.height,
-            "ledger_uri": root.uri(LEDGER_KEY),
+            "ledger_uri": dg.MetadataValue.url(root.uri(LEDGER_KEY)),
         }
     )
     return assigned
@@ -52,5 +53,17 @@ def leakage_report(context: dg.AssetExecutionContext, split_assignment: pl.DataF
     from pixel_assets.lib.splits import leakage_report as compute_leakage_report
 
     report = compute_leakage_report(split_assignment, REGISTRY)
-    context.add_output_metadata({"report": dg.MetadataValue.json(report)})
+    slices = [{"family": fam, **figures} for fam, figures in report["holdout_slices"].items()]
+    violations = [{"family": fam, "records_outside_test": n} for fam, n in report["holdout_violations"].items()]
+    context.add_output_metadata({
+        "ok": report["ok"],
+        "exact_overlap": report["exact_overlap"],
+        "near_dup_cluster_overlap": report["near_dup_cluster_overlap"],
+        "first_user_turn_overlap": report["first_user_turn_overlap"],
+        "holdout_violations": sum(report["holdout_violations"].values()),
+        "records_without_split": report["records_without_split"],
+        "holdout_slices": dg.MetadataValue.md(markdown_table(slices)),
+        "holdout_families": dg.MetadataValue.md(markdown_table(violations)),
+        "report": dg.MetadataValue.json(report),
+    })
     return report
