@@ -87,7 +87,8 @@ def test_no_planted_pii_in_event_log_or_metadata(demo_run):
         for entry in instance.all_logs(run_id)
     )
     assert "ASSET_MATERIALIZATION" in dump  # the dump really holds the metadata ...
-    assert "<PERSON_1>" in dump  # ... including the scrubbed previews, where a miss would show
+    assert "| PERSON |" in dump  # ... including the scrubbed assets' replaced-by-entity-type tables
+    assert "<PERSON_1>" not in dump  # text previews are opt-in: no scrubbed text in metadata by default
     leaked = sorted(v for v in planted if v in dump)
     assert not leaked, f"{len(leaked)} planted PII values found in the event log"
 
@@ -129,3 +130,39 @@ def test_planted_duplicates_found_and_same_questions_share_a_split(demo_run):
         a, b = ref(pair["a"]), ref(pair["b"])
         if a["stage"] == b["stage"] == "compiled":
             assert a["split"] == b["split"], pair["pair"]
+
+
+def test_ui_metadata_is_labelled_and_readable(demo_run):
+    """What a reviewer reads in the UI: row counts, links, labelled tables, settings as text."""
+    instance = demo_run["instance"]
+
+    def metadata(*key: str) -> dict:
+        return instance.get_latest_materialization_event(dg.AssetKey(list(key))).asset_materialization.metadata
+
+    compiled = metadata("compiled_dataset")
+    assert compiled["dagster/row_count"].value == compiled["total_conversations"].value > 0
+    assert isinstance(compiled["manifest_uri"], dg.UrlMetadataValue)
+    assert compiled["by_family"].value.startswith("| family | train | val | test | total |")
+    leakage = metadata("leakage_report")
+    assert leakage["ok"].value is True
+    assert (leakage["exact_overlap"].value, leakage["first_user_turn_overlap"].value,
+            leakage["near_dup_cluster_overlap"].value, leakage["holdout_violations"].value) == (0, 0, 0, 0)
+    assert "| family | records | held_out_records |" in leakage["holdout_slices"].value
+    splits = metadata("split_assignment")
+    assert splits["by_family"].value.startswith("| source_family | train | val | test |")
+    assert splits["groups_new"].value == splits["groups"].value > 0  # a fresh data root: no history
+    dedup = metadata("deduplicated")
+    assert isinstance(dedup["near_dup_threshold"].value, str)  # a setting, not a series to plot
+    assert dedup["exact_duplicates_removed"].value > 0 and dedup["near_duplicates_removed"].value > 0
+    assert "| family | input | kept |" in dedup["per_family"].value
+    quarantine = metadata("quarantine")
+    header = quarantine["by_family_and_reason"].value.splitlines()[0]
+    assert header.startswith("| source_family |") and "invalid_json" in header and "len" not in header
+    removed = metadata("dedup_removed")
+    assert removed["by_family_and_reason"].value.splitlines()[0] == "| source_family | reason | records |"
+    coverage = metadata("coverage_report")
+    assert "| family | normalized_records |" in coverage["families"].value
+    from pixel_assets.definitions import defs
+
+    specs = {spec.key: spec for spec in defs().resolve_all_asset_specs()}
+    assert specs[dg.AssetKey(["raw", "cptsd"])].tags.get("family") == "cptsd"

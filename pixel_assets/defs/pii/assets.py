@@ -1,9 +1,12 @@
 """PII: scrub every family's normalized records; uncertain detections wait in a review queue."""
 
+import json
+
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
-from pixel_assets.defs.ingest.assets import REGISTRY, normalized_key
+from pixel_assets.defs.ingest.assets import REGISTRY, family_tags, normalized_key
 from pixel_assets.defs.pii.resources import PiiResource
 from pixel_assets.defs.storage.outs import frame_out
 from pixel_assets.defs.storage.resources import DataRootResource
@@ -20,8 +23,28 @@ def review_key(family: str) -> dg.AssetKey:
     return dg.AssetKey(["pii_review", family])
 
 
+class PiiScrubConfig(dg.Config):
+    """Run config of a `pii_<family>` step (launchpad: ops -> pii_<family> -> config)."""
+
+    metadata_preview: bool = Field(
+        default=False,
+        description=(
+            "Opt in to a `preview` metadata entry on scrubbed/<family>: the scrubbed first user turn of a"
+            " few records, truncated. Off by default: metadata lives in Dagster run storage, readable by"
+            " anyone with UI access, and even scrubbed therapy text can hold a name the detector missed."
+        ),
+    )
+    preview_rows: int = Field(default=3, ge=1, le=10, description="Records in the opt-in preview.")
+    preview_chars: int = Field(default=160, ge=20, le=500, description="Characters per previewed turn.")
+
+
+def _counts_md(counts: dict[str, int], label: str) -> dg.MetadataValue:
+    rows = [{label: k, "count": n} for k, n in counts.items()]
+    return dg.MetadataValue.md(markdown_table(rows))
+
+
 def build_pii_asset(family: Family) -> dg.AssetsDefinition:
-    tags = {"family": family.name}
+    tags = family_tags(family)
 
     @dg.multi_asset(
         name=f"pii_{family.name}",
@@ -30,19 +53,32 @@ def build_pii_asset(family: Family) -> dg.AssetsDefinition:
             "scrubbed": frame_out(
                 scrubbed_key(family.name),
                 group_name="pii",
-                description=f"`{family.name}` records with PII replaced by typed placeholders.",
+                description=(
+                    f"`{family.name}` records with PII replaced by typed placeholders. Metadata: counts"
+                    " only (replacements by entity type, records by pii_status); a text preview is"
+                    " opt-in (`metadata_preview` run config)."
+                ),
                 tags=tags,
                 kinds={"presidio", "polars"},
             ),
             "review": frame_out(
                 review_key(family.name),
                 group_name="pii",
-                description=f"`{family.name}` records with uncertain detections (never compiled).",
+                description=(
+                    f"`{family.name}` records with uncertain detections (never compiled). Metadata:"
+                    " uncertain detections by entity type (counts only)."
+                ),
                 tags=tags,
             ),
         },
     )
-    def _pii(context: dg.AssetExecutionContext, normalized: pl.DataFrame, pii: PiiResource, data_root: DataRootResource):
+    def _pii(
+        context: dg.AssetExecutionContext,
+        config: PiiScrubConfig,
+        normalized: pl.DataFrame,
+        pii: PiiResource,
+        data_root: DataRootResource,
+    ):
         from pixel_assets.lib.pii import scrub_frame
 
         if len(normalized) == 0:
@@ -61,42 +97,55 @@ def build_pii_asset(family: Family) -> dg.AssetsDefinition:
                 if cache is not None:
                     cache.close()
             clean, review, stats = result.clean, result.review, result.stats
-        preview = _scrubbed_preview(clean)
-        yield dg.Output(
-            clean,
-            output_name="scrubbed",
-            metadata={
-                "dagster/row_count": len(clean),
-                "input_records": len(normalized),
-                "requires_review": len(review),
-                "stats": dg.MetadataValue.json(stats),
-                # A preview from scrubbed text only: placeholders, never raw values.
-                "preview": dg.MetadataValue.md(preview),
-            },
-        )
+        metadata = {
+            "dagster/row_count": len(clean),
+            "input_records": len(normalized),
+            "requires_review": len(review),
+            "replaced_by_entity_type": _counts_md(stats.get("entities_replaced", {}), "entity type"),
+            "records_by_pii_status": _counts_md(stats.get("status", {}), "pii_status"),
+            "stats": dg.MetadataValue.json(stats),  # counts, cache figures, detector fingerprint
+        }
+        if config.metadata_preview:
+            metadata["preview"] = dg.MetadataValue.md(
+                _scrubbed_preview(clean, rows=config.preview_rows, chars=config.preview_chars)
+            )
+        yield dg.Output(clean, output_name="scrubbed", metadata=metadata)
         yield dg.Output(
             review,
             output_name="review",
-            metadata={"dagster/row_count": len(review)},
+            metadata={
+                "dagster/row_count": len(review),
+                "uncertain_by_entity_type": _counts_md(stats.get("entities_for_review", {}), "entity type"),
+            },
         )
 
     return _pii
 
 
-def _scrubbed_preview(clean: pl.DataFrame, rows: int = 3, chars: int = 160) -> str:
-    """First user turns of a few scrubbed records that had PII replaced (shows placeholders)."""
-    import json
+PREVIEW_STATUSES = ("none_detected", "scrubbed")
 
+
+def _scrubbed_preview(clean: pl.DataFrame, rows: int = 3, chars: int = 160) -> str:
+    """The first user turn (scrubbed, truncated to `chars`) of the first `rows` records in
+    PREVIEW_STATUSES, in frame order: no preference for records where PII was found."""
     picked = []
     for raw in clean.get_column("record").head(500):
         record = json.loads(raw)
-        if record["metadata"].get("pii_status") != "scrubbed":
+        status = record["metadata"].get("pii_status")
+        if status not in PREVIEW_STATUSES:
             continue
-        text = " / ".join(m["content"] for m in record["messages"] if m["role"] != "system")
-        picked.append({"content_hash": record["metadata"]["content_hash"][:19], "text": text[:chars]})
+        text = next((m["content"] for m in record["messages"] if m["role"] == "user"), None)
+        if not text:
+            continue
+        text = " ".join(text.split())
+        picked.append({
+            "content_hash": record["metadata"]["content_hash"][:19],
+            "pii_status": status,
+            "first user turn": text if len(text) <= chars else text[: chars - 1] + "…",
+        })
         if len(picked) == rows:
             break
-    return markdown_table(picked, ["content_hash", "text"])
+    return markdown_table(picked, ["content_hash", "pii_status", "first user turn"])
 
 
 pii_assets = [build_pii_asset(f) for f in REGISTRY.families]
@@ -110,7 +159,7 @@ pii_assets = [build_pii_asset(f) for f in REGISTRY.families]
 def pii_review_queue(context: dg.AssetExecutionContext, **frames: pl.DataFrame) -> pl.DataFrame:
     """All requires_review records, waiting for a human: counted, never compiled, never dropped."""
     combined = pl.concat(list(frames.values()), how="diagonal_relaxed") if frames else empty_records_frame()
-    by_family = combined.group_by("source_family").len().sort("source_family")
+    by_family = combined.group_by("source_family").len(name="records").sort("source_family")
     context.add_output_metadata(
         {"dagster/row_count": len(combined), "by_family": dg.MetadataValue.md(markdown_table(by_family.to_dicts()))}
     )
@@ -150,14 +199,28 @@ def pii_detector_evaluation(
     return result
 
 
-@dg.asset_check(asset=pii_detector_evaluation, description="recall/precision/over-redaction targets")
+@dg.asset_check(
+    asset=pii_detector_evaluation,
+    description=(
+        "The detector meets its acceptance targets on the generated labeled set: recall per entity type"
+        " (lib/pii/evaluate.py RECALL_TARGETS), overall precision (MIN_OVERALL_PRECISION) and false"
+        " detections per PII-free conversation (MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION). A miss"
+        " warns rather than blocks: the compiled dataset has its own blocking PII gate."
+    ),
+)
 def pii_detector_meets_targets(pii_detector_evaluation: dict) -> dg.AssetCheckResult:
     """A miss warns rather than blocks: the compiled dataset has its own blocking PII gate."""
-    from pixel_assets.lib.pii.evaluate import target_misses
+    from pixel_assets.lib.pii.evaluate import target_misses, target_report
 
     misses = target_misses(pii_detector_evaluation)
+    report = target_report(pii_detector_evaluation)
+    # Targets are text inside tables: numeric metadata would be plotted as a (constant) time series.
     return dg.AssetCheckResult(
         passed=not misses,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"misses": dg.MetadataValue.md("\n".join(f"- {m}" for m in misses) or "none")},
+        metadata={
+            "recall_by_entity_type": dg.MetadataValue.md(markdown_table(report["per_type"])),
+            "precision_and_over_redaction": dg.MetadataValue.md(markdown_table(report["overall"])),
+            "misses": dg.MetadataValue.md("\n".join(f"- {m}" for m in misses) or "none"),
+        },
     )

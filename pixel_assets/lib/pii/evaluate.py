@@ -109,3 +109,38 @@ def target_misses(result: dict[str, Any]) -> list[str]:
     if per_conv is None or per_conv > MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION:
         misses.append(f"false detections per clean conversation {per_conv} > {MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION}")
     return misses
+
+
+def target_report(result: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """An evaluate_detector() result next to its targets, as table rows (thresholds as text).
+
+    `per_type`: every measured type plus every type with a recall target; a type without a target
+    (LOCATION, SOCIAL_HANDLE, ...) shows "—" as target but keeps its measured figures.
+    `overall`: overall precision and false detections per clean conversation vs their targets.
+    """
+    per_type = result.get("per_type", {})
+    rows = []
+    for entity in [*RECALL_TARGETS, *sorted(set(per_type) - set(RECALL_TARGETS))]:
+        figures = per_type.get(entity, {})
+        target = RECALL_TARGETS.get(entity)
+        recall = figures.get("recall")
+        rows.append({
+            "entity type": entity,
+            "target recall": "—" if target is None else f"≥ {target:.2f}",
+            "measured recall": "—" if recall is None else f"{recall:.3f}",
+            "precision": "—" if figures.get("precision") is None else f"{figures['precision']:.3f}",
+            "support": figures.get("support", 0),
+            "meets target": "—" if target is None else ("yes" if recall is not None and recall >= target else "no"),
+        })
+    precision = result.get("overall", {}).get("precision")
+    per_conv = result.get("over_redaction", {}).get("per_conversation")
+    overall = [
+        {"measure": "overall precision", "target": f"≥ {MIN_OVERALL_PRECISION:.2f}",
+         "measured": "—" if precision is None else f"{precision:.3f}",
+         "meets target": "yes" if precision is not None and precision >= MIN_OVERALL_PRECISION else "no"},
+        {"measure": "false detections per clean conversation (over-redaction)",
+         "target": f"≤ {MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION:.2f}",
+         "measured": "—" if per_conv is None else f"{per_conv:.3f}",
+         "meets target": "no" if per_conv is None or per_conv > MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION else "yes"},
+    ]
+    return {"per_type": rows, "overall": overall}
