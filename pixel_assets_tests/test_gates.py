@@ -75,11 +75,12 @@ def test_coverage_partial_family_passes_but_is_flagged(tmp_path, registry):
     assert not strict.gate("coverage").passed
 
 
-def test_leakage_fails_on_conversation_copied_into_val(tmp_path, registry):
+def _near_copy_in_val(tmp_path, registry, index: int) -> tuple[LocalDataRoot, dict]:
+    """A clean dataset in which record `index` sits in train and the same conversation with one
+    word of the answer changed (a new content hash, the same first user turn, the same
+    near-duplicate cluster) sits in val."""
     records = h.clean_records(registry)
-    original = records[0]
-    # The same conversation again with one word of the answer changed: a new content hash, the same
-    # first user turn, the same near-duplicate cluster; planted into val.
+    original = records[index]
     copy = h.make_record(original["metadata"]["source_family"], 999, registry,
                          original["messages"][1]["content"], original["messages"][2]["content"] + " again")
 
@@ -89,6 +90,11 @@ def test_leakage_fails_on_conversation_copied_into_val(tmp_path, registry):
 
     root = LocalDataRoot(tmp_path)
     h.build_clean_dataset(root, registry, records=records, edit=plant)
+    return root, original
+
+
+def test_leakage_fails_on_conversation_copied_into_val(tmp_path, registry):
+    root, original = _near_copy_in_val(tmp_path, registry, 0)
     result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "leakage")
     assert "first user turns in several splits: 1" in result.message
     assert "near-duplicate clusters in several splits: 1" in result.message
@@ -100,17 +106,7 @@ def test_leakage_fails_on_conversation_copied_into_val(tmp_path, registry):
 def test_leakage_lists_every_kind_of_offender_despite_the_cap(tmp_path, registry):
     """max_offenders caps each problem kind, not the gate: four exact copies in val (more than the
     cap) do not push the near-duplicate and first-user-turn offenders out of the report."""
-    records = h.clean_records(registry)
-    original = records[10]
-    near = h.make_record(original["metadata"]["source_family"], 999, registry,
-                         original["messages"][1]["content"], original["messages"][2]["content"] + " again")
-
-    def plant(frame):
-        frame = h.move_records(frame, lambda r: r["metadata"]["content_hash"] == original["metadata"]["content_hash"], "train")
-        return h.add_record_like(frame, original["metadata"]["content_hash"], near, "val")
-
-    root = LocalDataRoot(tmp_path)
-    h.build_clean_dataset(root, registry, records=records, edit=plant)
+    root, original = _near_copy_in_val(tmp_path, registry, 10)
     # Four train records copied byte for byte into val after publication (the compile refuses
     # duplicates): four content hashes in two splits, more than max_offenders.
     train = root.read_text(f"{h.PREFIX}/train/train_000.jsonl").splitlines()
