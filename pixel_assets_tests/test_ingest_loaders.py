@@ -71,6 +71,22 @@ def test_chatml_json_array_and_pretty_object():
     assert quar == [] and len(recs) == 1
 
 
+def test_concatenated_pretty_printed_objects_are_one_record_each():
+    """`jq` output: objects one after another, each over several lines. Read line by line, two
+    records became a quarantine entry per line; JSON Lines keeps its line numbers."""
+    convo = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}
+    other = {"messages": [{"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]}
+    recs, quar = load("chatml", json.dumps(convo, indent=2) + "\n" + json.dumps(other, indent=2) + "\n")
+    assert quar == [] and [r["metadata"]["source_location"] for r in recs] == ["object 1", "object 2"]
+    assert pairs(recs) == [[("user", "a"), ("assistant", "b")], [("user", "c"), ("assistant", "d")]]
+    recs, quar = load("chatml", jsonl(convo, other))
+    assert quar == [] and [r["metadata"]["source_location"] for r in recs] == ["line 1", "line 2"]
+    # A broken stream is read line by line: every line accounted for, nothing dropped.
+    broken = json.dumps(convo, indent=2) + "\n{ broken\n"
+    recs, quar = load("chatml", broken)
+    assert recs == [] and len(quar) == broken.count("\n")
+
+
 def test_client_therapist_roles_map_to_user_assistant():
     recs, quar = load("client_therapist", jsonl({"conversation": [
         {"role": "client", "content": "I can't sleep."}, {"role": "therapist", "content": "Tell me more."},

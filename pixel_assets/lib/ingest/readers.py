@@ -85,7 +85,8 @@ _JSON_WS = re.compile(r"[ \t\n\r]*")
 
 
 def iter_json_units(data: bytes, max_record_bytes: int) -> Iterator[Unit]:
-    """JSON Lines, a JSON array of objects, or one (pretty-printed) JSON object."""
+    """JSON Lines, a JSON array of objects, one (pretty-printed) JSON object, or a stream of
+    concatenated pretty-printed objects."""
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM):]
     head = data.lstrip()[:1]
@@ -106,7 +107,46 @@ def iter_json_units(data: bytes, max_record_bytes: int) -> Iterator[Unit]:
             else:
                 yield make_unit("item 1", data, whole)
             return
+        stream = _json_object_stream(data)
+        if stream is not None:
+            yield from _stream_units(stream, max_record_bytes)
+            return
     yield from _iter_jsonl(data, max_record_bytes)
+
+
+def _json_object_stream(data: bytes) -> list[tuple[bytes, dict]] | None:
+    """Concatenated pretty-printed objects (`jq` output): each object with its bytes, or None when
+    the file is not exactly that. Real JSONL (the first line is a whole value) is left to the
+    line reader, which keeps line numbers and quarantines a bad line on its own."""
+    try:
+        text = data.decode("utf-8")
+        json.loads(text.split("\n", 1)[0])
+        return None  # the first line parses alone: JSON Lines
+    except UnicodeDecodeError:
+        return None
+    except json.JSONDecodeError:
+        pass
+    decoder, objects = json.JSONDecoder(), []
+    pos = _JSON_WS.match(text, 0).end()
+    while pos < len(text):
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return None  # not a clean stream: the line reader accounts for every line
+        if not isinstance(value, dict):
+            return None
+        objects.append((text[pos:end].encode("utf-8"), value))
+        pos = _JSON_WS.match(text, end).end()
+    return objects
+
+
+def _stream_units(objects: list[tuple[bytes, dict]], max_record_bytes: int) -> Iterator[Unit]:
+    for index, (raw, value) in enumerate(objects, start=1):
+        if len(raw) > max_record_bytes:
+            yield make_unit(f"object {index}", raw, reason="oversize_record",
+                            detail=f"{len(raw)} bytes > limit {max_record_bytes}")
+        else:
+            yield make_unit(f"object {index}", raw, value)
 
 
 def _iter_jsonl(data: bytes, max_record_bytes: int) -> Iterator[Unit]:
