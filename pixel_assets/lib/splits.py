@@ -211,23 +211,17 @@ LEDGER_KEY = "state/split_ledger.parquet"  # under the data root, next to assets
 
 def read_ledger(root, key: str = LEDGER_KEY) -> pl.DataFrame | None:
     """The stored split ledger, or None before the first compile (``root``: a DataRoot)."""
-    import io
-
     if not root.exists(key):
         return None
     try:
-        return pl.read_parquet(io.BytesIO(root.read_bytes(key))).select(list(LEDGER_SCHEMA)).cast(LEDGER_SCHEMA)
+        return root.read_parquet(key).select(list(LEDGER_SCHEMA)).cast(LEDGER_SCHEMA)
     except Exception as exc:  # a broken ledger must not silently reshuffle every split
         raise ValueError(f"split ledger at {root.uri(key)} is unreadable ({type(exc).__name__}); restore it "
                          "or delete it to assign every group by hash again") from exc
 
 
 def write_ledger(root, ledger: pl.DataFrame, key: str = LEDGER_KEY) -> str:
-    import io
-
-    buf = io.BytesIO()
-    ledger.select(list(LEDGER_SCHEMA)).write_parquet(buf, compression="zstd")
-    root.write_bytes(key, buf.getvalue())
+    root.write_parquet(key, ledger.select(list(LEDGER_SCHEMA)))
     return key
 
 

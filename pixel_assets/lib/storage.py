@@ -7,6 +7,7 @@ Dagster wiring (env vars, dagster-aws's S3Resource) lives in pixel_assets/defs/s
 from __future__ import annotations
 
 import fnmatch
+import io
 import os
 import re
 from abc import ABC, abstractmethod
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 DEFAULT_LOCAL_ROOT = ".pixel"
 
@@ -41,9 +44,7 @@ class DataRoot(ABC):
 
     def glob(self, pattern: str) -> list[str]:
         """Keys matching a glob ('*' does not cross '/'), sorted."""
-        literal_prefix = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
-        prefix = literal_prefix.rsplit("/", 1)[0] + "/" if "/" in literal_prefix else ""
-        regex = re.compile(fnmatch.translate(pattern).replace(".*", "[^/]*"))
+        prefix, regex = glob_matcher(pattern)
         return [k for k in self.list_keys(prefix) if regex.match(k)]
 
     def read_text(self, key: str) -> str:
@@ -51,6 +52,21 @@ class DataRoot(ABC):
 
     def write_text(self, key: str, text: str) -> None:
         self.write_bytes(key, text.encode("utf-8"))
+
+    def read_parquet(self, key: str) -> pl.DataFrame:
+        return pl.read_parquet(io.BytesIO(self.read_bytes(key)))
+
+    def write_parquet(self, key: str, frame: pl.DataFrame) -> None:
+        buf = io.BytesIO()
+        frame.write_parquet(buf, compression="zstd")
+        self.write_bytes(key, buf.getvalue())
+
+
+def glob_matcher(pattern: str) -> tuple[str, re.Pattern[str]]:
+    """The key prefix to list for a glob, and the regex a key must match ('*' does not cross '/')."""
+    literal_prefix = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    prefix = literal_prefix.rsplit("/", 1)[0] + "/" if "/" in literal_prefix else ""
+    return prefix, re.compile(fnmatch.translate(pattern).replace(".*", "[^/]*"))
 
 
 class LocalDataRoot(DataRoot):

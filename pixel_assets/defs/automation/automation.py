@@ -5,11 +5,9 @@ starts a compile while another one is queued or running (two compiles would race
 and on the split ledger); production also queues them one at a time (docker/dagster.yaml).
 """
 
-import fnmatch
 import hashlib
 import json
 import os
-import re
 
 import dagster as dg
 
@@ -17,7 +15,7 @@ from pixel_assets.defs.ingest.assets import REGISTRY
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.ingest.loaders import default_s3_client, resolve_source
 from pixel_assets.lib.registry import Registry
-from pixel_assets.lib.storage import DataRoot, S3DataRoot, parse_s3_uri
+from pixel_assets.lib.storage import DataRoot, S3DataRoot, glob_matcher, parse_s3_uri
 
 DATA_GROUPS = ("ingest", "pii", "dedup", "splits", "compiled", "reports")
 COMPILE_JOB = "compile_dataset"
@@ -60,9 +58,7 @@ def _s3_versions(client, bucket: str, pattern: str) -> dict[str, str]:
     """s3 URI -> "etag:size" for the keys matching a glob, listed with dagster-aws's get_objects."""
     from dagster_aws.s3.sensor import get_objects
 
-    literal = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
-    prefix = literal.rsplit("/", 1)[0] + "/" if "/" in literal else ""
-    regex = re.compile(fnmatch.translate(pattern).replace(".*", "[^/]*"))  # as DataRoot.glob
+    prefix, regex = glob_matcher(pattern)  # the same matching as DataRoot.glob, which ingest uses
     return {f"s3://{bucket}/{obj['Key']}": f"{obj.get('ETag', '')}:{obj.get('Size', '')}"
             for obj in get_objects(bucket, prefix, client=client) if regex.match(obj["Key"])}
 

@@ -13,7 +13,6 @@ definitions load, instead of silently writing somewhere else. Nothing touches th
 """
 
 
-import io
 import json
 import os
 import re
@@ -141,9 +140,7 @@ class FrameIOManager(dg.ConfigurableIOManager):
             return
         root = self.data_root.root()
         if isinstance(obj, pl.DataFrame):
-            buf = io.BytesIO()
-            obj.write_parquet(buf, compression="zstd")
-            root.write_bytes(self._key(context.asset_key, ".parquet"), buf.getvalue())
+            root.write_parquet(self._key(context.asset_key, ".parquet"), obj)
         else:
             root.write_text(self._key(context.asset_key, ".json"), json.dumps(obj, indent=1, default=str))
 
@@ -151,7 +148,7 @@ class FrameIOManager(dg.ConfigurableIOManager):
         root = self.data_root.root()
         parquet = self._key(context.asset_key, ".parquet")
         if root.exists(parquet):
-            return pl.read_parquet(io.BytesIO(root.read_bytes(parquet)))
+            return root.read_parquet(parquet)
         return json.loads(root.read_text(self._key(context.asset_key, ".json")))
 
 
