@@ -389,6 +389,18 @@ def test_report_json_and_markdown_carry_ids_not_text(root, registry):
     assert json.loads(root.read_text(key))["failed_gates"] == ["pii"]
 
 
+def test_verified_fingerprint_equals_the_stored_one_without_a_second_read(root, registry):
+    """The report's fingerprint is built from the digests taken while loading; it must be the value
+    dataset_fingerprint computes from storage, or the training guard would refuse a clean dataset."""
+    from pixel_assets.lib.compiled import dataset_fingerprint
+
+    assert gates.verify_compiled_dataset(root, registry=registry).dataset_fingerprint == dataset_fingerprint(root)
+    root.write_text("final_dataset/compiled/notes.txt", "a stray file the gates do not parse")
+    root.write_text("final_dataset/train/part-0.jsonl", "{}\n")
+    report = gates.verify_compiled_dataset(root, registry=registry)
+    assert report.dataset_fingerprint == dataset_fingerprint(root) and "hash" in report.failed_gates
+
+
 def test_current_report_reuses_only_a_report_of_this_manifest_and_thresholds(root, registry):
     written = gates.verify_compiled_dataset(root, registry=registry)
     gates.write_report(root, written)

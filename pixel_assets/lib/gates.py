@@ -973,14 +973,10 @@ def verify_compiled_dataset(root: DataRoot, prefix: str | None = None, *, regist
 
     A missing or unreadable manifest yields a report in which every gate failed with the reason.
     """
-    from pixel_assets.lib.compiled.publish import dataset_fingerprint
-
     try:
         prefix = find_dataset_prefix(root) if prefix is None else prefix.strip("/")
-        # Taken before loading: should the bytes change meanwhile, the stored ones no longer match
-        # it, and whatever compares it (report reuse, the training guard) refuses to trust this run.
-        fingerprint = dataset_fingerprint(root, prefix)
         ds = load_compiled_dataset(root, prefix)
+        fingerprint = _verified_fingerprint(root, ds)
     except VerificationError as exc:
         p = DEFAULT_PREFIX if prefix is None else prefix.strip("/")
         return failed_report(root, f"{p}/{MANIFEST_NAME}" if p else MANIFEST_NAME, str(exc), config)
@@ -991,6 +987,21 @@ def verify_compiled_dataset(root: DataRoot, prefix: str | None = None, *, regist
         manifest_generated_at=ds.manifest.get("generated_at"), verified_at=contract.utc_now_iso(),
         gates=run_gates(ds, registry, config), config=asdict(config), dataset_fingerprint=fingerprint,
     )
+
+
+def _verified_fingerprint(root: DataRoot, ds: CompiledDataset) -> str:
+    """The dataset fingerprint of exactly the bytes the gates read (compiled.dataset_fingerprint
+    reads storage for the same value). Built from the digests taken while loading, so the shards
+    are not read twice; should anything change meanwhile, storage no longer matches it, and report
+    reuse and the training guard refuse to trust this verification."""
+    from pixel_assets.lib.compiled.publish import fingerprint_of, published_files
+
+    files: dict[str, str | None] = {ds.key(s.path): s.sha256 for s in ds.shards if s.exists}
+    export_key = ds.key(COMPILED_EXPORT)
+    for key in published_files(root, ds.prefix):
+        if key not in files:  # the export, or a stray file in compiled/ that the gates do not read
+            files[key] = ds.export_sha256 if key == export_key else contract.sha256_digest(root.read_bytes(key))
+    return fingerprint_of(ds.key(MANIFEST_NAME), ds.manifest_sha256, files)
 
 
 def report_key(manifest_key: str) -> str:

@@ -16,13 +16,14 @@ atomic on its own (local: write-then-rename; S3: PutObject).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
 
 from pixel_assets.lib.compiled.build import CompiledDataset
 from pixel_assets.lib.compiled.manifest import MANIFEST_NAME, validate_manifest
-from pixel_assets.lib.contract import SPLITS
+from pixel_assets.lib.contract import SPLITS, sha256_digest
 from pixel_assets.lib.storage import DataRoot
 
 DEFAULT_PREFIX = "final_dataset"
@@ -107,14 +108,23 @@ def dataset_fingerprint(root: DataRoot, prefix: str = DEFAULT_PREFIX) -> str:
     (key and sha256 of its bytes). Two equal fingerprints mean the same published bytes: the gates
     record it, and training compares it, so shards replaced after verification are noticed even
     when the manifest was left alone."""
-    import hashlib
+    manifest_key = _join(prefix, MANIFEST_NAME)
+    manifest = sha256_digest(root.read_bytes(manifest_key)) if root.exists(manifest_key) else None
+    files = {key: sha256_digest(root.read_bytes(key)) for key in published_files(root, prefix)}
+    return fingerprint_of(manifest_key, manifest, files)
 
-    keys = [_join(prefix, MANIFEST_NAME)] + sorted(
-        key for folder in MANAGED_FOLDERS for key in root.list_keys(_join(prefix, folder) + "/"))
+
+def published_files(root: DataRoot, prefix: str = DEFAULT_PREFIX) -> list[str]:
+    """Every file key in the split and export folders (S3 "folder" marker objects left out)."""
+    return sorted(key for folder in MANAGED_FOLDERS for key in root.list_keys(_join(prefix, folder) + "/")
+                  if not key.endswith("/"))
+
+
+def fingerprint_of(manifest_key: str, manifest_sha256: str | None, files: dict[str, str | None]) -> str:
+    """The dataset fingerprint from file digests ("sha256:<hex>", None = missing): the manifest
+    first, then the files by key. The gates build it from the bytes they read, so the shards are
+    not read a second time."""
     digest = hashlib.sha256()
-    for key in keys:
-        data = root.read_bytes(key) if root.exists(key) else None
-        file_sha = hashlib.sha256(data).hexdigest() if data is not None else "missing"
-        digest.update(f"{key}\t{file_sha}\n".encode())
+    for key, sha in [(manifest_key, manifest_sha256), *sorted(files.items())]:
+        digest.update(f"{key}\t{sha.removeprefix('sha256:') if sha else 'missing'}\n".encode())
     return "sha256:" + digest.hexdigest()
-
