@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -148,11 +148,15 @@ def record_errors(record: dict[str, Any], *, compiled: bool = True) -> list[str]
 
 def record_errors_reference(record: dict[str, Any], *, compiled: bool = True) -> list[str]:
     """record_errors through jsonschema alone: the baseline of `pixel bench validate`."""
-    validator = _RECORD_VALIDATOR if compiled else _NORMALIZED_VALIDATOR
     return [
         f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:200]}"
-        for e in validator.iter_errors(record)
+        for e in record_schema_errors(record, compiled=compiled)
     ]
+
+
+def record_schema_errors(record: dict[str, Any], *, compiled: bool = True) -> Iterator[jsonschema.ValidationError]:
+    """jsonschema's own errors for a record (the reference validator), for callers that word them."""
+    return (_RECORD_VALIDATOR if compiled else _NORMALIZED_VALIDATOR).iter_errors(record)
 
 
 # --- records frame -----------------------------------------------------------------------

@@ -16,7 +16,6 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from functools import lru_cache
 from typing import Any
 
 from pixel_assets.lib import contract
@@ -648,21 +647,13 @@ def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, (str, list, dict)) and not (value.strip() if isinstance(value, str) else value))
 
 
-@lru_cache(maxsize=1)
-def _contract_validator() -> Any:
-    import jsonschema
-
-    return jsonschema.Draft202012Validator(contract.RECORD_SCHEMA,
-                                           format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-
-
 def _contract_violations(record: dict[str, Any]) -> list[str]:
     """Where a record breaks the record contract (SPEC §3), as schema paths and rule names only:
     a schema error message quotes the offending value, which may be record text."""
     if not contract.record_errors(record):  # the fast compiled check; nearly every record passes
         return []
     out = []
-    for e in _contract_validator().iter_errors(record):
+    for e in contract.record_schema_errors(record):
         path = "/".join(map(str, e.absolute_path))  # schema property names and list indices only
         if e.validator == "required" and isinstance(e.instance, dict):
             out += [f"{path + '/' if path else ''}{k} missing" for k in e.validator_value if k not in e.instance]
