@@ -170,16 +170,23 @@ LEDGER_SCHEMA = {"content_hash": pl.String, "split": pl.String}
 _SPLIT_PREFERENCE = {"train": 0, "val": 1, "test": 2}  # tie-break when a bridged group's history disagrees
 
 
+def _with_removed(kept: pl.DataFrame, removed: pl.DataFrame | None) -> pl.DataFrame:
+    """``kept`` (content_hash + one column) plus a row per removed record, carrying the value of
+    the kept record it duplicates (``removed.duplicate_of``)."""
+    if removed is None or not removed.height:
+        return kept
+    via = removed.select("content_hash", pl.col("duplicate_of").alias("_kept")).join(
+        kept.rename({"content_hash": "_kept"}), on="_kept", how="inner").drop("_kept")
+    return pl.concat([kept, via])
+
+
 def _ledger_splits(frame: pl.DataFrame, group_keys: pl.Series, ledger: pl.DataFrame,
                    removed: pl.DataFrame | None) -> pl.DataFrame:
     """group_key -> the split its history says (most earlier members; ties train < val < test),
     and how many earlier members disagree with it (they will move)."""
-    members = pl.DataFrame({"content_hash": frame.get_column("content_hash"), "group_key": group_keys})
-    if removed is not None and removed.height:
-        # A removed record stands for its group: it may be the one that was kept last time.
-        via = removed.select("content_hash", pl.col("duplicate_of").alias("_kept")).join(
-            members.rename({"content_hash": "_kept"}), on="_kept", how="inner").drop("_kept")
-        members = pl.concat([members, via])
+    # A removed record stands for its group: it may be the one that was kept last time.
+    members = _with_removed(pl.DataFrame({"content_hash": frame.get_column("content_hash"), "group_key": group_keys}),
+                            removed)
     history = members.unique().join(ledger.select(list(LEDGER_SCHEMA)).unique("content_hash", keep="last"),
                                     on="content_hash", how="inner")
     if history.height == 0:
@@ -197,11 +204,7 @@ def split_ledger(assigned: pl.DataFrame, removed: pl.DataFrame | None = None,
                  previous: pl.DataFrame | None = None) -> pl.DataFrame:
     """The ledger after this assignment: earlier entries, updated by every kept record's split and
     every removed record's (the split of the record it duplicates)."""
-    current = assigned.select("content_hash", "split")
-    if removed is not None and removed.height:
-        current = pl.concat([current, removed.select("content_hash", pl.col("duplicate_of")).join(
-            assigned.select(pl.col("content_hash").alias("duplicate_of"), "split"), on="duplicate_of",
-            how="inner").drop("duplicate_of")])
+    current = _with_removed(assigned.select("content_hash", "split"), removed)
     parts = ([previous.select(list(LEDGER_SCHEMA))] if previous is not None else []) + [current.select(list(LEDGER_SCHEMA))]
     return pl.concat(parts).unique("content_hash", keep="last", maintain_order=True).cast(LEDGER_SCHEMA)
 
