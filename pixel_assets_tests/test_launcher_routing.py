@@ -65,6 +65,11 @@ def test_recorded_backend_wins_over_the_tags():
     assert launcher.backend_name(DagsterRun(job_name="x", tags={"pixel/gpu": "h100", BACKEND_TAG: "default"})) == "default"
 
 
-def test_bad_backend_is_named():
-    with pytest.raises(RoutingError, match=r"gpu_launcher \(dagster_k8s.NoSuchLauncher\)"):
-        RoutingRunLauncher(gpu_launcher={"module": "dagster_k8s", "class": "NoSuchLauncher", "config": {}})
+def test_a_gpu_backend_that_cannot_load_fails_gpu_runs_only_naming_it():
+    """docker compose without a cluster: data runs still launch; a GPU run fails naming the backend."""
+    from dagster._core.launcher import DefaultRunLauncher
+
+    launcher = RoutingRunLauncher(gpu_launcher={"module": "dagster_k8s", "class": "NoSuchLauncher", "config": {}})
+    assert isinstance(launcher.backend("default"), DefaultRunLauncher)
+    with pytest.raises(RoutingError, match=r"gpu_launcher \(dagster_k8s.NoSuchLauncher\) could not be loaded"):
+        launcher.backend("gpu")

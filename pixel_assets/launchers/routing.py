@@ -95,15 +95,26 @@ class RoutingRunLauncher(RunLauncher, ConfigurableClass):
         self.gpu_tag_key = gpu_tag_key
         self.gpu_tag_value = gpu_tag_value
         self.gpu_run_tags = {key: _tag_value(value) for key, value in (gpu_run_tags or {}).items()}
-        gpu = gpu_launcher if isinstance(gpu_launcher, RunLauncher) else _load_backend(GPU, gpu_launcher)
-        if default_launcher is None:
-            default = DefaultRunLauncher()
-        elif isinstance(default_launcher, RunLauncher):
-            default = default_launcher
-        else:
-            default = _load_backend(DEFAULT, default_launcher)
-        self.backends: dict[str, RunLauncher] = {GPU: gpu, DEFAULT: default}
+        # Backends are built on first use: a stack without the GPU cluster (docker compose on a
+        # laptop) still launches data runs; a GPU run there fails naming the backend.
+        self._specs: dict[str, RunLauncher | Mapping[str, Any] | None] = {GPU: gpu_launcher, DEFAULT: default_launcher}
+        self._backends: dict[str, RunLauncher] = {}
         super().__init__()
+
+    def backend(self, name: str) -> RunLauncher:
+        """The run launcher behind `name` ("gpu" or "default"), loaded and registered on first use."""
+        if name not in self._backends:
+            spec = self._specs[name]
+            if spec is None:
+                launcher = DefaultRunLauncher()
+            elif isinstance(spec, RunLauncher):
+                launcher = spec
+            else:
+                launcher = _load_backend(name, spec)
+            if self.has_instance:
+                launcher.register_instance(self._instance)
+            self._backends[name] = launcher
+        return self._backends[name]
 
     # --- ConfigurableClass -------------------------------------------------------------------
 
@@ -129,8 +140,9 @@ class RoutingRunLauncher(RunLauncher, ConfigurableClass):
 
     def register_instance(self, instance) -> None:
         super().register_instance(instance)
-        for backend in self.backends.values():
-            backend.register_instance(instance)
+        for backend in self._backends.values():
+            if not backend.has_instance:
+                backend.register_instance(instance)
 
     # --- routing -----------------------------------------------------------------------------
 
@@ -141,10 +153,10 @@ class RoutingRunLauncher(RunLauncher, ConfigurableClass):
     def backend_name(self, run: DagsterRun) -> str:
         """The backend that launched the run (its tag), or the one its tags route to if not launched yet."""
         recorded = run.tags.get(BACKEND_TAG)
-        return recorded if recorded in self.backends else self.route(run.tags)
+        return recorded if recorded in self._specs else self.route(run.tags)
 
     def backend_for(self, run: DagsterRun) -> RunLauncher:
-        return self.backends[self.backend_name(run)]
+        return self.backend(self.backend_name(run))
 
     def _run(self, run_id: str) -> DagsterRun | None:
         return self._instance.get_run_by_id(run_id)
@@ -155,7 +167,7 @@ class RoutingRunLauncher(RunLauncher, ConfigurableClass):
         tags = {BACKEND_TAG: name, **(self.gpu_run_tags if name == GPU else {})}
         self._instance.add_run_tags(run.run_id, tags)
         run = self._run(run.run_id) or run  # the backend reads its settings from the run's tags
-        self.backends[name].launch_run(LaunchRunContext(dagster_run=run, workspace=context.workspace))
+        self.backend(name).launch_run(LaunchRunContext(dagster_run=run, workspace=context.workspace))
 
     def terminate(self, run_id: str) -> bool:
         run = self._run(run_id)
@@ -163,9 +175,11 @@ class RoutingRunLauncher(RunLauncher, ConfigurableClass):
             return False
         return self.backend_for(run).terminate(run_id)
 
+    # Health checks and resumption are answered per run by its backend (K8sRunLauncher and
+    # EcsRunLauncher have both; DefaultRunLauncher neither), so the router always offers them.
     @property
     def supports_check_run_worker_health(self) -> bool:
-        return any(b.supports_check_run_worker_health for b in self.backends.values())
+        return True
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
         backend = self.backend_for(run)
@@ -179,7 +193,7 @@ class RoutingRunLauncher(RunLauncher, ConfigurableClass):
 
     @property
     def supports_resume_run(self) -> bool:
-        return any(b.supports_resume_run for b in self.backends.values())
+        return True
 
     def resume_run(self, context: ResumeRunContext) -> None:
         backend = self.backend_for(context.dagster_run)
@@ -193,9 +207,9 @@ class RoutingRunLauncher(RunLauncher, ConfigurableClass):
         return self.backend_for(run).get_run_worker_debug_info(run, include_container_logs=include_container_logs)
 
     def dispose(self) -> None:
-        for backend in self.backends.values():
+        for backend in self._backends.values():
             backend.dispose()
 
     def join(self, timeout: int = 30) -> None:
-        for backend in self.backends.values():
+        for backend in self._backends.values():
             backend.join(timeout=timeout)
