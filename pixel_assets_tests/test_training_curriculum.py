@@ -216,3 +216,55 @@ def test_config_hash_is_stable_json():
     hashes = {s.name: s.config_hash() for s in c.stages}
     assert len(set(hashes.values())) == len(hashes)
     assert json.loads(json.dumps(hashes)) == {s.name: s.config_hash() for s in load_curriculum(registry=REGISTRY).stages}
+
+
+# --- `pixel curriculum` -------------------------------------------------------------------------
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    from pixel_assets.cli import main
+
+    code = main(["curriculum", *argv])
+    return code, capsys.readouterr().out
+
+
+def test_pixel_curriculum_without_a_published_dataset_says_so(capsys, tmp_path):
+    code, out = run_cli(capsys, "--root", str(tmp_path))
+    assert code == 0
+    assert "no published dataset at" in out and "stage5_long_running [sft] from stage4_voice_persona" in out
+    assert "tokens/s — source: estimate, not a measurement" in out
+    code, out = run_cli(capsys, "--root", str(tmp_path), "--json")
+    plan = json.loads(out)
+    assert plan["dataset"] is None and plan["total_steps"] is None
+    assert plan["stages"][2]["families"] == {"professional_therapeutic": 0.4, "priority_datasets": 0.4,
+                                             "mental_health_datasets": 0.2}
+
+
+def test_pixel_curriculum_plans_from_the_published_dataset(capsys, tmp_path):
+    from pixel_assets.lib.storage import LocalDataRoot
+    from pixel_assets.lib.training.packing import template_ids
+    from pixel_assets.lib.training.plan import read_published_records
+    from pixel_assets_tests.test_gates_helpers import build_clean_dataset
+    from pixel_assets_tests.training_records import tiny_tokenizer
+
+    root = LocalDataRoot(tmp_path)
+    build_clean_dataset(root, REGISTRY)
+    tok = tiny_tokenizer()
+    tok.save_pretrained(tmp_path / "models" / "base")
+    code, out = run_cli(capsys, "--root", str(tmp_path), "--profile", "demo", "--json")
+    plan = json.loads(out)
+    assert code == 0 and plan["dataset"].endswith("final_dataset/manifest.json")
+    assert plan["token_count"].startswith("tokenizer + chat template")
+    train = read_published_records(root)["train"]
+    s3 = next(r for r in plan["stages"] if r["stage"] == "stage3_edge_stress_test")
+    mine = [r for r in train if r["metadata"]["source_family"] == "edge_case_generator"]
+    assert s3["available"]["edge_case_generator"] == {
+        "conversations": len(mine), "tokens": sum(len(i) for i in template_ids(tok, [r["messages"] for r in mine]))}
+    assert 0 < s3["steps"] <= 4  # the demo profile's max_steps
+    assert s3["h100_hours"] == round(s3["tokens_trained"] / plan["tokens_per_second_h100"] / 3600, 4)
+    assert plan["total_steps"] == sum(r["steps"] for r in plan["stages"] if r["enabled"])
+    from pixel_assets.cli.training import print_plan
+
+    print_plan(plan)  # the text form of the same plan
+    text = capsys.readouterr().out
+    assert "edge_case_generator" in text and "H100 h" in text and "total:" in text
