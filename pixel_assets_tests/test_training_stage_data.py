@@ -285,3 +285,12 @@ def test_stage_data_version_follows_the_records_the_stage_reads_and_its_config()
     assert v != stage_data_version(s, stage_input_hashes(s, own_family_changed, val), {"tokenizer": "t1"})
     assert v != stage_data_version(s, stage_input_hashes(s, train, val), {"tokenizer": "t2"})
     assert v != stage_data_version(dataclasses.replace(s, seed=1), stage_input_hashes(s, train, val), {"tokenizer": "t1"})
+
+
+def test_an_exchange_that_cannot_fit_is_left_out_and_counted_not_cut(tok):
+    one_long_exchange = record("cot_reasoning", seed=5, turns=1, words=90)  # ~ 400 tokens in one exchange
+    s = stage("stage2_therapeutic_expertise", max_length=256, max_train_records=None, long_conversations="split")
+    data = build_stage_data(s, [one_long_exchange] + records("cot_reasoning", 4), [], tok)
+    fam = data.stats["families"]["cot_reasoning"]
+    assert fam["overlength"] == 1 and fam["overlength_dropped"] == 1 and fam["turns_left_out"] == 2
+    assert one_long_exchange["metadata"]["content_hash"] not in hashes(data.train) and len(data.train) == 4

@@ -10,6 +10,7 @@ records' `metadata.total_tokens`; the plan says which it used.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import Counter
@@ -59,11 +60,17 @@ def _available(stage: StageConfig, train: list[dict], tokenizer) -> dict[str, di
     return out
 
 
-def _estimate(stage: StageConfig, train: list[dict]) -> dict[str, Any]:
-    """Without a tokenizer: the record mix, tokens from metadata.total_tokens."""
+def _estimate(stage: StageConfig, train: list[dict], tokenizer=None) -> dict[str, Any]:
+    """The record mix alone (no stage data built): the preference stage, or any stage without a
+    tokenizer (tokens then from metadata.total_tokens)."""
+    from pixel_assets.lib.training.packing import template_ids
+
     mine = [r for r in train if _meta(r).get("source_family") in stage.families and _meta(r).get("split") == "train"]
     fams = [_meta(r)["source_family"] for r in mine]
-    tokens = [int(_meta(r).get("total_tokens") or 0) for r in mine]
+    if tokenizer is not None:
+        tokens = [len(ids) for ids in template_ids(tokenizer, [r["messages"] for r in mine])]
+    else:
+        tokens = [int(_meta(r).get("total_tokens") or 0) for r in mine]
     sizes = tokens if stage.mix_unit == "tokens" else [1] * len(mine)
     m = mix(fams, sizes, stage.families, seed=stage.seed, oversample=stage.oversample,
             max_records=stage.max_train_records, label=stage.name)
@@ -100,12 +107,10 @@ def stage_plan(stage: StageConfig, curriculum: Curriculum, train: list[dict] | N
                  "examples": stats["examples"], "overlength": stats["overlength"],
                  "achieved_weights": {f: v["achieved_weight"] for f, v in stats["families"].items()}}
     else:
-        mixed = _estimate(stage, train)
-    per_epoch = stage.steps_for(mixed["examples"]) if not stage.max_steps else \
-        math.ceil(math.ceil(mixed["examples"] / stage.per_device_batch_size) / stage.gradient_accumulation_steps) * stage.epochs
+        mixed = _estimate(stage, train, tokenizer)
     steps = stage.steps_for(mixed["examples"])
-    full_tokens = mixed["train_tokens"] * stage.epochs
-    trained_tokens = full_tokens * (steps / per_epoch) if per_epoch else 0
+    uncapped = dataclasses.replace(stage, max_steps=None).steps_for(mixed["examples"])
+    trained_tokens = mixed["train_tokens"] * stage.epochs * (steps / uncapped) if uncapped else 0
     row.update(mixed)
     row["steps"] = steps
     row["tokens_trained"] = int(trained_tokens)
