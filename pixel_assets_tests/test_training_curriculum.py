@@ -54,7 +54,8 @@ def test_packaged_curriculum_is_spec_section_7():
 
 def test_profiles_demo_and_production():
     demo = load_curriculum(registry=REGISTRY, profile="demo")
-    assert all(s.max_steps and s.max_train_records for s in demo.stages)
+    assert all(s.max_steps and s.max_train_records for s in demo.all_stages)
+    assert [s.name for s in demo.stages] == [s.name for s in demo.sft_chain()] + ["preference"]
     assert demo.stage("stage1_foundation").max_length == 512
     assert demo.stage("stage1_foundation").learning_rate == 3e-4  # stage values not named by the profile stay
     prod = load_curriculum(registry=REGISTRY, profile="production")

@@ -122,7 +122,7 @@ def curriculum_plan(curriculum: Curriculum, records: dict[str, list[dict]] | Non
                     *, dataset: str | None = None, tokenizer_name: str | None = None) -> dict[str, Any]:
     train = records.get("train") if records else None
     val = records.get("val") if records else None
-    stages = [stage_plan(s, curriculum, train if s.enabled else None, val, tokenizer) for s in curriculum.stages]
+    stages = [stage_plan(s, curriculum, train if s.enabled else None, val, tokenizer) for s in curriculum.all_stages]
     enabled = [r for r in stages if r["enabled"] and "h100_hours" in r]
     return {
         "curriculum": curriculum.path, "profile": curriculum.profile,
