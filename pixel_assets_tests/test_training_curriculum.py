@@ -190,6 +190,18 @@ def test_invalid_preference_algorithm_settings(raw, algorithm, settings, field):
     refused(data, "'preference'", f"'{field}'")
 
 
+def test_kto_needs_a_batch_of_two(raw):
+    data = copy.deepcopy(raw)
+    stage_of(data, "preference").update(algorithm="kto", per_device_batch_size=1)
+    refused(data, "'preference'", "'per_device_batch_size'", "KTO needs a batch of at least 2")
+
+
+def test_preference_stage_takes_sources_not_families(raw):
+    data = copy.deepcopy(raw)
+    stage_of(data, "preference")["families"] = {"dpo_preference": 1.0}
+    refused(data, "'preference'", "'families'", "source_weights")
+
+
 @pytest.mark.parametrize("algorithm,settings", [
     ("simpo", {"gamma_beta_ratio": 0.3, "cpo_alpha": 0.0}), ("dpo", {"loss_type": "ipo"}),
     ("kto", {"desirable_weight": 1.33, "undesirable_weight": 1.0}), ("orpo", {}),

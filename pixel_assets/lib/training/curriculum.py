@@ -264,6 +264,8 @@ def parse_stage(raw: dict[str, Any], registry: Registry, model_max_length: int) 
                    "(its validation set is the val split of the same families)")
     values: dict[str, Any] = {"name": name, "kind": kind, "splits": ("train",)}
     if kind == "preference":
+        if raw.get("families"):
+            raise _err(name, "families", "a preference stage draws from source_weights/source_families, not families")
         values.update(_preference_fields(name, raw, registry))
     else:
         for key in ("algorithm", "beta", "algorithm_settings", "source_weights", "source_families",
@@ -285,6 +287,9 @@ def parse_stage(raw: dict[str, Any], registry: Registry, model_max_length: int) 
         if not isinstance(v, bool):
             raise _err(name, key, f"must be true or false, got {v!r}")
         values[key] = v
+    if values.get("algorithm") == "kto" and values["per_device_batch_size"] < 2:
+        raise _err(name, "per_device_batch_size", "KTO needs a batch of at least 2 (desirable and undesirable "
+                   f"examples side by side), got {values['per_device_batch_size']}")
     if values["packing"] and kind != "sft":
         raise _err(name, "packing", "only an SFT stage packs sessions")
     long = raw.get("long_conversations", "drop")
