@@ -281,3 +281,16 @@ def test_pixel_curriculum_plans_from_the_published_dataset(capsys, tmp_path):
     print_plan(plan)  # the text form of the same plan
     text = capsys.readouterr().out
     assert "edge_case_generator" in text and "H100 h" in text and "total:" in text
+
+
+def test_pixel_curriculum_reports_an_invalid_file_in_one_line(capsys, tmp_path, raw):
+    from pixel_assets.cli import main
+
+    data = copy.deepcopy(raw)
+    stage_of(data, "stage6_specialized")["families"]["cptsd"] = 0.5
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["curriculum", "--file", str(path), "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pixel curriculum: error: ")
+    assert "'stage6_specialized'" in err[0] and "'families'" in err[0]
