@@ -294,3 +294,10 @@ def test_an_exchange_that_cannot_fit_is_left_out_and_counted_not_cut(tok):
     fam = data.stats["families"]["cot_reasoning"]
     assert fam["overlength"] == 1 and fam["overlength_dropped"] == 1 and fam["turns_left_out"] == 2
     assert one_long_exchange["metadata"]["content_hash"] not in hashes(data.train) and len(data.train) == 4
+
+
+def test_phase_a_text_without_sentence_ends_or_spaces_still_fits(tok):
+    blob = record("video_transcripts", seed=2, text="x" * 3000)  # no paragraph, sentence or word boundary
+    data = build_stage_data(stage("pretrained", max_length=64, max_train_records=None), [blob], [], tok)
+    assert "".join(line["text"] for line in data.train) == "x" * 3000
+    assert all(len(tok(line["text"], add_special_tokens=False)["input_ids"]) <= 63 for line in data.train)
