@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def ui_hint() -> str:
     # Outside the repository root there is no workspace.yaml to tell dagster dev what to load.
     target = [] if Path("workspace.yaml").is_file() else ["-m", "pixel_assets.definitions"]
     command = " ".join([*env, "dagster dev", *target])
+    if shutil.which("dagster") is None and Path(".venv/bin/dagster").is_file():  # ./scripts/demo.sh's venv
+        command = f". .venv/bin/activate && {command}"
     return f"open the UI:  {command}   (in this directory), then http://127.0.0.1:3000"
 
 
