@@ -265,8 +265,12 @@ def prepare_progress(out_dir: Path, marker: dict, log: Callable[[str], Any]) -> 
 
 
 def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, train_rows: list[dict],
-                  val_rows: list[dict], out_dir: Path, config: SFTStageConfig, callbacks=(), model=None):
-    """The configured SFTTrainer (also used by the benchmark and the tests)."""
+                  val_rows: list[dict] | None, out_dir: Path, config: SFTStageConfig, callbacks=(), model=None,
+                  evaluate: bool = True, **overrides):
+    """The configured SFTTrainer (also used by the benchmark and the tests).
+
+    ``evaluate=False`` (the benchmark): no evaluation, saving or early stopping. ``overrides``: more
+    SFTConfig fields."""
     from datasets import Dataset
     from transformers import EarlyStoppingCallback, PrinterCallback
     from trl import SFTConfig, SFTTrainer
@@ -284,7 +288,12 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
     padding_free = config.packing or config.padding_free
     gradient_checkpointing = (plan.device != "cpu") if config.gradient_checkpointing is None \
         else config.gradient_checkpointing
-    args = SFTConfig(
+    schedule = dict(
+        eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps", save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit, load_best_model_at_end=True, metric_for_best_model="eval_loss",
+        greater_is_better=False,
+    ) if evaluate else dict(eval_strategy="no", save_strategy="no")
+    kwargs: dict[str, Any] = dict(
         output_dir=str(out_dir / PROGRESS_DIR),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
@@ -293,14 +302,6 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
         per_device_train_batch_size=config.per_device_batch_size,
         per_device_eval_batch_size=config.per_device_batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
-        eval_strategy="steps",
-        eval_steps=config.eval_steps,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        load_best_model_at_end=True,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
         logging_steps=min(config.logging_steps, config.eval_steps),
         report_to=list(config.report_to) or "none",
         run_name=config.run_name or config.stage,
@@ -316,13 +317,18 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
         gradient_checkpointing=gradient_checkpointing,
         disable_tqdm=True,
         dataloader_num_workers=0,
-        **plan.trainer_kwargs(),
     )
+    kwargs.update(schedule)
+    kwargs.update(plan.trainer_kwargs())
+    kwargs.update(overrides)
+    args = SFTConfig(**kwargs)
+    stopping = [EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)] if evaluate else []
     trainer = SFTTrainer(
         model=model, args=args, processing_class=tokenizer, peft_config=peft_config,
-        train_dataset=Dataset.from_list(train_rows), eval_dataset=Dataset.from_list(val_rows),
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(val_rows) if evaluate else None,
         # the caller's callbacks run first: they see (and may act on) each evaluation before early stopping
-        callbacks=[*callbacks, EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)],
+        callbacks=[*callbacks, *stopping],
     )
     trainer.remove_callback(PrinterCallback)  # progress goes through `log` (_Progress) instead
     return trainer
