@@ -23,7 +23,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,10 @@ class SFTStageConfig:
     save_steps: int | None = None  # None: = eval_steps (must be a multiple of eval_steps to keep the best)
     early_stopping_patience: int = 3
     packing: bool = False  # best-fit-decreasing packing, padding-free (stage 5)
-    padding_free: bool = True  # unpacked stages: one flattened sequence per batch, no pad tokens computed
+    # Unpacked stages: one flattened sequence per batch, no pad tokens computed. None = only with a
+    # flash-attention kernel (varlen); sdpa/eager attend over the whole flattened batch, so padded
+    # batches are cheaper there.
+    padding_free: bool | None = None
     seed: int = 0
     logging_steps: int = 10
     warmup_ratio: float = 0.0
@@ -285,7 +288,13 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
         model = PeftModel.from_pretrained(model, str(parent_adapter), is_trainable=True)
     else:
         peft_config = lora_config(config.lora_r, config.lora_alpha, config.lora_dropout)
-    padding_free = config.packing or config.padding_free
+    flash = plan.attn_implementation.startswith("flash")
+    padding_free = config.packing or (flash if config.padding_free is None else config.padding_free)
+    batch, accumulation = config.per_device_batch_size, config.gradient_accumulation_steps
+    if config.packing and not flash:
+        # Without a varlen kernel a flattened batch of B packed rows costs (B * max_length)^2 attention;
+        # one packed row per forward (same effective batch through accumulation) costs max_length^2.
+        batch, accumulation = 1, batch * accumulation
     gradient_checkpointing = (plan.device != "cpu") if config.gradient_checkpointing is None \
         else config.gradient_checkpointing
     schedule = dict(
@@ -299,9 +308,9 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
         max_steps=config.max_steps or -1,
         learning_rate=config.learning_rate,
         warmup_steps=config.warmup_ratio,  # a float < 1 is a fraction of the steps (transformers 5)
-        per_device_train_batch_size=config.per_device_batch_size,
-        per_device_eval_batch_size=config.per_device_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        per_device_train_batch_size=batch,
+        per_device_eval_batch_size=batch,
+        gradient_accumulation_steps=accumulation,
         logging_steps=min(config.logging_steps, config.eval_steps),
         report_to=list(config.report_to) or "none",
         run_name=config.run_name or config.stage,
@@ -314,6 +323,7 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
         padding_free=padding_free,
         assistant_only_loss=config.kind == "sft",
         include_num_input_tokens_seen="non_padding",
+        restore_callback_states_from_checkpoint=True,  # early stopping's patience counter survives a resume
         gradient_checkpointing=gradient_checkpointing,
         disable_tqdm=True,
         dataloader_num_workers=0,
@@ -354,7 +364,7 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
               "parent": _digest(parent_adapter), "train": _digest(train_path), "val": _digest(val_path)}
     resume = prepare_progress(out_dir, marker, log)
     if wandb_run is not None and "wandb" not in config.report_to:
-        config.report_to = (*config.report_to, "wandb")
+        config = replace(config, report_to=(*config.report_to, "wandb"))
     progress = _Progress(log, config.stage)
     trainer = build_trainer(base=base, parent_adapter=parent_adapter, tokenizer=tokenizer, train_rows=train_rows,
                             val_rows=val_rows, out_dir=out_dir, config=config, callbacks=[progress, *callbacks])
