@@ -77,13 +77,12 @@ class _Build:
         self.other_split = self.other_family = 0
         for r in records:
             meta = r.get("metadata") or {}
-            family = meta.get("source_family")
-            source = _FAMILY_SOURCE.get(family)
-            if source is None:
-                self.other_family += 1
-                continue
             if meta.get("split") != split:
                 self.other_split += 1  # never a test record, never the other split
+                continue
+            source = _FAMILY_SOURCE.get(meta.get("source_family"))
+            if source is None:
+                self.other_family += 1
                 continue
             ref = split_reference(r.get("messages") or [])
             if ref is None:
@@ -148,8 +147,9 @@ class _Build:
         if self.sampler is None:
             raise ValueError(f"preference data: source {source!r} needs rejected responses sampled from "
                              f"{self.config.rejected_source!r} but no sampler was given (or set rejected_source: none)")
-        items, asked, batch = self.candidates[source], 0, max(1, min(16, quota))
+        items, asked, per_prompt = self.candidates[source], 0, self.config.sampling.num_samples
         while len(out) < quota and asked < len(items):
+            batch = min(16, -(-(quota - len(out)) // per_prompt))  # prompts still needed, if none is dropped
             chunk = items[asked : asked + batch]
             asked += len(chunk)
             answers = self.sampler([c[0] for c in chunk])
