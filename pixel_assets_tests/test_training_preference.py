@@ -93,6 +93,22 @@ def test_pairs_with_empty_or_identical_rejected_are_dropped_and_counted():
     assert counts["dpo_preference"] == counts["roleplay"]  # the short source limits the other
 
 
+def test_the_first_usable_of_several_samples_is_the_rejected_response():
+    recs = records("roleplay_simulator", "train", 5)
+    chosen_of = {json.dumps(r["messages"][:-1]): r["messages"][-1]["content"] for r in recs}
+
+    class TwoSamples:
+        def __call__(self, prompts):
+            return [["", chosen_of[json.dumps(p)], "first usable", "second usable"] for p in prompts]
+
+    cfg = PreferenceConfig(source_weights={"dpo_preference": 0.0, "roleplay": 1.0, "edge_case": 0.0},
+                           sampling=SamplingConfig(num_samples=4))
+    data = build_preference_data(cfg, recs, TwoSamples())
+    assert [p["rejected"][0]["content"] for p in data.train] == ["first usable"] * 5
+    assert {p["metadata"]["sample_index"] for p in data.train} == {2}
+    assert data.stats["train"]["dropped"]["roleplay"] == {"rejected_empty": 5, "rejected_equals_chosen": 5}
+
+
 def test_rejected_source_none_turns_sampled_pairs_off():
     data = build_preference_data(PreferenceConfig(rejected_source="none"), _records(), sampler=None)
     assert data.stats["train"]["pairs_per_source"] == {"dpo_preference": 40, "roleplay": 0, "edge_case": 0}
@@ -133,8 +149,11 @@ def test_kto_rows_are_derived_from_the_pairs_and_files_are_written(tmp_path):
 @pytest.mark.parametrize("changes, field", [
     ({"algorithm": "ppo"}, "preference.algorithm"),
     ({"beta": 0}, "preference.beta"),
-    ({"algorithm": "simpo", "settings": {"simpo_gamma": -1}}, "preference.settings.simpo_gamma"),
-    ({"algorithm": "orpo", "settings": {"simpo_gamma": 0.5}}, "not a setting of 'orpo'"),
+    ({"algorithm": "simpo", "settings": {"gamma_beta_ratio": 2}}, "preference.settings.gamma_beta_ratio"),
+    ({"algorithm": "simpo", "settings": {"cpo_alpha": -1}}, "preference.settings.cpo_alpha"),
+    ({"algorithm": "orpo", "settings": {"gamma_beta_ratio": 0.5}}, "not a setting of 'orpo'"),
+    ({"save_steps": 3, "eval_steps": 2}, "preference.save_steps"),
+    ({"source_families": {"dpo_preference": ["dpo_preference"]}}, "no families listed"),
     ({"algorithm": "dpo", "settings": {"loss_type": "nope"}}, "preference.settings.loss_type"),
     ({"algorithm": "kto", "settings": {"desirable_weight": 0}}, "preference.settings.desirable_weight"),
     ({"algorithm": "kto", "per_device_batch_size": 1}, "KTO needs more than one example"),
@@ -189,21 +208,27 @@ def test_stage7_sampler_is_seeded(tiny):
 
 
 @pytest.mark.parametrize("algorithm", ["orpo", "simpo", "dpo", "kto"])
-def test_each_algorithm_trains_from_the_stage7_adapter(tiny, algorithm):
+def test_each_algorithm_trains_from_the_stage7_adapter_with_the_curriculum_settings(tiny, algorithm):
     from pixel_assets.lib.training.align import train_preference
+    from pixel_assets.lib.training.curriculum import load_curriculum
+    from pixel_assets.lib.training.store import checkpoint_metadata
 
+    stage = load_curriculum(profile="demo").stage("preference")  # the curriculum file, demo profile
+    config = PreferenceConfig.from_stage(stage, algorithm=algorithm, settings={}, max_steps=1, eval_steps=1,
+                                         save_steps=1)
+    assert config.beta == stage.beta and config.learning_rate == stage.learning_rate
     out = tiny["tmp"] / f"final_{algorithm}"
-    config = PreferenceConfig.from_stage({"algorithm": algorithm, **FAST})
     result = train_preference(base=tiny["base"], stage7_adapter=tiny["stage7"], tokenizer=tiny["tokenizer"],
                               data_path=tiny["data"], out_dir=out, config=config, log=lambda _m: None)
     assert result.steps == 1 and result.algorithm == algorithm and result.train_loss is not None
-    assert result.eval_loss is not None and result.perplexity > 1
-    assert (out / "adapter_model.safetensors").is_file() and not (out / "ref").exists()
-    meta = json.loads((out / "checkpoint.json").read_text())
-    assert meta["stage"] == "preference" and meta["config"]["algorithm"] == algorithm
+    assert result.eval_loss is not None and result.perplexity > 1 and result.tokens_seen > 0
+    assert (out / "adapter_model.safetensors").is_file() and (out / "adapter_config.json").is_file()
+    assert not (out / "ref").exists() and not (out / "_progress").exists()  # only the trained adapter is kept
     assert "rewards/margins" in result.preference and "eval_rewards/margins" in result.preference
     if algorithm != "kto":  # KTO's rewards are unpaired: no accuracy
         assert "rewards/accuracies" in result.preference
+    meta = checkpoint_metadata(result)
+    assert meta["algorithm"] == algorithm and meta["preference"] == result.preference
 
 
 @pytest.mark.parametrize("algorithm", ["dpo", "kto"])
@@ -238,16 +263,21 @@ def test_reference_model_is_the_stage7_policy(tiny, algorithm):
 
 
 def test_resume_continues_from_the_last_intermediate_checkpoint(tiny):
-    from pixel_assets.lib.training.align import PROGRESS_DIR, train_preference
+    from transformers import TrainerCallback
+
+    from pixel_assets.lib.training.align import train_preference
+
+    class Interrupt(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise KeyboardInterrupt("planted interruption after the step-2 checkpoint")
 
     out = tiny["tmp"] / "resume"
     config = PreferenceConfig(**{**FAST, "max_steps": 3})
     kw = dict(base=tiny["base"], stage7_adapter=tiny["stage7"], tokenizer=tiny["tokenizer"], data_path=tiny["data"],
               out_dir=out, config=config, log=lambda _m: None)
-    first = train_preference(**kw)
-    assert first.resumed_from_step is None and first.steps == 3
-    # An interruption after step 2: step 3's checkpoint and the final adapter never got written.
-    shutil.rmtree(out / PROGRESS_DIR / "checkpoint-3")
-    (out / PROGRESS_DIR / "checkpoint-2" / "trainer_state.json").rename(out / "incomplete")  # 2 is partial too
-    second = train_preference(**kw)
-    assert second.resumed_from_step == 1 and second.steps == 3
+    with pytest.raises(KeyboardInterrupt):
+        train_preference(**kw, callbacks=[Interrupt()])
+    assert not (out / "adapter_model.safetensors").exists()
+    resumed = train_preference(**kw)
+    assert resumed.resumed_from_step == 2 and resumed.steps == 3

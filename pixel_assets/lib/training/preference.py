@@ -24,7 +24,6 @@ from pixel_assets.lib.training.sampling import Messages, Sampler
 STAGE = "preference"
 DATA_PREFIX = f"training/stages/{STAGE}"
 FILES = {"train": "train.jsonl", "val": "val.jsonl", "kto_train": "kto_train.jsonl", "kto_val": "kto_val.jsonl"}
-_FAMILY_SOURCE = {fam: src for src, fams in SOURCE_FAMILIES.items() for fam in fams}
 
 
 @dataclass
@@ -75,12 +74,13 @@ class _Build:
         self.dropped: dict[str, Counter[str]] = {s: Counter() for s in SOURCE_FAMILIES}
         self.candidates: dict[str, list[tuple[Messages, dict, dict]]] = {s: [] for s in SOURCE_FAMILIES}
         self.other_split = self.other_family = 0
+        family_source = {fam: src for src, fams in config.source_families.items() for fam in fams}
         for r in records:
             meta = r.get("metadata") or {}
             if meta.get("split") != split:
                 self.other_split += 1  # never a test record, never the other split
                 continue
-            source = _FAMILY_SOURCE.get(meta.get("source_family"))
+            source = family_source.get(meta.get("source_family"))
             if source is None:
                 self.other_family += 1
                 continue
@@ -103,8 +103,7 @@ class _Build:
 
     def run(self) -> tuple[list[dict], dict[str, Any]]:
         weights = self.active_weights()
-        per_prompt = {s: (self.config.sampling.num_samples if s in SAMPLED_SOURCES else 1) for s in SOURCE_FAMILIES}
-        avail = {s: len(self.candidates[s]) * per_prompt[s] for s in SOURCE_FAMILIES if weights[s] > 0}
+        avail = {s: len(self.candidates[s]) for s in SOURCE_FAMILIES if weights[s] > 0}
         quota = _quotas(weights, avail, self.cap)
         kept: dict[str, list[dict]] = {s: [] for s in SOURCE_FAMILIES}
         sampled_prompts = 0
@@ -147,26 +146,22 @@ class _Build:
         if self.sampler is None:
             raise ValueError(f"preference data: source {source!r} needs rejected responses sampled from "
                              f"{self.config.rejected_source!r} but no sampler was given (or set rejected_source: none)")
-        items, asked, per_prompt = self.candidates[source], 0, self.config.sampling.num_samples
+        items, asked = self.candidates[source], 0
         while len(out) < quota and asked < len(items):
-            batch = min(16, -(-(quota - len(out)) // per_prompt))  # prompts still needed, if none is dropped
-            chunk = items[asked : asked + batch]
+            chunk = items[asked : asked + min(16, quota - len(out))]  # prompts still needed, if none is dropped
             asked += len(chunk)
             answers = self.sampler([c[0] for c in chunk])
             if len(answers) != len(chunk):
                 raise ValueError(f"sampler returned {len(answers)} answer lists for {len(chunk)} prompts")
             for (prompt, chosen, meta), samples in zip(chunk, answers):
-                seen: set[str] = set()
-                for k, text in enumerate(samples):
+                for k, text in enumerate(samples):  # the first usable sample is the rejected response
                     reason = _drop_reason(chosen["content"], text)
-                    if reason is None and _norm(text) in seen:
-                        reason = "rejected_duplicate_sample"
-                    if reason:
-                        self.dropped[source][reason] += 1
-                        continue
-                    seen.add(_norm(text))
-                    if len(out) < quota:
+                    if reason is None:
                         out.append(_pair(prompt, chosen, text, self._meta(source, meta, self.config.rejected_source, k)))
+                        break
+                    self.dropped[source][reason] += 1
+                else:
+                    self.dropped[source]["prompt_without_usable_sample"] += 1
         return asked
 
     def _meta(self, source: str, meta: dict, rejected_from: str, sample: int) -> dict[str, Any]:
