@@ -108,6 +108,18 @@ def test_the_first_usable_of_several_samples_is_the_rejected_response():
     assert data.stats["train"]["dropped"]["roleplay"] == {"rejected_empty": 5, "rejected_equals_chosen": 5}
 
 
+def test_over_length_pairs_are_left_out_and_counted():
+    from pixel_assets.lib.training.models import build_tokenizer
+
+    tok = build_tokenizer(["a few words to learn from"] * 20, vocab_size=280)
+    recs = records("dpo_preference", "train", 6)
+    recs[0]["metadata"]["rejected_response"] = "word " * 300
+    cfg = PreferenceConfig(rejected_source="none", max_length=120)
+    data = build_preference_data(cfg, recs, tokenizer=tok)
+    assert data.stats["train"]["dropped"] == {"dpo_preference": {"over_length": 1}}
+    assert data.stats["train"]["pairs"] == 5
+
+
 def test_rejected_source_none_turns_sampled_pairs_off():
     data = build_preference_data(PreferenceConfig(rejected_source="none"), _records(), sampler=None)
     assert data.stats["train"]["pairs_per_source"] == {"dpo_preference": 40, "roleplay": 0, "edge_case": 0}

@@ -11,6 +11,7 @@ CheckpointStore.publish adds checkpoint.json (store.checkpoint_metadata(result))
 
 from __future__ import annotations
 
+import copy
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -135,7 +136,8 @@ def build_trainer(*, base, stage7_adapter: Path, tokenizer, data_dir: Path, out_
     cbs = list(callbacks)  # the caller's callbacks run first (they see each evaluation before early stopping)
     if eval_ds is not None and config.early_stopping_patience:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
-    if config.algorithm in ("dpo", "kto"):
+    if config.algorithm in ("dpo", "kto") and tokenizer.padding_side != "left":
+        tokenizer = copy.deepcopy(tokenizer)  # the caller's tokenizer is left as it is
         tokenizer.padding_side = "left"  # TRL's DPO/KTO collators expect left padding
     trainer = trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                           processing_class=tokenizer, callbacks=cbs or None)

@@ -69,8 +69,8 @@ class _Build:
     once their share of the mix is filled, so the stage-7 model answers only what is used."""
 
     def __init__(self, config: PreferenceConfig, split: str, records: Iterable[dict], sampler: Sampler | None,
-                 cap: int | None):
-        self.config, self.split, self.sampler, self.cap = config, split, sampler, cap
+                 cap: int | None, tokenizer=None):
+        self.config, self.split, self.sampler, self.cap, self.tokenizer = config, split, sampler, cap, tokenizer
         self.dropped: dict[str, Counter[str]] = {s: Counter() for s in SOURCE_FAMILIES}
         self.candidates: dict[str, list[tuple[Messages, dict, dict]]] = {s: [] for s in SOURCE_FAMILIES}
         self.other_split = self.other_family = 0
@@ -114,7 +114,8 @@ class _Build:
                 sampled_prompts += self._sample(source, quota[source], kept[source])
             else:
                 for prompt, chosen, meta in self.candidates[source]:
-                    reason = _drop_reason(chosen["content"], meta.get("rejected_response"))
+                    reason = _drop_reason(chosen["content"], meta.get("rejected_response")) or \
+                        self._over_length(prompt, chosen, meta.get("rejected_response"))
                     if reason:
                         self.dropped[source][reason] += 1
                         continue
@@ -155,7 +156,7 @@ class _Build:
                 raise ValueError(f"sampler returned {len(answers)} answer lists for {len(chunk)} prompts")
             for (prompt, chosen, meta), samples in zip(chunk, answers):
                 for k, text in enumerate(samples):  # the first usable sample is the rejected response
-                    reason = _drop_reason(chosen["content"], text)
+                    reason = _drop_reason(chosen["content"], text) or self._over_length(prompt, chosen, text)
                     if reason is None:
                         out.append(_pair(prompt, chosen, text, self._meta(source, meta, self.config.rejected_source, k)))
                         break
@@ -163,6 +164,18 @@ class _Build:
                 else:
                     self.dropped[source]["prompt_without_usable_sample"] += 1
         return asked
+
+    def _over_length(self, prompt: Messages, chosen: dict, rejected: str) -> str | None:
+        """"over_length" when prompt + chosen or prompt + rejected exceeds max_length tokens (with the
+        chat template): TRL would cut it silently, so it is left out and counted instead."""
+        if self.tokenizer is None:
+            return None
+        for reply in (chosen["content"], rejected):
+            msgs = [*prompt, {"role": "assistant", "content": reply}]
+            if len(self.tokenizer.apply_chat_template(msgs, tokenize=True, return_dict=True)["input_ids"]) \
+                    > self.config.max_length:
+                return "over_length"
+        return None
 
     def _meta(self, source: str, meta: dict, rejected_from: str, sample: int) -> dict[str, Any]:
         return {"source": source, "source_family": meta.get("source_family"), "content_hash": meta.get("content_hash"),
@@ -195,13 +208,16 @@ def kto_rows(pairs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_preference_data(config: PreferenceConfig | Any, train_records: Iterable[dict], sampler: Sampler | None = None,
-                          val_records: Iterable[dict] = ()) -> PreferenceData:
-    """Pairs for train (from train-split records only) and val (val-split records only), KTO rows, stats."""
+                          val_records: Iterable[dict] = (), tokenizer=None) -> PreferenceData:
+    """Pairs for train (from train-split records only) and val (val-split records only), KTO rows, stats.
+
+    With `tokenizer`, pairs longer than `config.max_length` (template applied) are dropped and counted
+    ("over_length") instead of being cut by the trainer."""
     if not isinstance(config, PreferenceConfig):
         config = PreferenceConfig.from_stage(config)
     config.validate()
-    train, train_stats = _Build(config, "train", train_records, sampler, config.max_train_pairs).run()
-    val, val_stats = _Build(config, "val", val_records, sampler, config.max_val_pairs).run()
+    train, train_stats = _Build(config, "train", train_records, sampler, config.max_train_pairs, tokenizer).run()
+    val, val_stats = _Build(config, "val", val_records, sampler, config.max_val_pairs, tokenizer).run()
     stats = {"train": train_stats, "val": val_stats, "rejected_source": config.rejected_source,
              "sampling": config.sampling.as_dict(), "source_weights": dict(config.source_weights)}
     return PreferenceData(train=train, val=val, kto_train=kto_rows(train), kto_val=kto_rows(val), stats=stats)
