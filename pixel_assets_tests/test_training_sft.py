@@ -228,3 +228,18 @@ def test_resume_after_sigkill_continues_from_the_last_saved_step(base, tokenizer
     assert resumed.steps == whole.steps
     assert resumed.tokens_seen == whole.tokens_seen  # the same batches, counted once
     assert (out / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("profile", [None, "demo"])
+def test_config_from_every_curriculum_stage(profile):
+    from pixel_assets.lib.training.curriculum import load_curriculum
+    from pixel_assets.lib.training.sft import SFTStageConfig
+
+    chain = load_curriculum(profile=profile).sft_chain()
+    assert [s.name for s in chain][:2] == ["pretrained", "stage1_foundation"]
+    for stage in chain:
+        cfg = SFTStageConfig.from_stage(stage)
+        assert (cfg.stage, cfg.kind, cfg.learning_rate, cfg.max_length, cfg.epochs, cfg.packing, cfg.save_steps,
+                cfg.max_steps, cfg.config_hash) == (stage.name, stage.kind, stage.learning_rate, stage.max_length,
+                                                    stage.epochs, stage.packing, stage.save_steps, stage.max_steps,
+                                                    stage.config_hash())
