@@ -55,8 +55,8 @@ def _supervised_spans(batch, tokenizer) -> list[str]:
     return sorted(spans)
 
 
-@pytest.mark.parametrize("packing,padding_free", [(False, False), (False, True), (True, True)],
-                         ids=["padded", "padding-free", "packed"])
+@pytest.mark.parametrize("packing,padding_free", [(False, None), (False, True), (True, None)],
+                         ids=["padded (CPU default)", "padding-free", "packed"])
 def test_only_assistant_tokens_get_loss(base, tokenizer, tmp_path, packing, padding_free):
     from pixel_assets.lib.training.sft import build_trainer, read_jsonl
 
@@ -65,6 +65,10 @@ def test_only_assistant_tokens_get_loss(base, tokenizer, tmp_path, packing, padd
     trainer = build_trainer(base=base, parent_adapter=None, tokenizer=tokenizer, train_rows=rows,
                             val_rows=read_jsonl(val, "sft"), out_dir=tmp_path / "out",
                             config=_config(packing=packing, padding_free=padding_free))
+    # CPU (sdpa): packed rows go one per forward, the effective batch kept through accumulation.
+    assert (trainer.args.per_device_train_batch_size, trainer.args.gradient_accumulation_steps) == \
+        ((1, 4) if packing else (4, 1))
+    assert trainer.args.padding_free == (packing or bool(padding_free))
     dataset = trainer.train_dataset
     batch = trainer.data_collator([dataset[i] for i in range(len(dataset))])
     expected = sorted(m["content"] + "<|im_end|>" for r in rows for m in r["messages"] if m["role"] == "assistant")
