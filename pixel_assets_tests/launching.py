@@ -35,3 +35,17 @@ def create_run(instance, process_context, job_name: str, *, barrier_dir: str = "
         remote_job_origin=remote_job.get_remote_origin(),
         job_code_origin=remote_job.get_python_origin(),
     )
+
+
+def stop_code_servers(timeout: float = 15) -> None:
+    """Wait for this process's `dagster api grpc` children (the workspace's code servers) to exit,
+    then kill what is left. A code server holding a Postgres instance can outlive its workspace
+    (its event watcher waits on the database), so this runs before the database stops."""
+    import psutil
+
+    servers = [p for p in psutil.Process().children(recursive=True)
+               if "grpc" in p.cmdline() and "api" in p.cmdline()]
+    _, alive = psutil.wait_procs(servers, timeout=timeout)
+    for process in alive:
+        process.kill()
+    psutil.wait_procs(alive, timeout=timeout)

@@ -13,7 +13,7 @@ from dagster._core.instance.config import dagster_instance_config
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
 from pixel_assets.launchers import BACKEND_TAG, RoutingRunLauncher
-from pixel_assets_tests.launching import create_run, jobs_workspace
+from pixel_assets_tests.launching import create_run, jobs_workspace, stop_code_servers
 from pixel_assets_tests.postgres_server import postgres_on_loopback
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +30,10 @@ def production_env(tmp_path, s3_server, s3_client, monkeypatch):
                             "DAGSTER_POSTGRES_USER": "postgres", "DAGSTER_POSTGRES_PASSWORD": "unused-trust-auth",
                             "DAGSTER_POSTGRES_DB": "dagster", "PIXEL_COMPUTE_LOG_BUCKET": "compute-logs"}.items():
             monkeypatch.setenv(name, value)
-        yield tmp_path
+        try:
+            yield tmp_path
+        finally:
+            stop_code_servers()  # before PostgreSQL stops: no code server left waiting on it
 
 
 def test_production_configs_pass_dagster_validation():
