@@ -13,7 +13,7 @@ import yaml
 
 DEFAULT_CONFIG = "pii.yaml"  # in pixel_assets/config/
 # Bump when detector code changes in a way that changes results (invalidates cached detections).
-DETECTOR_VERSION = "1"
+DETECTOR_VERSION = "2"
 
 
 class PiiConfigError(ValueError):
@@ -28,6 +28,11 @@ class PiiConfig:
     parallel_min_texts: int = 400
     ner_labels: dict[str, str] = field(default_factory=lambda: {"PERSON": "PERSON"})
     ner_score: float = 0.85
+    restore_case: bool = True  # NER on a copy with lowercase non-dictionary words capitalised
+    restored_score: float = 0.85  # score of an NER entity found only through restored case
+    restored_labels: dict[str, str] = field(default_factory=lambda: {"PERSON": "PERSON"})
+    context_names: bool = True  # relationship/title cues and the detection name list
+    context_score: float = 0.85
     entities: tuple[str, ...] = ()
     min_score: float = 0.4
     review_band: tuple[float, float] = (0.4, 0.6)
@@ -73,6 +78,7 @@ def _need(cond: bool, msg: str) -> None:
 
 def config_from_dict(raw: dict[str, Any]) -> PiiConfig:
     known = {"spacy_model", "batch_size", "n_process", "parallel_min_texts", "ner_labels", "ner_score",
+             "restore_case", "restored_score", "restored_labels", "context_names", "context_score",
              "entities", "min_score", "review_band", "priority", "allow_list"}
     unknown = set(raw) - known
     _need(not unknown, f"pii config: unknown keys {sorted(unknown)}")
@@ -93,6 +99,11 @@ def config_from_dict(raw: dict[str, Any]) -> PiiConfig:
         parallel_min_texts=int(raw.get("parallel_min_texts", 400)),
         ner_labels=dict(raw.get("ner_labels") or {"PERSON": "PERSON"}),
         ner_score=float(raw.get("ner_score", 0.85)),
+        restore_case=bool(raw.get("restore_case", True)),
+        restored_score=float(raw.get("restored_score", 0.85)),
+        restored_labels=dict(raw.get("restored_labels") or {"PERSON": "PERSON"}),
+        context_names=bool(raw.get("context_names", True)),
+        context_score=float(raw.get("context_score", 0.85)),
         entities=tuple(raw.get("entities") or ()),
         min_score=min_score,
         review_band=band,  # type: ignore[arg-type]

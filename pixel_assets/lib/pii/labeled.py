@@ -92,11 +92,18 @@ def _faker(seed: int):
     return fake
 
 
+def _eval_names() -> tuple[list[str], list[str]]:
+    """en_US first and last names of the evaluation side: never on the detector's name list."""
+    from pixel_assets.lib.pii.names import eval_name_pool
+
+    return eval_name_pool()["en_US"]
+
+
 def _value(slot: str, fake, rng: random.Random) -> str:
-    if slot == "PERSON":
-        return rng.choice([f"{fake.first_name()} {fake.last_name()}", fake.name()])
-    if slot == "FIRST":
-        return fake.first_name()
+    if slot in ("PERSON", "FIRST"):
+        firsts, lasts = _eval_names()
+        first = rng.choice(firsts)
+        return first if slot == "FIRST" else f"{first} {rng.choice(lasts)}"
     if slot == "EMAIL":
         return rng.choice([fake.email(), fake.free_email(), fake.company_email()])
     if slot == "PHONE":

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pixel_assets.lib.pii.config import PiiConfig, load_config
 from pixel_assets.lib.pii.detection import Detection, drop_placeholders, resolve_overlaps
+from pixel_assets.lib.pii.names import after_place_word, context_names, informal, restore_case
 from pixel_assets.lib.pii.offline import configure_offline
 from pixel_assets.lib.pii.recognizers import (
     find_dates_of_birth, other_pattern_recognizers, run_recognizers, structured_recognizers,
@@ -26,7 +27,7 @@ from pixel_assets.lib.pii.recognizers import (
 _NAME_LIKE_WORDS = {"will", "may", "june", "april", "august", "bill", "don", "grace", "hope", "mark", "rose"}
 _CALENDAR = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january",
              "february", "march", "july", "september", "october", "november", "december"}
-_CAPITALISED = re.compile(r"\b[A-Z][\w]*")
+_WORDS = re.compile(r"[^\W\d_][\w'’]*")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "prof.", "mt.", "ft.", "apt.", "no."}
 _NER_ONLY_EXCLUDE = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
@@ -71,9 +72,10 @@ class PiiScrubber:
         return self._skip
 
     def needs_ner(self, text: str) -> bool:
-        """False only when no capitalised word other than stop words / weekdays / months occurs."""
+        """False only when no capitalised word other than stop words / weekdays / months occurs.
+        Pass the case-restored text (names.restore_case): a lowercase name is capitalised there."""
         skip = self._skip_words()
-        return any(w.lower() not in skip for w in _CAPITALISED.findall(text))
+        return any(w[0].isupper() and w.lower() not in skip for w in _WORDS.findall(text))
 
     @staticmethod
     def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -88,9 +90,14 @@ class PiiScrubber:
         spans.append((start, len(text)))
         return [(a, b) for a, b in spans if b > a]
 
-    def ner_segments(self, text: str) -> list[tuple[int, int]]:
-        """Sentence spans that need NER (see needs_ner)."""
-        return [(a, b) for a, b in self.sentence_spans(text) if self.needs_ner(text[a:b])]
+    def ner_segments(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, case-restored sentence) of the sentences that need NER (see needs_ner)."""
+        out = []
+        for a, b in self.sentence_spans(text):
+            sentence = restore_case(text[a:b]) if self.config.restore_case else text[a:b]
+            if self.needs_ner(sentence):
+                out.append((a, b, sentence))
+        return out
 
     def _load(self) -> None:
         if self._nlp is None:
@@ -109,18 +116,35 @@ class PiiScrubber:
         out: list[list[Detection]] = []
         # NER runs only on the sentences that contain a capitalised candidate word.
         segments = [self.ner_segments(t) for t in texts]
-        docs = iter(self._nlp.pipe((t[a:b] for t, segs in zip(texts, segments) for a, b in segs),
+        docs = iter(self._nlp.pipe((restored for segs in segments for _a, _b, restored in segs),
                                    batch_size=cfg.batch_size))
+        want_person = wanted is None or "PERSON" in wanted
         for text, segs in zip(texts, segments):
             found = run_recognizers(text, self._recognizers) + find_dates_of_birth(text)
-            for offset, _end in segs:
+            if want_person and cfg.context_names:
+                found += [Detection(a, b, "PERSON", sc) for a, b, sc in context_names(text, cfg.context_score)]
+            for offset, seg_end, _restored in segs:
+                casual = informal(text[offset:seg_end])
                 for ent in next(docs).ents:
-                    etype = cfg.ner_labels.get(ent.label_)
+                    start, end = offset + ent.start_char, offset + ent.end_char
+                    original = text[start:end]
+                    restored = not any(c.isupper() for c in original) and original != ent.text
+                    # In lowercase chat (and on a restored word) the small model labels a name
+                    # ORG or GPE as often as PERSON: such entities use config restored_labels, and
+                    # a lone place-labelled word not after a place preposition is a person.
+                    labels = cfg.restored_labels if restored or casual else cfg.ner_labels
+                    etype = labels.get(ent.label_)
+                    if etype == "LOCATION" and casual and len(ent) == 1 and not after_place_word(text, start):
+                        etype = "PERSON"
                     if etype is None or any(c.isdigit() or c in "@<>/" for c in ent.text):
                         continue
-                    # A lowercase-only "name" is a shaky call for the small model: a human decides.
-                    score = cfg.ner_score if any(c.isupper() for c in ent.text) else min(cfg.ner_score, 0.45)
-                    found.append(Detection(offset + ent.start_char, offset + ent.end_char, etype, score))
+                    if any(c.isupper() for c in original):
+                        score = cfg.ner_score
+                    elif restored:  # capitalised by restore_case: not a common word
+                        score = cfg.restored_score
+                    else:  # NER on a lowercase common word: a shaky call, a human decides
+                        score = min(cfg.ner_score, 0.45)
+                    found.append(Detection(start, end, etype, score))
             found = [d for d in found if d.score >= cfg.min_score and (wanted is None or d.entity_type in wanted)]
             out.append(resolve_overlaps(drop_placeholders(text, found), cfg.priority))
         return out
