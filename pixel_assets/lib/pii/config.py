@@ -39,6 +39,14 @@ class PiiConfig:
     priority: dict[str, int] = field(default_factory=dict)
     allow_list_global: tuple[str, ...] = ()
     allow_list_families: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    public_numbers: tuple[str, ...] = ()  # crisis/support lines kept in every family
+    credentials: tuple[str, ...] = ()  # clinical credentials (LMFT, PsyD, ...): never a name
+
+    def public_number_set(self) -> frozenset[str]:
+        return frozenset(d for d in (phone_digits(n) for n in self.public_numbers) if d)
+
+    def credential_set(self) -> frozenset[str]:
+        return frozenset(c.casefold().replace(".", "") for c in self.credentials)
 
     def allow_set(self, family: str | None) -> frozenset[str]:
         names = list(self.allow_list_global) + list(self.allow_list_families.get(family or "", ()))
@@ -48,7 +56,8 @@ class PiiConfig:
         """Everything that changes cached detections. Not batch size / process count, and not the
         allow-lists: the cache holds detections before the allow-list, which is applied per family."""
         d = asdict(self)
-        for k in ("batch_size", "n_process", "parallel_min_texts", "allow_list_global", "allow_list_families"):
+        for k in ("batch_size", "n_process", "parallel_min_texts", "allow_list_global", "allow_list_families",
+                  "public_numbers", "credentials"):
             d.pop(k)
         return d
 
@@ -69,6 +78,16 @@ class PiiConfig:
             sort_keys=True, default=list,
         )
         return "pii-v" + DETECTOR_VERSION + ":" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_KEYPAD = {c: str(d) for d, letters in enumerate(["", "", "abc", "def", "ghi", "jkl", "mno", "pqrs", "tuv", "wxyz"])
+           for c in letters}
+
+
+def phone_digits(number: str) -> str:
+    """A phone number as digits: letters by the keypad (1-800-273-TALK), a leading US 1 dropped."""
+    digits = "".join(c if c.isdigit() else _KEYPAD.get(c.lower(), "") for c in number)
+    return digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
 
 
 def _need(cond: bool, msg: str) -> None:
@@ -92,6 +111,10 @@ def config_from_dict(raw: dict[str, Any]) -> PiiConfig:
     _need(isinstance(allow, dict), "pii config: allow_list must be a mapping with global/families")
     families = allow.get("families") or {}
     _need(isinstance(families, dict), "pii config: allow_list.families must map family -> names")
+    unknown_allow = set(allow) - {"global", "families", "public_numbers", "credentials"}
+    _need(not unknown_allow, f"pii config: allow_list: unknown keys {sorted(unknown_allow)}")
+    for number in allow.get("public_numbers") or ():
+        _need(bool(phone_digits(str(number))), f"pii config: allow_list.public_numbers: {number!r} has no digits")
     return PiiConfig(
         spacy_model=str(raw.get("spacy_model", PiiConfig.spacy_model)),
         batch_size=int(raw.get("batch_size", 64)),
@@ -110,6 +133,8 @@ def config_from_dict(raw: dict[str, Any]) -> PiiConfig:
         priority=dict(raw.get("priority") or {}),
         allow_list_global=tuple(str(x) for x in allow.get("global") or ()),
         allow_list_families={str(k): tuple(str(x) for x in v or ()) for k, v in families.items()},
+        public_numbers=tuple(str(x) for x in allow.get("public_numbers") or ()),
+        credentials=tuple(str(x) for x in allow.get("credentials") or ()),
     )
 
 

@@ -13,7 +13,7 @@ import signal
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from pixel_assets.lib.pii.config import PiiConfig, load_config
+from pixel_assets.lib.pii.config import PiiConfig, load_config, phone_digits
 from pixel_assets.lib.pii.detection import Detection, drop_placeholders, resolve_overlaps
 from pixel_assets.lib.pii.names import after_place_word, context_names, informal, restore_case
 from pixel_assets.lib.pii.offline import configure_offline
@@ -31,6 +31,7 @@ _WORDS = re.compile(r"[^\W\d_][\w'’]*")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "prof.", "mt.", "ft.", "apt.", "no."}
 _NER_ONLY_EXCLUDE = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
+_CREDENTIAL_TOKEN = re.compile(r"[\w.'’-]+")
 _FORKED: "PiiScrubber | None" = None  # the scrubber a forked worker inherits
 
 
@@ -57,6 +58,8 @@ class PiiScrubber:
         self._recognizers = None
         self._fingerprint: str | None = None
         self._skip: frozenset[str] | None = None
+        self._numbers: frozenset[str] | None = None
+        self._creds: frozenset[str] | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -173,11 +176,50 @@ class PiiScrubber:
         span = " ".join(text[detection.start : detection.end].casefold().split())
         return span in allow
 
+    def keep(self, text: str, detection: Detection, allow: frozenset[str]) -> Detection | None:
+        """The detection after the allow-lists: None when allowed (a listed name, a public crisis
+        line), trimmed when a clinical credential sits at either end of a name ("Jane Roe, LMFT")."""
+        if self.allowed(text, detection, allow):
+            return None
+        value = text[detection.start : detection.end]
+        if detection.entity_type == "PHONE_NUMBER" and phone_digits(value) in self._public_numbers():
+            return None
+        if detection.entity_type not in ("PERSON", "LOCATION"):
+            return detection
+        credentials = self._credentials()
+        tokens = [(m.start(), m.end()) for m in _CREDENTIAL_TOKEN.finditer(value)]
+        is_cred = lambda t: value[t[0] : t[1]].casefold().replace(".", "") in credentials  # noqa: E731
+        while tokens and is_cred(tokens[-1]):
+            tokens.pop()
+        while tokens and is_cred(tokens[0]):
+            tokens.pop(0)
+        if not tokens:
+            return None
+        start, end = detection.start + tokens[0][0], detection.start + tokens[-1][1]
+        if (start, end) == (detection.start, detection.end):
+            return detection
+        return None if self.allowed(text, Detection(start, end, detection.entity_type, detection.score), allow) \
+            else Detection(start, end, detection.entity_type, detection.score)
+
+    def _public_numbers(self) -> frozenset[str]:
+        if self._numbers is None:
+            self._numbers = self.config.public_number_set()
+        return self._numbers
+
+    def _credentials(self) -> frozenset[str]:
+        if self._creds is None:
+            self._creds = self.config.credential_set()
+        return self._creds
+
     def apply_allow_list(
         self, texts: Sequence[str], detections: Iterable[list[Detection]], family: str | None
     ) -> list[list[Detection]]:
         allow = self.config.allow_set(family)
-        return [[d for d in dets if not self.allowed(t, d, allow)] for t, dets in zip(texts, detections)]
+        out = []
+        for t, dets in zip(texts, detections):
+            kept = [self.keep(t, d, allow) for d in dets]
+            out.append([d for d in kept if d is not None])
+        return out
 
     def detect(self, texts: list[str], family: str | None = None) -> list[list[Detection]]:
         """One list of non-overlapping detections per text, after the family's allow-list."""
