@@ -35,6 +35,7 @@ class PiiConfig:
     context_score: float = 0.85
     entities: tuple[str, ...] = ()
     min_score: float = 0.4
+    max_passes: int = 2  # re-scans of scrubbed text; a detection left after them -> review
     review_band: tuple[float, float] = (0.4, 0.6)
     priority: dict[str, int] = field(default_factory=dict)
     allow_list_global: tuple[str, ...] = ()
@@ -98,13 +99,14 @@ def _need(cond: bool, msg: str) -> None:
 def config_from_dict(raw: dict[str, Any]) -> PiiConfig:
     known = {"spacy_model", "batch_size", "n_process", "parallel_min_texts", "ner_labels", "ner_score",
              "restore_case", "restored_score", "restored_labels", "context_names", "context_score",
-             "entities", "min_score", "review_band", "priority", "allow_list"}
+             "entities", "min_score", "max_passes", "review_band", "priority", "allow_list"}
     unknown = set(raw) - known
     _need(not unknown, f"pii config: unknown keys {sorted(unknown)}")
     band = tuple(float(x) for x in raw.get("review_band", (0.4, 0.6)))
     _need(len(band) == 2 and 0 <= band[0] <= band[1] <= 1, "pii config: review_band must be [low, high] within 0..1")
     min_score = float(raw.get("min_score", 0.4))
     _need(0 <= min_score <= 1, "pii config: min_score must be within 0..1")
+    _need(int(raw.get("max_passes", 2)) >= 1, "pii config: max_passes must be >= 1")
     for key in ("batch_size", "n_process"):
         _need(int(raw.get(key, 1)) >= 1, f"pii config: {key} must be >= 1")
     allow = raw.get("allow_list") or {}
@@ -129,6 +131,7 @@ def config_from_dict(raw: dict[str, Any]) -> PiiConfig:
         context_score=float(raw.get("context_score", 0.85)),
         entities=tuple(raw.get("entities") or ()),
         min_score=min_score,
+        max_passes=int(raw.get("max_passes", 2)),
         review_band=band,  # type: ignore[arg-type]
         priority=dict(raw.get("priority") or {}),
         allow_list_global=tuple(str(x) for x in allow.get("global") or ()),
