@@ -91,7 +91,7 @@ def path_names(path: str, *, scrubber=None, family: str | None = None) -> list[t
             for m in _WORD.finditer(masked, end):
                 gap = masked[end : m.start()]
                 if len(gap) > 1 or gap.strip() or m.group().casefold() in allow_words \
-                        or not (_name_word(m.group(), detection_names(), word_flags) and word_flags(m.group()) is None):
+                        or not _name_word(m.group(), detection_names(), word_flags):
                     break
                 end = m.end()
             spans.append((words[0].start(), end))
