@@ -1,5 +1,5 @@
 """Informal (chat-style) labeled PII samples: lowercase names, accents, lowercase titles, names at
-sentence start. Same presidio-research format as labeled.py.
+sentence start. Same presidio-research format as labeled.py; `pixel pii-eval --informal`.
 
 Names come from `names.eval_name_pool()`, the evaluation side of the hash split, so none of them is
 on the detector's name list; a fifth are drawn from non-English locales (accented spellings).
@@ -68,8 +68,11 @@ def _draw(slot: str, rng: random.Random, pool, lowercase: float, international: 
 
 
 def informal_set(n: int, *, seed: int = 17, split: str = "eval", lowercase: float = 1 / 3,
-                 international: float = 0.2) -> list[dict[str, Any]]:
-    """n chat-style samples with exact gold spans (names from the evaluation side only)."""
+                 international: float = 0.2, formal_share: float = 0.5) -> list[dict[str, Any]]:
+    """n samples with exact gold spans (names from the evaluation side only): `formal_share` of
+    them from labeled.py's templates of the same split with person names lowercased at the same
+    rate, the rest chat-style informal templates."""
+    from pixel_assets.lib.pii.labeled import labeled_set
     from pixel_assets.lib.pii.names import eval_name_pool
 
     if split not in ("eval", "tune"):
@@ -78,8 +81,9 @@ def informal_set(n: int, *, seed: int = 17, split: str = "eval", lowercase: floa
         raise ValueError("lowercase must be within 0..1")
     templates = EVAL_INFORMAL_TEMPLATES if split == "eval" else TUNE_INFORMAL_TEMPLATES
     rng, pool = random.Random(seed), eval_name_pool()
-    samples = []
-    for i in range(n):
+    n_formal = round(n * formal_share)
+    samples = [_lowercase_names(s, rng, lowercase) for s in labeled_set(n_formal, seed=seed, split=split)]
+    for i in range(n - n_formal):
         template = templates[i % len(templates)]
         out, spans, length, pos = [], [], 0, 0
         for m in _SLOT_RE.finditer(template):
@@ -95,3 +99,14 @@ def informal_set(n: int, *, seed: int = 17, split: str = "eval", lowercase: floa
         out.append(template[pos:])
         samples.append({"full_text": "".join(out), "spans": spans})
     return samples
+
+
+def _lowercase_names(sample: dict[str, Any], rng: random.Random, rate: float) -> dict[str, Any]:
+    """Lowercase each PERSON value with probability `rate` (same length, so spans stay valid)."""
+    text = sample["full_text"]
+    for span in sample["spans"]:
+        value = span["entity_value"]
+        if span["entity_type"] == "PERSON" and rng.random() < rate and len(value.lower()) == len(value):
+            span["entity_value"] = value.lower()
+            text = text[: span["start_position"]] + value.lower() + text[span["end_position"] :]
+    return {"full_text": text, "spans": sample["spans"]}

@@ -183,14 +183,25 @@ def clean_conversations(n: int, *, seed: int = 7, turns: tuple[int, int] = (4, 1
     return convs
 
 
-def bench_conversations(n: int, *, seed: int = 11, pii_fraction: float = 0.3) -> list[list[dict[str, str]]]:
-    """Therapy-style conversations; about pii_fraction of them carry PII from all templates."""
+def bench_conversations(n: int, *, seed: int = 11, pii_fraction: float = 0.3,
+                        informal: bool = False) -> list[list[dict[str, str]]]:
+    """Therapy-style conversations; about pii_fraction of them carry PII from all templates
+    (informal: chat-style messages with lowercase names from informal.py instead)."""
     rng = random.Random(seed)
     fake = _faker(seed)
     convs = clean_conversations(n, seed=seed)
+    if informal:
+        from pixel_assets.lib.pii.informal import informal_set
+
+        pool = [s["full_text"] for s in informal_set(200, seed=seed, split="tune", lowercase=1.0, formal_share=0)]
+        pool += [s["full_text"] for s in informal_set(200, seed=seed, split="eval", lowercase=1.0, formal_share=0)]
     templates = TUNE_TEMPLATES + EVAL_TEMPLATES
     for conv in convs:
+        if informal:  # chat style: lowercase throughout
+            for msg in conv:
+                msg["content"] = msg["content"].lower()
         if rng.random() < pii_fraction:
             for msg in rng.sample(conv, min(len(conv), rng.randint(1, 3))):
-                msg["content"] += " " + fill(rng.choice(templates), fake, rng)["full_text"]
+                extra = rng.choice(pool) if informal else fill(rng.choice(templates), fake, rng)["full_text"]
+                msg["content"] += " " + extra
     return convs

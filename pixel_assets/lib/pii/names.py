@@ -236,11 +236,13 @@ _CUE_RE = re.compile(
     r"current|favou?rite)[- ]?)?(?:" + RELATIONS + r")(?:\s+(?P<title1>" + TITLES + r")\.?)?|(?P<title2>" + TITLES +
     r")\.?|named|called))\s+(?P<name>" + _NAMEISH + r")(?:\s+(?P<last>" + _NAMEISH + r"))?"
 )
-# A name-shaped subject: an uncommon word right before one of these ("kasia keeps texting me").
+# A name-shaped subject: an uncommon word right before one of these ("kasia keeps texting me"). A
+# WordNet-only noun ("eve", "jade") needs one of the person verbs; "eve and i" is not enough.
+_PERSON_VERBS = (r"said|says|told|tells|keeps|kept|texted|texts|called|calls|yelled|yells|wants|wanted|"
+                 r"thinks|thought|asked|asks|hits|doesn['’]?t|didn['’]?t")
 _SUBJECT_RE = re.compile(
-    r"(?P<name>" + _NAMEISH + r")\s+(?:said|says|told|tells|keeps|kept|texted|texts|called|calls|yelled|yells|"
-    r"left|wants|wanted|thinks|thought|asked|asks|hits|is|was|has|had|does|did|doesn['’]?t|didn['’]?t|"
-    r"never|always|still|just|and i|and me)\b"
+    r"(?P<name>" + _NAMEISH + r")\s+(?:(?P<verb>" + _PERSON_VERBS + r")|left|is|was|has|had|does|did|never|always|"
+    r"still|just|and i|and me)\b"
 )
 _NOT_NAME = frozenset("""
 said says told tells texted called yelled hit left came went got gets is was has had and or but
@@ -280,7 +282,8 @@ def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
             end = m.end("last")
         found[(start, _trim(text, start, end))] = score
     for m in _SUBJECT_RE.finditer(text):
-        if word_flags(m.group("name")) in (None, "w") and len(m.group("name")) > 2:
+        flags = word_flags(m.group("name"))
+        if len(m.group("name")) > 2 and (flags is None or (flags == "w" and m.group("verb"))):
             found.setdefault((m.start("name"), _trim(text, *m.span("name"))), score)
     for m in _WORD.finditer(text):
         w = m.group()
