@@ -107,6 +107,8 @@ def build_common_words() -> dict[str, str]:
 
     - WordNet's verb/adjective/adverb index and irregular forms, as shipped in the spaCy model's
       lemmatizer tables, spaCy's stop words, weekdays and months, INFORMAL_WORDS;
+    - lowercase words seen at least twice in the counsel-chat sample and not on the detection name
+      list ("hotline"), flagged "n";
     - WordNet nouns, flagged "n" when they also occur in lowercase in the packaged counsel-chat
       answers and "w" (weak) otherwise: WordNet's noun index holds people too ("thomas",
       "ricardo"), and a name in real therapy text is capitalised, so "meditation" is "n" and
@@ -138,25 +140,29 @@ def build_common_words() -> dict[str, str]:
     lower_in_corpus = _corpus_lowercase_words()
     for w in index["noun"]:
         add([w], "n" if w in lower_in_corpus else "w")
+    # therapy words WordNet lacks ("hotline", "triggering"): lowercase at least twice in the corpus
+    names = detection_names()
+    add((w for w, n in lower_in_corpus.items() if n >= 2 and w not in flags and w not in names), "n")
     add(exceptions["noun"], "n")
     return {w: "".join(sorted(f)) for w, f in flags.items()}
 
 
-def _corpus_lowercase_words() -> frozenset[str]:
-    """Words written in lowercase in the packaged counsel-chat questions and answers."""
+def _corpus_lowercase_words() -> dict[str, int]:
+    """Words written in lowercase in the packaged counsel-chat questions and answers, with counts."""
     import html
+    from collections import Counter
     from importlib import resources
 
     import polars as pl
 
     path = resources.files("pixel_assets.data").joinpath("counsel_chat/counselchat-data.csv")
     frame = pl.read_csv(str(path), columns=["questionText", "answerText"])
-    words: set[str] = set()
+    words: Counter[str] = Counter()
     for column in frame.iter_columns():
         for value in column.drop_nulls():
             text = html.unescape(re.sub(r"<[^>]+>", " ", value))
             words.update(w for w in _WORD.findall(text) if w.islower())
-    return frozenset(words)
+    return dict(words)
 
 
 _CALENDAR = frozenset({"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
@@ -268,9 +274,27 @@ def _nameish(word: str, after_cue: bool, after_title: bool = False) -> bool:
     return word[0].isupper() or set(flags) <= set("aw") or w in detection_names()
 
 
+# Two capitalised words glued together by a lost space ("QuennevilleQuenneville Emotional
+# Health"), optionally after a capitalised first name.
+_UP, _LOW = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
+_GLUED_RE = re.compile(rf"(?:(?P<first>[{_UP}][{_LOW}]+)\s+)?(?P<glued>[{_UP}][{_LOW}]+[{_UP}][{_LOW}]+)\b")
+_GLUE_SPLIT = re.compile(rf"[{_UP}][{_LOW}]+")
+
+
+def _glued_names(text: str) -> list[tuple[int, int]]:
+    out = []
+    for m in _GLUED_RE.finditer(text):
+        halves = _GLUE_SPLIT.findall(m.group("glued"))
+        if len(halves) == 2 and all(word_flags(h) in (None, "w") for h in halves):
+            first = m.group("first")
+            start = m.start("first") if first and word_flags(first) in (None, "w") else m.start("glued")
+            out.append((start, m.end("glued")))
+    return out
+
+
 def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
     """(start, end, score) of names after relationship/title cues, before speech/action verbs,
-    or on the name list."""
+    glued to the next word, or on the name list."""
     found: dict[tuple[int, int], float] = {}
     for m in _CUE_RE.finditer(text):
         name = m.group("name")
@@ -281,6 +305,8 @@ def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
         if last and _nameish(last, after_cue=False):
             end = m.end("last")
         found[(start, _trim(text, start, end))] = score
+    for start, end in _glued_names(text):
+        found.setdefault((start, end), score)
     for m in _SUBJECT_RE.finditer(text):
         flags = word_flags(m.group("name"))
         if len(m.group("name")) > 2 and (flags is None or (flags == "w" and m.group("verb"))):

@@ -232,10 +232,11 @@ def scrub_records(
     states = [_RecordState(texts) for texts in texts_per_record]
     for i, texts in enumerate(texts_per_record):
         remember(i, texts)
-    # Pass 0 scrubs every text; each later pass re-scans the texts the previous pass changed and
-    # scrubs what it finds. A confident detection still present after the last pass sends the
-    # record to review (metadata.pii_review, reason "residual"): the output passes its own detector.
-    for p in range(passes + 1):
+    # Pass 0 scrubs every text; passes 1..max_passes re-scan the texts the previous pass changed and
+    # scrub what they find; one more re-scan checks the last one. A confident detection it still
+    # finds sends the record to review (metadata.pii_review, reason "residual"): the output passes
+    # its own detector.
+    for p in range(passes + 2):
         pending = [(i, ti) for i, st in enumerate(states) for ti in st.pending]
         if not pending:
             break
@@ -257,7 +258,7 @@ def scrub_records(
                 confident = [d for d in dets if d.score >= high]
                 uncertain = [d for d in dets if low <= d.score < high
                              and not any(d.start < r.end and r.start < d.end for r in st.review[ti])]
-                if p == passes and confident:  # still found after the last pass: a human decides
+                if p == passes + 1 and confident:  # still found after the last scrub pass: a human decides
                     st.residual.setdefault(ti, []).extend(confident)
                     confident = []
                 new_text, moved = _replace(st.texts[ti], confident, st.review[ti] + uncertain, st.pmap)

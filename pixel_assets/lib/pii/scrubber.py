@@ -28,7 +28,7 @@ _NAME_LIKE_WORDS = {"will", "may", "june", "april", "august", "bill", "don", "gr
 _CALENDAR = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january",
              "february", "march", "july", "september", "october", "november", "december"}
 _WORDS = re.compile(r"[^\W\d_][\w'’]*")
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(\w])|\n+")  # chat text: lowercase after a stop too
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "prof.", "mt.", "ft.", "apt.", "no."}
 _NER_ONLY_EXCLUDE = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
 _CREDENTIAL_TOKEN = re.compile(r"[\w.'’-]+")
