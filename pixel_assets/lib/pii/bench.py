@@ -59,7 +59,7 @@ def _recall_samples(n: int) -> dict[str, list[dict[str, Any]]]:
 
 
 def bench_pii(conversations: int = 200, *, recompile_conversations: int = 1000, seed: int = 11,
-              mode: str = "all", corpus: str = "synthetic",
+              mode: str = "all", corpus: str = "synthetic", recall_samples: int = 300,
               log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     from pixel_assets.lib.pii.cache import PiiCache
     from pixel_assets.lib.pii.detection import Detection
@@ -93,7 +93,7 @@ def bench_pii(conversations: int = 200, *, recompile_conversations: int = 1000, 
         # Recall on labeled samples, so the speed-up is not bought with missed PII.
         out["naive"] = {"seconds": round(naive_s, 4), "conversations_per_s": round(len(convs) / naive_s, 2)}
         out["project"] = {"seconds": round(ours_s, 4), "conversations_per_s": round(len(convs) / ours_s, 2)}
-        for name, sample in _recall_samples(300).items():
+        for name, sample in _recall_samples(recall_samples).items():
             texts = [s["full_text"] for s in sample]
             naive_dets = [[Detection(r.start, r.end, r.entity_type, r.score) for r in naive.analyze(x, language="en")]
                           for x in texts]
