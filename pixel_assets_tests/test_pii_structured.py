@@ -34,6 +34,14 @@ def test_durations_dates_and_placeholders_are_not_structured_pii():
     assert find_structured_pii(texts) == [[], [], []]
 
 
+def test_public_crisis_lines_are_not_structured_pii_but_other_numbers_are():
+    text = "Call 1-800-273-8255 (or 800-273-TALK) any time; my own cell is 404-293-5654."
+    [dets] = find_structured_pii([text])
+    assert [text[d.start : d.end] for d in dets] == ["404-293-5654"]
+    [dets] = find_structured_pii([text], public_numbers=frozenset())
+    assert "1-800-273-8255" in [text[d.start : d.end] for d in dets]
+
+
 def test_invalid_card_number_fails_luhn_and_is_not_reported():
     assert find_structured_pii(["card 4111 1111 1111 1112 please"]) == [[]]
 

@@ -150,6 +150,12 @@ def _eval(args) -> int:
     scrubber = PiiScrubber(config)
     _err(f"pii-eval: detecting on {len(samples)} samples")
     clean = clean_conversations(args.clean) if args.clean else None
+    if clean and args.informal:  # chat style: the same share of PII-free messages written in lowercase
+        import random
+
+        rng = random.Random(args.seed)
+        clean = [[{**m, "content": m["content"].lower() if rng.random() < args.lowercase else m["content"]}
+                  for m in conv] for conv in clean]
     result = {"source": source, **evaluate_detector(scrubber, samples, clean=clean, family=args.family)}
     if args.json:
         print(json.dumps(result))
