@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -67,9 +68,9 @@ def _fraction(value: str) -> float:
     try:
         f = float(value)
     except ValueError:
-        raise __import__("argparse").ArgumentTypeError(f"not a number: {value!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
     if not 0 <= f <= 1:
-        raise __import__("argparse").ArgumentTypeError(f"must be within 0..1, got {value}")
+        raise argparse.ArgumentTypeError(f"must be within 0..1, got {value}")
     return f
 
 

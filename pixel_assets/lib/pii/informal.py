@@ -11,7 +11,6 @@ Slots: {PERSON} (first + last), {FIRST}, {LAST}, {CITY}.
 from __future__ import annotations
 
 import random
-import re
 from typing import Any
 
 TUNE_INFORMAL_TEMPLATES = [
@@ -50,7 +49,6 @@ EVAL_INFORMAL_TEMPLATES = [
     "i was with {FIRST} and {SECOND} at the party when the panic started",
 ]
 
-_SLOT_RE = re.compile(r"\{([A-Z]+)\}")
 SLOT_TYPES = {"PERSON": "PERSON", "FIRST": "PERSON", "SECOND": "PERSON", "LAST": "PERSON", "CITY": "LOCATION"}
 
 
@@ -72,7 +70,7 @@ def informal_set(n: int, *, seed: int = 17, split: str = "eval", lowercase: floa
     """n samples with exact gold spans (names from the evaluation side only): `formal_share` of
     them from labeled.py's templates of the same split with person names lowercased at the same
     rate, the rest chat-style informal templates."""
-    from pixel_assets.lib.pii.labeled import labeled_set
+    from pixel_assets.lib.pii.labeled import fill, labeled_set
     from pixel_assets.lib.pii.names import eval_name_pool
 
     if split not in ("eval", "tune"):
@@ -84,20 +82,8 @@ def informal_set(n: int, *, seed: int = 17, split: str = "eval", lowercase: floa
     n_formal = round(n * formal_share)
     samples = [_lowercase_names(s, rng, lowercase) for s in labeled_set(n_formal, seed=seed, split=split)]
     for i in range(n - n_formal):
-        template = templates[i % len(templates)]
-        out, spans, length, pos = [], [], 0, 0
-        for m in _SLOT_RE.finditer(template):
-            literal = template[pos : m.start()]
-            out.append(literal)
-            length += len(literal)
-            value = _draw(m.group(1), rng, pool, lowercase, international)
-            spans.append({"entity_type": SLOT_TYPES[m.group(1)], "entity_value": value,
-                          "start_position": length, "end_position": length + len(value)})
-            out.append(value)
-            length += len(value)
-            pos = m.end()
-        out.append(template[pos:])
-        samples.append({"full_text": "".join(out), "spans": spans})
+        samples.append(fill(templates[i % len(templates)], None, rng, slot_types=SLOT_TYPES,
+                            value=lambda slot: _draw(slot, rng, pool, lowercase, international)))
     return samples
 
 

@@ -132,16 +132,19 @@ def _value(slot: str, fake, rng: random.Random) -> str:
 _SLOT_RE = re.compile(r"\{([A-Z]+)\}")
 
 
-def fill(template: str, fake, rng: random.Random) -> dict[str, Any]:
-    """Fill a template; returns a presidio-research sample with exact gold spans."""
+def fill(template: str, fake, rng: random.Random, *, value=None, slot_types=None) -> dict[str, Any]:
+    """Fill a template; returns a presidio-research sample with exact gold spans. `value(slot)`
+    and `slot_types` replace this module's value drawing and slot types (informal.py)."""
+    value_of = value or (lambda slot: _value(slot, fake, rng))
+    slot_types = slot_types or SLOT_TYPES
     out, spans, pos = [], [], 0
     length = 0
     for m in _SLOT_RE.finditer(template):
         literal = template[pos : m.start()]
         out.append(literal)
         length += len(literal)
-        value = _value(m.group(1), fake, rng)
-        spans.append({"entity_type": SLOT_TYPES[m.group(1)], "entity_value": value,
+        value = value_of(m.group(1))
+        spans.append({"entity_type": slot_types[m.group(1)], "entity_value": value,
                       "start_position": length, "end_position": length + len(value)})
         out.append(value)
         length += len(value)
