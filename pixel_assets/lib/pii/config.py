@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from importlib import resources
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +68,20 @@ class PiiConfig:
         import spacy
 
         try:
-            from importlib.metadata import version
-
             model_version = version(self.spacy_model.replace("_", "-"))
         except Exception:  # noqa: BLE001 - not installed as a distribution: name only
             model_version = "unknown"
+        # the vocabulary of names.restore_case and the Faker name lists change detections too
+        vocabulary = resources.files("pixel_assets.data").joinpath("pii/common_words.txt").read_bytes()
+        try:
+            faker_version = version("faker")
+        except Exception:  # noqa: BLE001
+            faker_version = "unknown"
         blob = json.dumps(
             {"settings": self.detector_settings(), "detector": DETECTOR_VERSION,
              "presidio": getattr(presidio_analyzer, "__version__", "?"), "spacy": spacy.__version__,
-             "model": model_version},
+             "model": model_version, "vocabulary": hashlib.sha256(vocabulary).hexdigest()[:16],
+             "faker": faker_version},
             sort_keys=True, default=list,
         )
         return "pii-v" + DETECTOR_VERSION + ":" + hashlib.sha256(blob.encode()).hexdigest()[:16]
