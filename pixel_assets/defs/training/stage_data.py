@@ -1,0 +1,170 @@
+"""`base_model` and the stage datasets `stage_data/<stage>`: the weighted, length-aware mixes each
+stage trains on, written as `training/stages/<stage>/{train,val}.jsonl` under the data root.
+
+Every asset here calls the training guard first: nothing is built from a dataset whose gates did
+not pass on the bytes published now.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from pixel_assets.defs.gates.guard import require_passed_gates
+from pixel_assets.defs.storage.resources import DataRootResource
+from pixel_assets.defs.training import settings as s
+from pixel_assets.defs.training.inputs import read_split
+from pixel_assets.lib.report import markdown_table
+from pixel_assets.lib.storage import DataRoot
+from pixel_assets.lib.training.curriculum import Curriculum, StageConfig
+
+
+def work_dir(data_root: DataRootResource, training: s.TrainingSettings) -> Path:
+    path = Path(training.work_dir or Path(data_root.local_path) / "cache" / "training")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def base_location(root: DataRoot, cur: Curriculum, cache: Path) -> str:
+    """What to load the base model and tokenizer from: the configured HF id (offline cache), or the
+    local copy of the embedded tiny base built by `base_model`."""
+    if cur.base_model:
+        return cur.base_model
+    return str(s.local_dir(root, s.BASE_DIR, cache))
+
+
+def tokenizer_families(cur: Curriculum) -> list[str]:
+    """The tiny base's tokenizer is trained on the train split of the families the first two stages
+    read: a change in a later stage's families then does not rebuild the base (which would make the
+    whole chain stale). Byte-level BPE encodes any text, so nothing is out of vocabulary."""
+    families: list[str] = []
+    for stage in cur.sft_chain()[:2]:
+        families += [f for f in stage.families if f not in families]
+    return families
+
+
+def _texts(records: list[dict]) -> list[str]:
+    return ["\n".join(m["content"] for m in r.get("messages", [])) or r.get("text", "") for r in records]
+
+
+def build_base_model_asset(cur: Curriculum) -> dg.AssetsDefinition:
+    families = [] if cur.base_model else tokenizer_families(cur)
+
+    @dg.asset(
+        key=s.BASE_MODEL_KEY, group_name=s.GROUP, kinds={"pytorch"}, code_version=s.TRAINING_CODE_VERSION,
+        deps=[s.family_split_key(f) for f in families],
+        description=("The base model: the configured Hugging Face id (configuration only, never downloaded here) "
+                     if cur.base_model else
+                     "The embedded tiny Mistral-architecture base and its byte-level BPE tokenizer, built from the "
+                     f"published train split of {', '.join(families)} into models/base/ (seeded, reproducible)."),
+    )
+    def base_model(context: dg.AssetExecutionContext, data_root: DataRootResource, training: s.TrainingSettings):
+        root = data_root.root()
+        require_passed_gates(context, root)
+        if cur.base_model:
+            return dg.MaterializeResult(
+                data_version=dg.DataVersion(s.version_hash("hf", cur.base_model)),
+                metadata={"base_model": cur.base_model, "source": "configuration (Hugging Face id, offline cache)",
+                          "model_max_length": cur.model_max_length},
+            )
+        from pixel_assets.lib.training.models import build_tiny_base
+
+        records = read_split(root, "train", set(families))
+        hashes = sorted(r["metadata"]["content_hash"] for r in records)
+        out = work_dir(data_root, training) / "base_build"
+        build_tiny_base(_texts(records), out, max_position_embeddings=cur.model_max_length)
+        s.upload_dir(root, out, s.BASE_DIR)
+        files = sorted(p.name for p in out.iterdir() if p.is_file())
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(s.version_hash("tiny", hashes, cur.model_max_length, s.TRAINING_CODE_VERSION)),
+            metadata={"base_model": "embedded tiny Mistral (pixel-tiny-mistral)", "uri": root.uri(s.BASE_DIR + "/"),
+                      "tokenizer_records": len(records), "tokenizer_families": ", ".join(families),
+                      "files": ", ".join(files), "model_max_length": cur.model_max_length},
+        )
+
+    return base_model
+
+
+# --- stage data --------------------------------------------------------------------------------
+
+
+def write_jsonl(root: DataRoot, key: str, rows: list[dict]) -> None:
+    root.write_text(key, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows))
+
+
+def stats_metadata(stats: dict[str, Any]) -> dict[str, Any]:
+    """Tables (markdown) and numbers (plotted across runs) from the stage data's stats."""
+    meta: dict[str, Any] = {}
+    families = stats.get("families") or {}
+    rows = []
+    for family, f in sorted(families.items()):
+        row = {"family": family, "target": f.get("target_weight", f.get("target")),
+               "achieved": f.get("achieved_weight", f.get("achieved")), "train records": f.get("train_records", f.get("records")),
+               "val records": f.get("val_records"), "train tokens": f.get("train_tokens", f.get("tokens")),
+               "over-length": f.get("overlength", f.get("over_length"))}
+        rows.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
+        for k in ("target", "achieved", "train tokens"):
+            if isinstance(row[k], (int, float)):
+                meta[f"{k.replace(' ', '_')}/{family}"] = float(row[k]) if k != "train tokens" else int(row[k])
+    if rows:
+        meta["mix"] = dg.MetadataValue.md(markdown_table(rows))
+    for k, v in stats.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            meta[k] = v
+        elif isinstance(v, dict) and k != "families" and all(isinstance(x, (int, float)) for x in v.values()):
+            meta.update({f"{k}/{kk}": vv for kk, vv in v.items()})
+    return meta
+
+
+def stage_data_version(stage: StageConfig, train: list[dict], val: list[dict], base_version: str | None) -> str:
+    """Hash of the input records (content hashes) and the stage config, with the tokenizer's version
+    (token counts decide what is over-length)."""
+    from pixel_assets.lib.training import stage_data as lib
+
+    hashes = sorted(r["metadata"]["content_hash"] for r in train) + ["val"] + sorted(
+        r["metadata"]["content_hash"] for r in val)
+    version = lib.stage_data_version(stage, hashes, stage.config_hash())
+    return s.version_hash(version, base_version)
+
+
+def build_stage_data_asset(cur: Curriculum, stage: StageConfig) -> dg.AssetsDefinition:
+    families = sorted(stage.families)
+
+    @dg.asset(
+        key=s.stage_data_key(stage.name), group_name=s.GROUP, kinds={"json"}, code_version=s.code_version(stage),
+        deps=[s.BASE_MODEL_KEY, *(s.family_split_key(f) for f in families)],
+        description=f"{stage.name} ({stage.kind}): {', '.join(f'{f} {w:g}' for f, w in stage.families.items())}; "
+                    f"context {stage.max_length}; written to {s.stage_dir(stage.name)}/{{train,val}}.jsonl",
+    )
+    def _stage_data(context: dg.AssetExecutionContext, data_root: DataRootResource, training: s.TrainingSettings):
+        root = data_root.root()
+        require_passed_gates(context, root)
+        from pixel_assets.lib.training import stage_data as lib
+        from pixel_assets.lib.training.models import load_tokenizer
+
+        train = read_split(root, "train", set(families))
+        val = read_split(root, "val", set(families))
+        tokenizer = load_tokenizer(base_location(root, cur, work_dir(data_root, training)))
+        data = lib.build_stage_data(stage, train, val, tokenizer)
+        folder = s.stage_dir(stage.name)
+        write_jsonl(root, f"{folder}/train.jsonl", data.train)
+        write_jsonl(root, f"{folder}/val.jsonl", data.val)
+        version = stage_data_version(stage, train, val, s.latest_data_version(context.instance, s.BASE_MODEL_KEY))
+        root.write_text(f"{folder}/stats.json", json.dumps({"data_version": version, **data.stats}, indent=1, default=str))
+        context.log.info(f"{stage.name}: {len(data.train)} train / {len(data.val)} val examples -> {root.uri(folder)}")
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(version),
+            metadata={
+                "train_uri": dg.MetadataValue.url(root.uri(f"{folder}/train.jsonl")),
+                "val_uri": dg.MetadataValue.url(root.uri(f"{folder}/val.jsonl")),
+                "train_examples": len(data.train), "val_examples": len(data.val),
+                "input_train_records": len(train), "input_val_records": len(val),
+                "config_hash": stage.config_hash(), "data_version": version,
+                **stats_metadata(data.stats),
+            },
+        )
+
+    return _stage_data
