@@ -8,11 +8,9 @@ version, the base's version and its training config: retraining on the same inpu
 version, so what follows stays fresh.
 """
 
-from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -23,7 +21,7 @@ from pixel_assets.defs.training import adapters
 from pixel_assets.defs.training import settings as s
 from pixel_assets.defs.training.stage_data import base_location, work_dir
 from pixel_assets.lib.report import markdown_table
-from pixel_assets.lib.storage import DataRoot
+from pixel_assets.lib.storage import DataRoot, LocalDataRoot
 from pixel_assets.lib.training.curriculum import Curriculum, StageConfig
 
 
@@ -58,7 +56,7 @@ def forgetting_check(context: dg.AssetExecutionContext, earlier: list[StageConfi
         meta = s.latest_metadata(context.instance, s.checkpoint_key(stage.name))
         if not records or meta.get("eval_loss") is None:
             continue
-        evals[stage.name] = adapters.eval_loss(model, tokenizer, records, stage)
+        evals[stage.name] = adapters.eval_loss(model, tokenizer, records, stage.max_length)
         own[stage.name] = float(meta["eval_loss"])
     regressions = adapters.forgetting(evals, own, training.forgetting_max_rise)
     rows = [{"earlier stage": n, "own val loss": round(own[n], 4), "val loss now": round(evals[n], 4),
@@ -107,13 +105,14 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
             p_root, p_key = checkpoint_store.key(root, parent.name)
             parent_dir = s.local_dir(p_root, p_key, cache / "store")
         data_dir = s.local_dir(root, s.stage_dir(stage.name), cache)
-        run_name = f"{context.run_id[:8]}-{stage.name}"
         started = time.time()
-        with adapters.wandb_run(wandb, run_name, context.run_id, stage, cache) as tracked:
+        push = None if isinstance(store_root, LocalDataRoot) else (lambda: s.upload_dir(store_root, out_dir, store_key))
+        with adapters.wandb_run(wandb, stage, context.run_id, cache) as run:
             result = adapters.train_stage(stage=stage, base=base, parent_adapter=parent_dir, data_dir=data_dir,
                                           out_dir=out_dir, force_cpu=training.force_cpu, log=context.log.info,
-                                          push_progress=lambda: s.upload_dir(store_root, out_dir, store_key))
-            tracked.log_result(result)
+                                          push_progress=push, wandb_run=run)
+        figures = adapters.result_dict(result)
+        wandb_location = str(figures.get("wandb") or "")
         model, tokenizer = adapters.load_trained(base, out_dir, force_cpu=training.force_cpu)
         check = forgetting_check(context, earlier, root, model, tokenizer, key, training)
         answers = adapters.probe_answers(model, tokenizer, seed=stage.seed)
@@ -126,9 +125,9 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
         parent_meta = s.latest_metadata(context.instance, s.checkpoint_key(parent.name)) if parent else {}
         uri = checkpoint_store.uri(root, stage.name)
         info = {
-            "stage": stage.name, "uri": uri, **result.as_dict(), "config_hash": stage.config_hash(),
+            "stage": stage.name, "uri": uri, **figures, "config_hash": stage.config_hash(),
             "parent_uri": parent_meta.get("uri"), "parent_hash": parent_version,
-            "dataset_fingerprint": stage_version, "data_version": version, "wandb": tracked.location,
+            "dataset_fingerprint": stage_version, "data_version": version, "wandb": wandb_location,
             "base_model": cur.base_model or "embedded tiny (models/base)", "wall_s": round(time.time() - started, 2),
         }
         (out_dir / "probes.json").write_text(json.dumps(answers, indent=1, ensure_ascii=False))
@@ -136,7 +135,7 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
         s.upload_dir(store_root, out_dir, store_key)
         context.log.info(f"{stage.name}: {result.steps} steps, train loss {result.train_loss}, "
                          f"eval loss {result.eval_loss} -> {uri}")
-        numbers = {k: v for k, v in result.as_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        numbers = {k: v for k, v in figures.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         return dg.MaterializeResult(
             data_version=dg.DataVersion(version),
             metadata={
@@ -144,7 +143,7 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
                 **numbers,
                 "config_hash": stage.config_hash(), "parent_uri": str(parent_meta.get("uri") or ""),
                 "parent_hash": parent_version or "", "dataset_fingerprint": stage_version or "",
-                "wandb_run": tracked.location, "data_version": version,
+                "wandb_run": wandb_location, "data_version": version,
                 "probes": dg.MetadataValue.md(probe_table(answers, previous)),
             },
             check_results=[check],
@@ -163,9 +162,3 @@ def checkpoint_assets(cur: Curriculum) -> list[dg.AssetsDefinition]:
         parent = stage
     return assets
 
-
-def stage_result_dict(result: Any) -> dict[str, Any]:
-    return result.as_dict() if hasattr(result, "as_dict") else dict(vars(result))
-
-
-__all__ = ["checkpoint_assets", "probe_table", "build_checkpoint_asset", "Path"]

@@ -10,7 +10,6 @@ assets are part of the data side (group `compiled`, materialized by the compile 
 the gates pass); they only read the published files, they train nothing.
 """
 
-from __future__ import annotations
 
 import json
 from collections import defaultdict

@@ -5,7 +5,6 @@ Every asset here calls the training guard first: nothing is built from a dataset
 not pass on the bytes published now.
 """
 
-from __future__ import annotations
 
 import json
 from pathlib import Path
@@ -168,3 +167,77 @@ def build_stage_data_asset(cur: Curriculum, stage: StageConfig) -> dg.AssetsDefi
         )
 
     return _stage_data
+
+
+# --- preference data (phase C) -----------------------------------------------------------------
+
+
+def preference_families(stage: StageConfig) -> list[str]:
+    return sorted({f for fams in (stage.source_families or {}).values() for f in fams} or set(stage.families))
+
+
+def build_preference_data_asset(cur: Curriculum, stage: StageConfig, parent: StageConfig) -> dg.AssetsDefinition:
+    families = preference_families(stage)
+    sampled = stage.rejected_source not in (None, "none")
+
+    @dg.asset(
+        key=s.stage_data_key(stage.name), group_name=s.GROUP, kinds={"json"}, code_version=s.code_version(stage),
+        deps=[s.BASE_MODEL_KEY, s.checkpoint_key(parent.name), *(s.family_split_key(f) for f in families)],
+        description=("Preference pairs: " + ", ".join(f"{k} {v:g}" for k, v in stage.source_weights.items())
+                     + (f"; rejected responses sampled from checkpoints/{parent.name}" if sampled else "")
+                     + f"; written to {s.stage_dir(stage.name)}/ (pairs and KTO rows)"),
+    )
+    def _preference_data(context: dg.AssetExecutionContext, data_root: DataRootResource,
+                         checkpoint_store: s.CheckpointStoreResource, training: s.TrainingSettings):
+        root = data_root.root()
+        require_passed_gates(context, root)
+        from pixel_assets.defs.training import adapters
+        from pixel_assets.lib.training.preference import build_preference_data, write_preference_data
+        from pixel_assets.lib.training.preference_config import PreferenceConfig
+
+        train = read_split(root, "train", set(families))
+        val = read_split(root, "val", set(families))
+        config = PreferenceConfig.from_stage(stage)
+        sampler = None
+        if sampled:
+            from pixel_assets.lib.training.sampling import checkpoint_sampler
+
+            cache = work_dir(data_root, training)
+            p_root, p_key = checkpoint_store.key(root, parent.name)
+            model, tokenizer = adapters.load_trained(base_location(root, cur, cache),
+                                                     s.local_dir(p_root, p_key, cache / "store"), training.force_cpu)
+            sampler = checkpoint_sampler(model, tokenizer, config.sampling)
+        data = build_preference_data(config, train, sampler, val)
+        keys = write_preference_data(root, data, s.stage_dir(stage.name))
+        hashes = sorted(r["metadata"]["content_hash"] for r in train) + ["val"] + sorted(
+            r["metadata"]["content_hash"] for r in val)
+        version = s.version_hash("preference", hashes, stage.config_hash(),
+                                 s.latest_data_version(context.instance, s.checkpoint_key(parent.name)) if sampled else None)
+        root.write_text(f"{s.stage_dir(stage.name)}/stats.json",
+                        json.dumps({"data_version": version, **data.stats}, indent=1, default=str))
+        train_stats = data.stats.get("train", {})
+        rows = [{"source": src, **({"pairs": v} if not isinstance(v, dict) else v)}
+                for src, v in (train_stats.get("sources") or train_stats.get("pairs_per_source") or {}).items()]
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(version),
+            metadata={
+                **{f"{name}_uri": dg.MetadataValue.url(root.uri(key)) for name, key in keys.items()},
+                "train_pairs": len(data.train), "val_pairs": len(data.val), "kto_train_rows": len(data.kto_train),
+                "config_hash": stage.config_hash(), "data_version": version,
+                **({"sources": dg.MetadataValue.md(markdown_table(rows))} if rows else {}),
+                **{k: v for k, v in stats_metadata(train_stats).items() if k != "mix"},
+            },
+        )
+
+    return _preference_data
+
+
+def stage_data_assets(cur: Curriculum) -> list[dg.AssetsDefinition]:
+    assets, parent = [], None
+    for stage in s.chain(cur):
+        if stage.kind == "preference":
+            assets.append(build_preference_data_asset(cur, stage, parent))
+        else:
+            assets.append(build_stage_data_asset(cur, stage))
+        parent = stage
+    return assets

@@ -1,0 +1,166 @@
+"""Thin adapters between the training assets and the Dagster-free training library
+(pixel_assets.lib.training): one place that knows the library's call signatures.
+
+Where the library has no function for something the assets need, a small one is written here and
+says so (evaluation loss per record set, the forgetting rule's fallback, probe fallback).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pixel_assets.lib.training.curriculum import StageConfig
+
+
+def plan(force_cpu: bool = False):
+    from pixel_assets.lib.training.models import device_plan
+
+    return device_plan(force_cpu=force_cpu)
+
+
+@contextmanager
+def wandb_run(wandb: dict | None, stage: StageConfig, dagster_run_id: str, cache: Path):
+    """One W&B run per stage through dagster-wandb's resource SDK: named `<run id[:8]>-<stage>`,
+    grouped by the Dagster run; offline unless WANDB_MODE=online with a real key."""
+    from pixel_assets.lib.training.tracking import wandb_run as lib_run
+
+    config = {"stage": stage.name, "kind": stage.kind, "config_hash": stage.config_hash(),
+              "learning_rate": stage.learning_rate, "max_length": stage.max_length, "epochs": stage.epochs}
+    with lib_run(stage.name, dagster_run_id, config, sdk=(wandb or {}).get("sdk"), wandb_dir=cache / "wandb") as run:
+        yield run
+
+
+def upload_callback(push: Callable[[], None]):
+    """A TrainerCallback pushing the stage folder (with `_progress/checkpoint-N`) to the checkpoint
+    store after every save, so an interrupted stage resumes from the store (S3)."""
+    from transformers import TrainerCallback
+
+    class PushProgress(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            push()
+
+    return PushProgress()
+
+
+def train_stage(*, stage: StageConfig, base: str, parent_adapter: Path | None, data_dir: Path, out_dir: Path,
+                force_cpu: bool, log: Callable[[str], Any], push_progress: Callable[[], None] | None = None,
+                wandb_run: Any = None):
+    """Train one stage (SFT chain or preference) into out_dir; returns the library's StageResult."""
+    from pixel_assets.lib.training.models import load_tokenizer
+
+    tokenizer = load_tokenizer(base)
+    callbacks = [upload_callback(push_progress)] if push_progress else []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if stage.kind == "preference":
+        from pixel_assets.lib.training.align import PreferenceTrainConfig, train_preference
+
+        config = PreferenceTrainConfig.from_stage(stage, device=plan(force_cpu))
+        return train_preference(base=base, stage7_adapter=parent_adapter, tokenizer=tokenizer, data_dir=data_dir,
+                                out_dir=out_dir, config=config, callbacks=callbacks, log=log, wandb_run=wandb_run)
+    from pixel_assets.lib.training.sft import SFTStageConfig, train_sft_stage
+
+    config = SFTStageConfig.from_stage(stage, device=plan(force_cpu))
+    return train_sft_stage(base=base, parent_adapter=parent_adapter, tokenizer=tokenizer,
+                           train_path=data_dir / "train.jsonl", val_path=data_dir / "val.jsonl", out_dir=out_dir,
+                           config=config, callbacks=callbacks, log=log, wandb_run=wandb_run)
+
+
+def result_dict(result: Any) -> dict[str, Any]:
+    if hasattr(result, "as_metadata"):
+        return dict(result.as_metadata())
+    return dict(vars(result))
+
+
+def load_trained(base: str, adapter_dir: Path | None, force_cpu: bool = False):
+    """(model, tokenizer): the base with the checkpoint's adapter (None = the bare base), for evaluation."""
+    from pixel_assets.lib.training.models import load_base_model, load_tokenizer
+
+    model = load_base_model(base, plan(force_cpu))
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
+    model.eval()
+    return model, load_tokenizer(adapter_dir or base)
+
+
+def eval_loss(model, tokenizer, records: list[dict], max_length: int | None = None) -> float:
+    """Mean token loss over records: assistant tokens of conversations (`messages`), every token of
+    text blocks (`text`). Adapter: written here because the library evaluates per family only."""
+    import torch
+
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for record in records:
+            if "messages" in record:
+                enc = tokenizer.apply_chat_template(record["messages"], tokenize=True, return_dict=True,
+                                                    return_assistant_tokens_mask=True)
+                ids = enc["input_ids"]
+                labels = [t if m else -100 for t, m in zip(ids, enc["assistant_masks"])]
+            else:
+                ids = tokenizer(record.get("text", ""), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+                labels = list(ids)
+            if max_length:
+                ids, labels = ids[:max_length], labels[:max_length]
+            n = sum(1 for t in labels[1:] if t != -100)
+            if n == 0:
+                continue
+            out = model(input_ids=torch.tensor([ids], device=device), labels=torch.tensor([labels], device=device))
+            total += float(out.loss) * n
+            count += n
+    return total / count if count else float("nan")
+
+
+def forgetting(evals: dict[str, float], own: dict[str, float], max_rise: float) -> list[dict[str, Any]]:
+    """Earlier stages whose validation loss rose by more than max_rise of their own value."""
+    try:
+        from pixel_assets.lib.training.forgetting import forgetting_regressions
+    except ImportError:
+        forgetting_regressions = None
+    if forgetting_regressions is not None:
+        return [dict(r) if isinstance(r, dict) else dict(vars(r)) for r in forgetting_regressions(evals, own, max_rise)]
+    out = []
+    for name, now in evals.items():
+        base = own.get(name)
+        if base and math.isfinite(now) and (now - base) / base > max_rise:
+            out.append({"stage": name, "own": base, "now": now, "rise": (now - base) / base})
+    return out
+
+
+FALLBACK_PROBES = [
+    {"id": "opening", "messages": [{"role": "user", "content": "I don't really know where to start today."}]},
+    {"id": "sarcasm", "messages": [{"role": "user", "content": "Oh great, another week of everything going perfectly."}]},
+]
+
+
+def probe_answers(model, tokenizer, seed: int, max_new_tokens: int = 24) -> list[dict[str, Any]]:
+    """The fixed probe prompts answered with seeded decoding, scrubbed before they are shown."""
+    from pixel_assets.lib.training.sampling import SamplingConfig, generate_replies
+
+    try:
+        from pixel_assets.lib.training.probes import load_probes
+        probes = [dict(p) if isinstance(p, dict) else dict(vars(p)) for p in load_probes()]
+    except ImportError:
+        probes = FALLBACK_PROBES
+    sampling = SamplingConfig(temperature=0.0, max_new_tokens=max_new_tokens, seed=seed)
+    prompts = [p["messages"] for p in probes]
+    replies = generate_replies(model, tokenizer, prompts, sampling)
+    answers = []
+    for probe, reply in zip(probes, replies):
+        answers.append({"id": probe["id"], "prompt": probe["messages"][-1]["content"], "answer": scrub(reply[0])})
+    return answers
+
+
+def scrub(text: str) -> str:
+    """Generated text with structured PII (emails, phones, ...) replaced by placeholders. Fallback
+    for when the library's probe module has no scrubber of its own: regex detectors only (fast)."""
+    from pixel_assets.lib.pii.structured import find_structured_pii
+
+    for d in sorted(find_structured_pii([text])[0], key=lambda d: d.start, reverse=True):
+        text = text[: d.start] + f"<{d.entity_type}>" + text[d.end:]
+    return text
