@@ -49,3 +49,42 @@ def stage_files(root: Path, kind: str = "sft", n_train: int = 24, n_val: int = 6
     make = conversations if kind == "sft" else texts
     return (write_jsonl(root / "train.jsonl", make(n_train, seed=1)),
             write_jsonl(root / "val.jsonl", make(n_val, seed=2)))
+
+
+def resume_config(stage: str = "stage1_foundation"):
+    from pixel_assets.lib.training.models import device_plan
+    from pixel_assets.lib.training.sft import SFTStageConfig
+
+    return SFTStageConfig(stage=stage, max_length=256, per_device_batch_size=4, max_steps=10, eval_steps=2,
+                          learning_rate=1e-3, early_stopping_patience=100, device=device_plan(force_cpu=True))
+
+
+def slow_callback(seconds: float):
+    """Sleeps after every step, so a test can kill the run between saved steps."""
+    import time
+
+    from transformers import TrainerCallback
+
+    class Slow(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            time.sleep(seconds)
+
+    return Slow()
+
+
+def main(argv: list[str]) -> None:
+    """`python -m pixel_assets_tests.sft_fixtures BASE TRAIN VAL OUT SLEEP_S`: one resumable stage run."""
+    from pixel_assets.lib.training.models import load_tokenizer
+    from pixel_assets.lib.training.sft import train_sft_stage
+
+    base, train, val, out, sleep_s = argv
+    result = train_sft_stage(base=base, parent_adapter=None, tokenizer=load_tokenizer(base), train_path=train,
+                             val_path=val, out_dir=out, config=resume_config(),
+                             callbacks=[slow_callback(float(sleep_s))], log=lambda m: print(m, flush=True))
+    print(json.dumps(result.as_metadata()), flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -268,7 +268,7 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
                   val_rows: list[dict], out_dir: Path, config: SFTStageConfig, callbacks=(), model=None):
     """The configured SFTTrainer (also used by the benchmark and the tests)."""
     from datasets import Dataset
-    from transformers import EarlyStoppingCallback
+    from transformers import EarlyStoppingCallback, PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     plan = config.plan()
@@ -321,8 +321,10 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
     trainer = SFTTrainer(
         model=model, args=args, processing_class=tokenizer, peft_config=peft_config,
         train_dataset=Dataset.from_list(train_rows), eval_dataset=Dataset.from_list(val_rows),
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience), *callbacks],
+        # the caller's callbacks run first: they see (and may act on) each evaluation before early stopping
+        callbacks=[*callbacks, EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)],
     )
+    trainer.remove_callback(PrinterCallback)  # progress goes through `log` (_Progress) instead
     return trainer
 
 
