@@ -34,44 +34,39 @@ def wandb_run(wandb: dict | None, stage: StageConfig, dagster_run_id: str, cache
         yield run
 
 
-def upload_callback(push: Callable[[], None]):
-    """A TrainerCallback pushing the stage folder (with `_progress/checkpoint-N`) to the checkpoint
-    store after every save, so an interrupted stage resumes from the store (S3)."""
-    from transformers import TrainerCallback
-
-    class PushProgress(TrainerCallback):
-        def on_save(self, args, state, control, **kwargs):
-            push()
-
-    return PushProgress()
-
-
 def train_stage(*, stage: StageConfig, base: str, parent_adapter: Path | None, data_dir: Path, out_dir: Path,
-                force_cpu: bool, log: Callable[[str], Any], push_progress: Callable[[], None] | None = None,
-                wandb_run: Any = None):
-    """Train one stage (SFT chain or preference) into out_dir; returns the library's StageResult."""
+                force_cpu: bool, log: Callable[[str], Any], callbacks=(), wandb_run: Any = None):
+    """Train one stage (SFT chain or preference) into out_dir; the library's result."""
     from pixel_assets.lib.training.models import load_tokenizer
 
     tokenizer = load_tokenizer(base)
-    callbacks = [upload_callback(push_progress)] if push_progress else []
     out_dir.mkdir(parents=True, exist_ok=True)
     if stage.kind == "preference":
-        from pixel_assets.lib.training.align import PreferenceTrainConfig, train_preference
+        from pixel_assets.lib.training.align import train_preference
+        from pixel_assets.lib.training.preference_config import PreferenceConfig
 
-        config = PreferenceTrainConfig.from_stage(stage, device=plan(force_cpu))
-        return train_preference(base=base, stage7_adapter=parent_adapter, tokenizer=tokenizer, data_dir=data_dir,
-                                out_dir=out_dir, config=config, callbacks=callbacks, log=log, wandb_run=wandb_run)
+        return train_preference(base=base, stage7_adapter=parent_adapter, tokenizer=tokenizer, data_path=data_dir,
+                                out_dir=out_dir, config=PreferenceConfig.from_stage(stage), plan=plan(force_cpu),
+                                callbacks=list(callbacks), report_to=("wandb",) if wandb_run is not None else (),
+                                log=log)
     from pixel_assets.lib.training.sft import SFTStageConfig, train_sft_stage
 
     config = SFTStageConfig.from_stage(stage, device=plan(force_cpu))
     return train_sft_stage(base=base, parent_adapter=parent_adapter, tokenizer=tokenizer,
                            train_path=data_dir / "train.jsonl", val_path=data_dir / "val.jsonl", out_dir=out_dir,
-                           config=config, callbacks=callbacks, log=log, wandb_run=wandb_run)
+                           config=config, callbacks=list(callbacks), log=log, wandb_run=wandb_run)
+
+
+def run_reference(run: Any) -> str | None:
+    from pixel_assets.lib.training.tracking import run_reference as ref
+
+    return ref(run)
 
 
 def result_dict(result: Any) -> dict[str, Any]:
-    if hasattr(result, "as_metadata"):
-        return dict(result.as_metadata())
+    for method in ("as_metadata", "as_dict"):
+        if hasattr(result, method):
+            return dict(getattr(result, method)())
     return dict(vars(result))
 
 
@@ -89,30 +84,33 @@ def load_trained(base: str, adapter_dir: Path | None, force_cpu: bool = False):
 
 
 def eval_loss(model, tokenizer, records: list[dict], max_length: int | None = None) -> float:
-    """Mean token loss over records: assistant tokens of conversations (`messages`), every token of
-    text blocks (`text`). Adapter: written here because the library evaluates per family only."""
+    """Mean token loss over a stage's validation lines: assistant tokens of conversations (the
+    library's evaluate_records), every token of phase-A text blocks (written here: the library
+    evaluates conversations only)."""
     import torch
 
-    device = next(model.parameters()).device
+    from pixel_assets.lib.training.evaluation import evaluate_records
+
+    chats = [r for r in records if "messages" in r]
+    texts = [r for r in records if "messages" not in r and r.get("text")]
     total, count = 0.0, 0
+    if chats:
+        fig = evaluate_records(model, tokenizer, chats, max_length=max_length)
+        if fig["loss"] is not None:
+            total, count = fig["loss"] * fig["tokens"], fig["tokens"]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
     with torch.no_grad():
-        for record in records:
-            if "messages" in record:
-                enc = tokenizer.apply_chat_template(record["messages"], tokenize=True, return_dict=True,
-                                                    return_assistant_tokens_mask=True)
-                ids = enc["input_ids"]
-                labels = [t if m else -100 for t, m in zip(ids, enc["assistant_masks"])]
-            else:
-                ids = tokenizer(record.get("text", ""), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-                labels = list(ids)
-            if max_length:
-                ids, labels = ids[:max_length], labels[:max_length]
-            n = sum(1 for t in labels[1:] if t != -100)
-            if n == 0:
+        for record in texts:
+            ids = (tokenizer(record["text"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
+            ids = ids[:max_length] if max_length else ids
+            if len(ids) < 2:
                 continue
-            out = model(input_ids=torch.tensor([ids], device=device), labels=torch.tensor([labels], device=device))
-            total += float(out.loss) * n
-            count += n
+            batch = torch.tensor([ids], device=device)
+            total += float(model(input_ids=batch, labels=batch).loss) * (len(ids) - 1)
+            count += len(ids) - 1
+    model.train(was_training)
     return total / count if count else float("nan")
 
 

@@ -10,7 +10,6 @@ version, so what follows stays fresh.
 
 
 import json
-import time
 from typing import Any
 
 import dagster as dg
@@ -21,7 +20,7 @@ from pixel_assets.defs.training import adapters
 from pixel_assets.defs.training import settings as s
 from pixel_assets.defs.training.stage_data import base_location, work_dir
 from pixel_assets.lib.report import markdown_table
-from pixel_assets.lib.storage import DataRoot, LocalDataRoot
+from pixel_assets.lib.storage import DataRoot
 from pixel_assets.lib.training.curriculum import Curriculum, StageConfig
 
 
@@ -37,13 +36,12 @@ def probe_table(answers: list[dict], previous: list[dict] | None) -> str:
     return markdown_table(rows, ["prompt", "this stage", "previous stage"])
 
 
-def read_json(root: DataRoot, key: str) -> Any:
-    return json.loads(root.read_text(key)) if root.exists(key) else None
-
-
 def _val_records(root: DataRoot, stage: str) -> list[dict]:
     key = f"{s.stage_dir(stage)}/val.jsonl"
     return [json.loads(line) for line in root.read_text(key).splitlines() if line.strip()] if root.exists(key) else []
+
+
+OWN_VAL_LOSS = "own_val_loss"  # a checkpoint on its own stage's val set, measured as the forgetting check measures
 
 
 def forgetting_check(context: dg.AssetExecutionContext, earlier: list[StageConfig], root: DataRoot, model, tokenizer,
@@ -54,10 +52,10 @@ def forgetting_check(context: dg.AssetExecutionContext, earlier: list[StageConfi
     for stage in earlier:
         records = _val_records(root, stage.name)
         meta = s.latest_metadata(context.instance, s.checkpoint_key(stage.name))
-        if not records or meta.get("eval_loss") is None:
+        if not records or meta.get(OWN_VAL_LOSS) is None:
             continue
         evals[stage.name] = adapters.eval_loss(model, tokenizer, records, stage.max_length)
-        own[stage.name] = float(meta["eval_loss"])
+        own[stage.name] = float(meta[OWN_VAL_LOSS])
     regressions = adapters.forgetting(evals, own, training.forgetting_max_rise)
     rows = [{"earlier stage": n, "own val loss": round(own[n], 4), "val loss now": round(evals[n], 4),
              "rise": f"{(evals[n] - own[n]) / own[n]:+.1%}" if own[n] else "n/a"} for n in evals]
@@ -98,52 +96,53 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
         require_passed_gates(context, root)
         cache = work_dir(data_root, training)
         base = base_location(root, cur, cache)
-        store_root, store_key = checkpoint_store.key(root, stage.name)
-        out_dir = s.local_dir(store_root, store_key, cache / "store")  # S3: pulls saved progress, for resume
-        parent_dir = None
-        if parent:
-            p_root, p_key = checkpoint_store.key(root, parent.name)
-            parent_dir = s.local_dir(p_root, p_key, cache / "store")
+        store = checkpoint_store.store(root)
+        name = s.checkpoint_dir_name(stage.name)
+        work = store.prepare_work_dir(name, cache / "scratch")  # S3: pulls saved progress, for resume
+        parent_name = s.checkpoint_dir_name(parent.name) if parent else None
+        parent_dir = store.pull(parent_name, cache / "parents" / parent_name) if parent else None
+        parent_meta = store.metadata(parent_name) if parent else {}
         data_dir = s.local_dir(root, s.stage_dir(stage.name), cache)
-        started = time.time()
-        push = None if isinstance(store_root, LocalDataRoot) else (lambda: s.upload_dir(store_root, out_dir, store_key))
+        callbacks = [] if store.is_local else [store.progress_callback(name, work)]
         with adapters.wandb_run(wandb, stage, context.run_id, cache) as run:
             result = adapters.train_stage(stage=stage, base=base, parent_adapter=parent_dir, data_dir=data_dir,
-                                          out_dir=out_dir, force_cpu=training.force_cpu, log=context.log.info,
-                                          push_progress=push, wandb_run=run)
-        figures = adapters.result_dict(result)
-        wandb_location = str(figures.get("wandb") or "")
-        model, tokenizer = adapters.load_trained(base, out_dir, force_cpu=training.force_cpu)
+                                          out_dir=work, force_cpu=training.force_cpu, log=context.log.info,
+                                          callbacks=callbacks, wandb_run=run)
+            figures = adapters.result_dict(result)
+            figures["wandb"] = figures.get("wandb") or adapters.run_reference(run)
+        model, tokenizer = adapters.load_trained(base, work, force_cpu=training.force_cpu)
         check = forgetting_check(context, earlier, root, model, tokenizer, key, training)
+        own_val_loss = adapters.eval_loss(model, tokenizer, _val_records(root, stage.name), stage.max_length) \
+            if not preference else None
         answers = adapters.probe_answers(model, tokenizer, seed=stage.seed)
-        previous = read_json(store_root, f"{checkpoint_store.key(root, parent.name)[1]}/probes.json") if parent else None
+        previous = json.loads((parent_dir / "probes.json").read_text()) if parent_dir and (parent_dir / "probes.json").is_file() else None
+        (work / "probes.json").write_text(json.dumps(answers, indent=1, ensure_ascii=False))
 
         stage_version = s.latest_data_version(context.instance, s.stage_data_key(stage.name))
         parent_version = s.latest_data_version(context.instance, s.checkpoint_key(parent.name)) if parent else None
         base_version = s.latest_data_version(context.instance, s.BASE_MODEL_KEY)
         version = s.version_hash("checkpoint", parent_version, stage_version, base_version, stage.config_hash())
-        parent_meta = s.latest_metadata(context.instance, s.checkpoint_key(parent.name)) if parent else {}
-        uri = checkpoint_store.uri(root, stage.name)
-        info = {
-            "stage": stage.name, "uri": uri, **figures, "config_hash": stage.config_hash(),
-            "parent_uri": parent_meta.get("uri"), "parent_hash": parent_version,
-            "dataset_fingerprint": stage_version, "data_version": version, "wandb": wandb_location,
-            "base_model": cur.base_model or "embedded tiny (models/base)", "wall_s": round(time.time() - started, 2),
-        }
-        (out_dir / "probes.json").write_text(json.dumps(answers, indent=1, ensure_ascii=False))
-        (out_dir / "checkpoint.json").write_text(json.dumps(info, indent=1, sort_keys=True, default=str))
-        s.upload_dir(store_root, out_dir, store_key)
-        context.log.info(f"{stage.name}: {result.steps} steps, train loss {result.train_loss}, "
-                         f"eval loss {result.eval_loss} -> {uri}")
+        figures.pop("out_dir", None)
+        info = store.publish(name, work, {
+            **figures, "stage": stage.name, "config_hash": stage.config_hash(),
+            "parent_uri": parent_meta.get("uri"), "parent_hash": parent_meta.get("adapter_sha256"),
+            "parent_data_version": parent_version, "dataset_fingerprint": stage_version, "data_version": version,
+            "base_model": cur.base_model or f"embedded tiny ({s.BASE_DIR})"})
+        uri = info["uri"]
+        context.log.info(f"{stage.name}: {figures.get('steps')} steps, train loss {figures.get('train_loss')}, "
+                         f"eval loss {figures.get('eval_loss')} -> {uri}")
         numbers = {k: v for k, v in figures.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        numbers.update({f"preference/{k}": v for k, v in (figures.get("preference") or {}).items()})
         return dg.MaterializeResult(
             data_version=dg.DataVersion(version),
             metadata={
                 "uri": dg.MetadataValue.url(uri) if uri.startswith("s3://") else dg.MetadataValue.path(uri),
-                **numbers,
+                **numbers, **({OWN_VAL_LOSS: own_val_loss} if own_val_loss is not None else {}),
+                "early_stopped": bool(figures.get("early_stopped")),
                 "config_hash": stage.config_hash(), "parent_uri": str(parent_meta.get("uri") or ""),
-                "parent_hash": parent_version or "", "dataset_fingerprint": stage_version or "",
-                "wandb_run": wandb_location, "data_version": version,
+                "parent_hash": str(parent_meta.get("adapter_sha256") or ""), "adapter_sha256": info["adapter_sha256"],
+                "dataset_fingerprint": stage_version or "", "data_version": version,
+                "wandb_run": str(figures.get("wandb") or ""),
                 "probes": dg.MetadataValue.md(probe_table(answers, previous)),
             },
             check_results=[check],

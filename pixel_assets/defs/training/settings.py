@@ -138,22 +138,18 @@ class CheckpointStoreResource(dg.ConfigurableResource):
     prefix: str = DEFAULT_CHECKPOINT_PREFIX
     s3: S3Resource | None = None
 
-    def location(self, data_root: DataRoot) -> tuple[DataRoot, str]:
-        """(root, key prefix) under which `<stage>/` folders go."""
+    def store(self, data_root: DataRoot):
+        """The library's CheckpointStore: <data root>/checkpoints/ (local or the data root's S3
+        bucket), or the configured checkpoint bucket and prefix."""
+        from pixel_assets.lib.storage import S3DataRoot
+        from pixel_assets.lib.training.store import LOCAL_DIR, CheckpointStore
+
         if self.bucket:
-            from pixel_assets.lib.storage import S3DataRoot
-
-            return S3DataRoot((self.s3 or S3Resource()).get_client(), self.bucket, ""), self.prefix.strip("/")
-        return data_root, "checkpoints"
-
-    def key(self, data_root: DataRoot, stage: str) -> tuple[DataRoot, str]:
-        root, prefix = self.location(data_root)
-        name = checkpoint_dir_name(stage)
-        return root, f"{prefix}/{name}" if prefix else name
-
-    def uri(self, data_root: DataRoot, stage: str) -> str:
-        root, key = self.key(data_root, stage)
-        return root.uri(key + "/")
+            return CheckpointStore.s3((self.s3 or S3Resource()).get_client(), self.bucket, self.prefix.strip("/"))
+        if isinstance(data_root, LocalDataRoot):
+            return CheckpointStore.local(data_root.path)
+        prefix = f"{data_root.prefix.strip('/')}/{LOCAL_DIR}" if data_root.prefix else LOCAL_DIR
+        return CheckpointStore(S3DataRoot(data_root.client, data_root.bucket, prefix))
 
 
 def checkpoint_store_from_env(env: dict[str, str] | None = None, cur: Curriculum | None = None) -> CheckpointStoreResource:

@@ -90,43 +90,30 @@ def build_base_model_asset(cur: Curriculum) -> dg.AssetsDefinition:
 # --- stage data --------------------------------------------------------------------------------
 
 
-def write_jsonl(root: DataRoot, key: str, rows: list[dict]) -> None:
-    root.write_text(key, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows))
+FAMILY_NUMBERS = ("target_weight", "achieved_weight", "achieved_token_weight", "tokens", "overlength")
 
 
 def stats_metadata(stats: dict[str, Any]) -> dict[str, Any]:
-    """Tables (markdown) and numbers (plotted across runs) from the stage data's stats."""
+    """Tables (markdown) and numbers (plotted across runs) from the stage data's stats: per family
+    target against achieved weight, records, tokens (real tokenizer + template), over-length counts."""
     meta: dict[str, Any] = {}
     families = stats.get("families") or {}
-    rows = []
-    for family, f in sorted(families.items()):
-        row = {"family": family, "target": f.get("target_weight", f.get("target")),
-               "achieved": f.get("achieved_weight", f.get("achieved")), "train records": f.get("train_records", f.get("records")),
-               "val records": f.get("val_records"), "train tokens": f.get("train_tokens", f.get("tokens")),
-               "over-length": f.get("overlength", f.get("over_length"))}
-        rows.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
-        for k in ("target", "achieved", "train tokens"):
-            if isinstance(row[k], (int, float)):
-                meta[f"{k.replace(' ', '_')}/{family}"] = float(row[k]) if k != "train tokens" else int(row[k])
+    rows = [{"family": f, **{k: v for k, v in vals.items() if isinstance(v, (int, float, str, bool))}}
+            for f, vals in sorted(families.items())]
     if rows:
-        meta["mix"] = dg.MetadataValue.md(markdown_table(rows))
+        keys = sorted({k for r in rows for k in r if k != "family"})
+        columns = ["family"] + [k for k in FAMILY_NUMBERS if k in keys] + [k for k in keys if k not in FAMILY_NUMBERS]
+        meta["mix"] = dg.MetadataValue.md(markdown_table(rows, columns))
+    for f, vals in families.items():
+        for k in FAMILY_NUMBERS:
+            if isinstance(vals.get(k), (int, float)) and not isinstance(vals.get(k), bool):
+                meta[f"{k}/{f}"] = vals[k]
     for k, v in stats.items():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             meta[k] = v
-        elif isinstance(v, dict) and k != "families" and all(isinstance(x, (int, float)) for x in v.values()):
-            meta.update({f"{k}/{kk}": vv for kk, vv in v.items()})
+        elif isinstance(v, dict) and k != "families":
+            meta.update({f"{k}/{kk}": vv for kk, vv in v.items() if isinstance(vv, (int, float)) and not isinstance(vv, bool)})
     return meta
-
-
-def stage_data_version(stage: StageConfig, train: list[dict], val: list[dict], base_version: str | None) -> str:
-    """Hash of the input records (content hashes) and the stage config, with the tokenizer's version
-    (token counts decide what is over-length)."""
-    from pixel_assets.lib.training import stage_data as lib
-
-    hashes = sorted(r["metadata"]["content_hash"] for r in train) + ["val"] + sorted(
-        r["metadata"]["content_hash"] for r in val)
-    version = lib.stage_data_version(stage, hashes, stage.config_hash())
-    return s.version_hash(version, base_version)
 
 
 def build_stage_data_asset(cur: Curriculum, stage: StageConfig) -> dg.AssetsDefinition:
@@ -148,11 +135,11 @@ def build_stage_data_asset(cur: Curriculum, stage: StageConfig) -> dg.AssetsDefi
         val = read_split(root, "val", set(families))
         tokenizer = load_tokenizer(base_location(root, cur, work_dir(data_root, training)))
         data = lib.build_stage_data(stage, train, val, tokenizer)
+        base_version = s.latest_data_version(context.instance, s.BASE_MODEL_KEY)
+        version = lib.stage_data_version(stage, lib.stage_input_hashes(stage, train, val), {"base_model": base_version})
+        data.stats["data_version"] = version
+        lib.write_stage_data(root, stage.name, data)
         folder = s.stage_dir(stage.name)
-        write_jsonl(root, f"{folder}/train.jsonl", data.train)
-        write_jsonl(root, f"{folder}/val.jsonl", data.val)
-        version = stage_data_version(stage, train, val, s.latest_data_version(context.instance, s.BASE_MODEL_KEY))
-        root.write_text(f"{folder}/stats.json", json.dumps({"data_version": version, **data.stats}, indent=1, default=str))
         context.log.info(f"{stage.name}: {len(data.train)} train / {len(data.val)} val examples -> {root.uri(folder)}")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(version),
@@ -203,9 +190,9 @@ def build_preference_data_asset(cur: Curriculum, stage: StageConfig, parent: Sta
             from pixel_assets.lib.training.sampling import checkpoint_sampler
 
             cache = work_dir(data_root, training)
-            p_root, p_key = checkpoint_store.key(root, parent.name)
-            model, tokenizer = adapters.load_trained(base_location(root, cur, cache),
-                                                     s.local_dir(p_root, p_key, cache / "store"), training.force_cpu)
+            name = s.checkpoint_dir_name(parent.name)
+            adapter = checkpoint_store.store(root).pull(name, cache / "parents" / name)
+            model, tokenizer = adapters.load_trained(base_location(root, cur, cache), adapter, training.force_cpu)
             sampler = checkpoint_sampler(model, tokenizer, config.sampling)
         data = build_preference_data(config, train, sampler, val)
         keys = write_preference_data(root, data, s.stage_dir(stage.name))
