@@ -41,6 +41,7 @@ def _val_records(root: DataRoot, stage: str) -> list[dict]:
     return [json.loads(line) for line in root.read_text(key).splitlines() if line.strip()] if root.exists(key) else []
 
 
+FIGURES = ("steps", "train_loss", "eval_loss", "perplexity", "tokens_seen", "duration_s", "tokens_per_s")
 OWN_VAL_LOSS = "own_val_loss"  # a checkpoint on its own stage's val set, measured as the forgetting check measures
 
 
@@ -76,7 +77,10 @@ def forgetting_check(context: dg.AssetExecutionContext, earlier: list[StageConfi
 def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageConfig | None,
                            earlier: list[StageConfig]) -> dg.AssetsDefinition:
     key = s.checkpoint_key(stage.name)
-    deps = [s.stage_data_key(stage.name), s.BASE_MODEL_KEY] + ([s.checkpoint_key(parent.name)] if parent else [])
+    # training_inputs/<stage>: its version changes when a family of this stage or an earlier one changes,
+    # so this checkpoint shows stale right after such a re-compile (Dagster looks at direct deps only).
+    deps = [s.stage_data_key(stage.name), s.BASE_MODEL_KEY, s.training_inputs_key(stage.name)] + \
+        ([s.checkpoint_key(parent.name)] if parent else [])
     preference = stage.kind == "preference"
 
     @dg.asset(
@@ -132,6 +136,7 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
         context.log.info(f"{stage.name}: {figures.get('steps')} steps, train loss {figures.get('train_loss')}, "
                          f"eval loss {figures.get('eval_loss')} -> {uri}")
         numbers = {k: v for k, v in figures.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        numbers.update({k: dg.MetadataValue.null() for k in FIGURES if figures.get(k) is None})  # e.g. tokens in DPO
         numbers.update({f"preference/{k}": v for k, v in (figures.get("preference") or {}).items()})
         return dg.MaterializeResult(
             data_version=dg.DataVersion(version),

@@ -10,23 +10,20 @@ from typing import Any
 
 import dagster as dg
 
-from pixel_assets.defs.gates.guard import COMPILED_DATASET_KEY, require_passed_gates
+from pixel_assets.defs.gates.guard import require_passed_gates
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.defs.training import adapters
 from pixel_assets.defs.training import settings as s
-from pixel_assets.defs.training.inputs import read_split
+from pixel_assets.defs.training.inputs import EVALUATION_INPUTS, read_split
 from pixel_assets.defs.training.stage_data import base_location, work_dir
 from pixel_assets.lib.training.curriculum import Curriculum
 
-MAX_RECORDS_PER_FAMILY = 16  # test records evaluated per family and section (bounded cost per checkpoint)
-
-
-def capped_sections(records: list[dict]) -> dict[str, dict[str, list[dict]]]:
+def capped_sections(records: list[dict], cap: int | None) -> dict[str, dict[str, list[dict]]]:
     """The library's holdout/test sections of the test split, each family capped (first N, in the
     published order, so every checkpoint sees the same records)."""
     from pixel_assets.lib.training.evaluation import split_test_records
 
-    return {section: {f: recs[:MAX_RECORDS_PER_FAMILY] for f, recs in fams.items()}
+    return {section: {f: recs[:cap] for f, recs in fams.items()}
             for section, fams in split_test_records(records).items()}
 
 
@@ -35,7 +32,7 @@ def build_final_evaluation(cur: Curriculum) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=s.FINAL_EVALUATION_KEY, group_name=s.GROUP, kinds={"json"},
-        deps=[COMPILED_DATASET_KEY, s.BASE_MODEL_KEY, *(s.checkpoint_key(st.name) for st in stages)],
+        deps=[s.training_inputs_key(EVALUATION_INPUTS), s.BASE_MODEL_KEY, *(s.checkpoint_key(st.name) for st in stages)],
         description="Loss and perplexity per family on the test split (hard-holdout section apart) for the base, "
                     "every checkpoint and the final model; also written to training/evaluation/final_evaluation.json",
     )
@@ -53,12 +50,12 @@ def build_final_evaluation(cur: Curriculum) -> dg.AssetsDefinition:
         for st in stages:
             name = s.checkpoint_dir_name(st.name)
             columns[name] = store.pull(name, cache / "parents" / name)
-        sections = capped_sections(read_split(root, "test"))
+        sections = capped_sections(read_split(root, "test"), training.eval_records_per_family)
         results = lib.evaluate_adapters(base, columns, load_tokenizer(base), sections,
                                         plan=adapters.plan(training.force_cpu), max_length=cur.model_max_length)
         table = lib.evaluation_table(results)
         key = lib.write_evaluation(root, table, base_model=cur.base_model or f"embedded tiny ({s.BASE_DIR})",
-                                   records_per_family=MAX_RECORDS_PER_FAMILY)
+                                   records_per_family=training.eval_records_per_family or "all")
         context.log.info(f"final_evaluation: {len(columns)} models on {sum(map(len, sections.values()))} rows -> {root.uri(key)}")
         return dg.MaterializeResult(metadata={
             "uri": dg.MetadataValue.url(root.uri(key)),

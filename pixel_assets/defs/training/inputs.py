@@ -1,15 +1,17 @@
-"""The published dataset as the training graph reads it: one `family_splits/<family>` asset per
-family, each with a data version of its own (a hash of the content hashes of its train and val
-records).
+"""The published dataset as the training graph reads it: `training_inputs/<stage>`, one asset per
+stage (plus `training_inputs/evaluation` for the test split), each with a data version of its own.
 
-Why a version per family: Dagster marks an asset stale when an upstream data version changes. If
-every stage read `compiled_dataset` directly, any nightly re-compile (or a change in one family)
-would mark the whole chain stale. With a version per family, a stage dataset is stale only when a
-family it reads changed, and a re-compile that changes nothing leaves every stage fresh. These
-assets are part of the data side (group `compiled`, materialized by the compile job right after
-the gates pass); they only read the published files, they train nothing.
+Why: Dagster marks an asset stale when the data version of a *direct* dependency changed since it
+was materialized (staleness does not travel further on its own in Dagster 1.13). If every stage read
+`compiled_dataset` directly, any nightly re-compile would mark the whole chain stale; and a change in
+stage 3's families would mark only stage 3's data stale until someone retrained it. So the version
+of `training_inputs/<stage k>` is a hash of the content hashes of the train and val records of every
+family that stages 1..k read (cumulative, in chain order); stage k's data and checkpoint depend on
+it. A re-compile that changes nothing leaves every version, and so every stage, fresh; a change in a
+stage-3 family changes the versions of stage 3 and every later stage, and nothing before. These
+assets are part of the data side (group `compiled`, materialized by the compile job right after the
+gates pass); they read the published files and train nothing.
 """
-
 
 import json
 from collections import defaultdict
@@ -19,10 +21,10 @@ import dagster as dg
 
 from pixel_assets.defs.gates.guard import COMPILED_DATASET_KEY
 from pixel_assets.defs.storage.resources import DataRootResource
-from pixel_assets.defs.training.settings import family_split_key, version_hash
+from pixel_assets.defs.training import settings as s
 from pixel_assets.lib.compiled.publish import read_manifest
-from pixel_assets.lib.registry import Registry
 from pixel_assets.lib.storage import DataRoot
+from pixel_assets.lib.training.curriculum import Curriculum, StageConfig
 
 DATASET_PREFIX = "final_dataset"
 TRAINING_SPLITS = ("train", "val")  # what training reads; the test split is evaluation's only
@@ -56,30 +58,57 @@ def records_by_family(root: DataRoot, splits: tuple[str, ...]) -> dict[str, dict
 def family_version(splits: dict[str, list[dict]]) -> str:
     """Hash of the (split, content_hash) pairs of a family's training records, order-free."""
     pairs = sorted((split, r["metadata"]["content_hash"]) for split, recs in splits.items() for r in recs)
-    return version_hash("family", pairs)
+    return s.version_hash("family", pairs)
 
 
-def build_family_splits(registry: Registry, upstream: dg.AssetKey = COMPILED_DATASET_KEY) -> dg.AssetsDefinition:
-    families = [f.name for f in registry.families if f.enabled]
+EVALUATION_INPUTS = "evaluation"
 
-    @dg.multi_asset(
-        name="family_splits",
-        specs=[
-            dg.AssetSpec(family_split_key(f), deps=[upstream], group_name="compiled", kinds={"json"},
-                         description=f"The published train and val records of {f} (what training reads), "
-                                     "with a data version of their own so unrelated changes leave stages fresh.")
-            for f in families
-        ],
-        description="Per-family view of the published dataset for training (content-hash data versions).",
-    )
-    def family_splits(context: dg.AssetExecutionContext, data_root: DataRootResource):
-        by_family = records_by_family(data_root.root(), TRAINING_SPLITS)
-        for family in families:
-            splits = by_family.get(family, {s: [] for s in TRAINING_SPLITS})
+
+def stage_families(stage: StageConfig) -> list[str]:
+    """The registry families a stage reads (preference: its pair sources' families)."""
+    fams = {f for group in (stage.source_families or {}).values() for f in group} if stage.kind == "preference" else set()
+    return sorted(fams or set(stage.families))
+
+
+def cumulative_families(cur: Curriculum) -> dict[str, list[str]]:
+    """stage -> every family read by it and by the stages before it in the chain."""
+    out, seen = {}, set()
+    for stage in s.chain(cur):
+        seen |= set(stage_families(stage))
+        out[stage.name] = sorted(seen)
+    return out
+
+
+def build_training_inputs(cur: Curriculum, upstream: dg.AssetKey = COMPILED_DATASET_KEY) -> dg.AssetsDefinition:
+    cumulative = cumulative_families(cur)
+    stages = {st.name: st for st in s.chain(cur)}
+    specs = [dg.AssetSpec(s.training_inputs_key(name), deps=[upstream], group_name="compiled", kinds={"json"},
+                          description=f"Version of the published train/val records of the families {name} and the "
+                                      f"stages before it read ({', '.join(fams)}): {name} goes stale when it changes.")
+             for name, fams in cumulative.items()]
+    specs.append(dg.AssetSpec(s.training_inputs_key(EVALUATION_INPUTS), deps=[upstream], group_name="compiled",
+                              kinds={"json"}, description="Version of the published test split (final_evaluation reads it)."))
+
+    @dg.multi_asset(name="training_inputs", specs=specs,
+                    description="What each training stage reads from the published dataset, as data versions.")
+    def training_inputs(context: dg.AssetExecutionContext, data_root: DataRootResource):
+        root = data_root.root()
+        by_family = records_by_family(root, TRAINING_SPLITS)
+        versions = {f: family_version(splits) for f, splits in by_family.items()}
+        for name, fams in cumulative.items():
+            own = stage_families(stages[name])
             yield dg.MaterializeResult(
-                asset_key=family_split_key(family),
-                data_version=dg.DataVersion(family_version(splits)),
-                metadata={f"{s}_records": len(splits[s]) for s in TRAINING_SPLITS},
+                asset_key=s.training_inputs_key(name),
+                data_version=dg.DataVersion(s.version_hash("inputs", [(f, versions.get(f)) for f in fams])),
+                metadata={"families": ", ".join(own), "families_including_earlier_stages": len(fams),
+                          **{f"{split}_records": sum(len(by_family[f][split]) for f in own if f in by_family)
+                             for split in TRAINING_SPLITS}},
             )
+        test = read_split(root, "test")
+        yield dg.MaterializeResult(
+            asset_key=s.training_inputs_key(EVALUATION_INPUTS),
+            data_version=dg.DataVersion(s.version_hash("test", sorted(r["metadata"]["content_hash"] for r in test))),
+            metadata={"test_records": len(test)},
+        )
 
-    return family_splits
+    return training_inputs

@@ -15,7 +15,7 @@ import dagster as dg
 from pixel_assets.defs.gates.guard import require_passed_gates
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.defs.training import settings as s
-from pixel_assets.defs.training.inputs import read_split
+from pixel_assets.defs.training.inputs import read_split, stage_families
 from pixel_assets.lib.report import markdown_table
 from pixel_assets.lib.storage import DataRoot
 from pixel_assets.lib.training.curriculum import Curriculum, StageConfig
@@ -51,10 +51,11 @@ def _texts(records: list[dict]) -> list[str]:
 
 def build_base_model_asset(cur: Curriculum) -> dg.AssetsDefinition:
     families = [] if cur.base_model else tokenizer_families(cur)
+    inputs = s.training_inputs_key(cur.sft_chain()[:2][-1].name)  # its version covers the first two stages' families
 
     @dg.asset(
         key=s.BASE_MODEL_KEY, group_name=s.GROUP, kinds={"pytorch"}, code_version=s.TRAINING_CODE_VERSION,
-        deps=[s.family_split_key(f) for f in families],
+        deps=[] if cur.base_model else [inputs],
         description=("The base model: the configured Hugging Face id (configuration only, never downloaded here) "
                      if cur.base_model else
                      "The embedded tiny Mistral-architecture base and its byte-level BPE tokenizer, built from the "
@@ -121,7 +122,7 @@ def build_stage_data_asset(cur: Curriculum, stage: StageConfig) -> dg.AssetsDefi
 
     @dg.asset(
         key=s.stage_data_key(stage.name), group_name=s.GROUP, kinds={"json"}, code_version=s.code_version(stage),
-        deps=[s.BASE_MODEL_KEY, *(s.family_split_key(f) for f in families)],
+        deps=[s.BASE_MODEL_KEY, s.training_inputs_key(stage.name)],
         description=f"{stage.name} ({stage.kind}): {', '.join(f'{f} {w:g}' for f, w in stage.families.items())}; "
                     f"context {stage.max_length}; written to {s.stage_dir(stage.name)}/{{train,val}}.jsonl",
     )
@@ -159,17 +160,13 @@ def build_stage_data_asset(cur: Curriculum, stage: StageConfig) -> dg.AssetsDefi
 # --- preference data (phase C) -----------------------------------------------------------------
 
 
-def preference_families(stage: StageConfig) -> list[str]:
-    return sorted({f for fams in (stage.source_families or {}).values() for f in fams} or set(stage.families))
-
-
 def build_preference_data_asset(cur: Curriculum, stage: StageConfig, parent: StageConfig) -> dg.AssetsDefinition:
-    families = preference_families(stage)
+    families = stage_families(stage)
     sampled = stage.rejected_source not in (None, "none")
 
     @dg.asset(
         key=s.stage_data_key(stage.name), group_name=s.GROUP, kinds={"json"}, code_version=s.code_version(stage),
-        deps=[s.BASE_MODEL_KEY, s.checkpoint_key(parent.name), *(s.family_split_key(f) for f in families)],
+        deps=[s.BASE_MODEL_KEY, s.checkpoint_key(parent.name), s.training_inputs_key(stage.name)],
         description=("Preference pairs: " + ", ".join(f"{k} {v:g}" for k, v in stage.source_weights.items())
                      + (f"; rejected responses sampled from checkpoints/{parent.name}" if sampled else "")
                      + f"; written to {s.stage_dir(stage.name)}/ (pairs and KTO rows)"),
