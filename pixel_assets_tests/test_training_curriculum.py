@@ -54,7 +54,8 @@ def test_packaged_curriculum_is_spec_section_7():
 
 def test_profiles_demo_and_production():
     demo = load_curriculum(registry=REGISTRY, profile="demo")
-    assert all(s.max_steps and s.max_train_records for s in demo.stages)
+    assert all(s.max_steps and s.max_train_records for s in demo.all_stages)
+    assert [s.name for s in demo.stages] == [s.name for s in demo.sft_chain()] + ["preference"]
     assert demo.stage("stage1_foundation").max_length == 512
     assert demo.stage("stage1_foundation").learning_rate == 3e-4  # stage values not named by the profile stay
     prod = load_curriculum(registry=REGISTRY, profile="production")
@@ -189,6 +190,18 @@ def test_invalid_preference_algorithm_settings(raw, algorithm, settings, field):
     refused(data, "'preference'", f"'{field}'")
 
 
+def test_kto_needs_a_batch_of_two(raw):
+    data = copy.deepcopy(raw)
+    stage_of(data, "preference").update(algorithm="kto", per_device_batch_size=1)
+    refused(data, "'preference'", "'per_device_batch_size'", "KTO needs a batch of at least 2")
+
+
+def test_preference_stage_takes_sources_not_families(raw):
+    data = copy.deepcopy(raw)
+    stage_of(data, "preference")["families"] = {"dpo_preference": 1.0}
+    refused(data, "'preference'", "'families'", "source_weights")
+
+
 @pytest.mark.parametrize("algorithm,settings", [
     ("simpo", {"gamma_beta_ratio": 0.3, "cpo_alpha": 0.0}), ("dpo", {"loss_type": "ipo"}),
     ("kto", {"desirable_weight": 1.33, "undesirable_weight": 1.0}), ("orpo", {}),
@@ -216,3 +229,68 @@ def test_config_hash_is_stable_json():
     hashes = {s.name: s.config_hash() for s in c.stages}
     assert len(set(hashes.values())) == len(hashes)
     assert json.loads(json.dumps(hashes)) == {s.name: s.config_hash() for s in load_curriculum(registry=REGISTRY).stages}
+
+
+# --- `pixel curriculum` -------------------------------------------------------------------------
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    from pixel_assets.cli import main
+
+    code = main(["curriculum", *argv])
+    return code, capsys.readouterr().out
+
+
+def test_pixel_curriculum_without_a_published_dataset_says_so(capsys, tmp_path):
+    code, out = run_cli(capsys, "--root", str(tmp_path))
+    assert code == 0
+    assert "no published dataset at" in out and "stage5_long_running [sft] from stage4_voice_persona" in out
+    assert "tokens/s — source: estimate, not a measurement" in out
+    code, out = run_cli(capsys, "--root", str(tmp_path), "--json")
+    plan = json.loads(out)
+    assert plan["dataset"] is None and plan["total_steps"] is None
+    assert plan["stages"][2]["families"] == {"professional_therapeutic": 0.4, "priority_datasets": 0.4,
+                                             "mental_health_datasets": 0.2}
+
+
+def test_pixel_curriculum_plans_from_the_published_dataset(capsys, tmp_path):
+    from pixel_assets.lib.storage import LocalDataRoot
+    from pixel_assets.lib.training.packing import template_ids
+    from pixel_assets.lib.training.plan import read_published_records
+    from pixel_assets_tests.test_gates_helpers import build_clean_dataset
+    from pixel_assets_tests.training_records import tiny_tokenizer
+
+    root = LocalDataRoot(tmp_path)
+    build_clean_dataset(root, REGISTRY)
+    tok = tiny_tokenizer()
+    tok.save_pretrained(tmp_path / "models" / "base")
+    code, out = run_cli(capsys, "--root", str(tmp_path), "--profile", "demo", "--json")
+    plan = json.loads(out)
+    assert code == 0 and plan["dataset"].endswith("final_dataset/manifest.json")
+    assert plan["token_count"].startswith("tokenizer + chat template")
+    train = read_published_records(root)["train"]
+    s3 = next(r for r in plan["stages"] if r["stage"] == "stage3_edge_stress_test")
+    mine = [r for r in train if r["metadata"]["source_family"] == "edge_case_generator"]
+    assert s3["available"]["edge_case_generator"] == {
+        "conversations": len(mine), "tokens": sum(len(i) for i in template_ids(tok, [r["messages"] for r in mine]))}
+    assert 0 < s3["steps"] <= 4  # the demo profile's max_steps
+    assert s3["h100_hours"] == round(s3["tokens_trained"] / plan["tokens_per_second_h100"] / 3600, 4)
+    assert plan["total_steps"] == sum(r["steps"] for r in plan["stages"] if r["enabled"])
+    from pixel_assets.cli.training import print_plan
+
+    print_plan(plan)  # the text form of the same plan
+    text = capsys.readouterr().out
+    assert "edge_case_generator" in text and "H100 h" in text and "total:" in text
+
+
+def test_pixel_curriculum_reports_an_invalid_file_in_one_line(capsys, tmp_path, raw):
+    from pixel_assets.cli import main
+
+    data = copy.deepcopy(raw)
+    stage_of(data, "stage6_specialized")["families"]["cptsd"] = 0.5
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["curriculum", "--file", str(path), "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pixel curriculum: error: ")
+    assert "'stage6_specialized'" in err[0] and "'families'" in err[0]

@@ -107,7 +107,7 @@ class StageConfig:
 class Curriculum:
     base_model: str | None  # HF id or local path; None = the embedded tiny model
     model_max_length: int
-    stages: tuple[StageConfig, ...]  # every stage in file order, disabled ones included
+    all_stages: tuple[StageConfig, ...]  # every stage in file order, disabled ones included
     checkpoint_store: str | None = None  # s3://bucket/prefix/ or None = the data root
     tokens_per_second_h100: float = 0.0
     throughput_source: str = ""
@@ -115,21 +115,23 @@ class Curriculum:
     path: str = ""
 
     @property
-    def enabled_stages(self) -> list[StageConfig]:
-        return [s for s in self.stages if s.enabled]
+    def stages(self) -> tuple[StageConfig, ...]:
+        """The enabled stages in training order (each continues from the one before)."""
+        return tuple(s for s in self.all_stages if s.enabled)
 
     def stage(self, name: str) -> StageConfig:
-        for s in self.stages:
+        """A stage by name, enabled or not."""
+        for s in self.all_stages:
             if s.name == name:
                 return s
-        raise KeyError(f"no stage {name!r} in the curriculum; stages: {', '.join(s.name for s in self.stages)}")
+        raise KeyError(f"no stage {name!r} in the curriculum; stages: {', '.join(s.name for s in self.all_stages)}")
 
     def sft_chain(self) -> list[StageConfig]:
         """The enabled pretrain and SFT stages in training order (phase A, then B)."""
-        return [s for s in self.enabled_stages if s.kind in ("pretrain", "sft")]
+        return [s for s in self.stages if s.kind in ("pretrain", "sft")]
 
     def preference_stage(self) -> StageConfig | None:
-        return next((s for s in self.enabled_stages if s.kind == "preference"), None)
+        return next((s for s in self.stages if s.kind == "preference"), None)
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -262,6 +264,8 @@ def parse_stage(raw: dict[str, Any], registry: Registry, model_max_length: int) 
                    "(its validation set is the val split of the same families)")
     values: dict[str, Any] = {"name": name, "kind": kind, "splits": ("train",)}
     if kind == "preference":
+        if raw.get("families"):
+            raise _err(name, "families", "a preference stage draws from source_weights/source_families, not families")
         values.update(_preference_fields(name, raw, registry))
     else:
         for key in ("algorithm", "beta", "algorithm_settings", "source_weights", "source_families",
@@ -283,6 +287,9 @@ def parse_stage(raw: dict[str, Any], registry: Registry, model_max_length: int) 
         if not isinstance(v, bool):
             raise _err(name, key, f"must be true or false, got {v!r}")
         values[key] = v
+    if values.get("algorithm") == "kto" and values["per_device_batch_size"] < 2:
+        raise _err(name, "per_device_batch_size", "KTO needs a batch of at least 2 (desirable and undesirable "
+                   f"examples side by side), got {values['per_device_batch_size']}")
     if values["packing"] and kind != "sft":
         raise _err(name, "packing", "only an SFT stage packs sessions")
     long = raw.get("long_conversations", "drop")
@@ -359,7 +366,7 @@ def parse_curriculum(data: Any, registry: Registry | None = None, profile: str |
     if any(s.kind == "preference" for s in enabled[:-1]):
         raise _err(next(s.name for s in enabled if s.kind == "preference"), "kind", "the preference stage must come last")
     return Curriculum(
-        base_model=top.get("base_model"), model_max_length=max_len, stages=tuple(stages),
+        base_model=top.get("base_model"), model_max_length=max_len, all_stages=tuple(stages),
         checkpoint_store=top.get("checkpoint_store"), tokens_per_second_h100=float(tps),
         throughput_source=" ".join(str(throughput["source"]).split()), profile=profile, path=path,
     )

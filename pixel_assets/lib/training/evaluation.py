@@ -21,9 +21,15 @@ HARD_HOLDOUT_MARKERS = ("family", "slice")  # splits.py metadata.holdout values 
 SECTIONS = ("holdout", "test")
 
 
-def _encode(tokenizer, messages: list[dict[str, str]], max_length: int | None) -> tuple[list[int], list[int], bool]:
-    enc = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
-    ids, mask = list(enc["input_ids"]), list(enc["assistant_masks"])
+def _encode(tokenizer, record: dict[str, Any], max_length: int | None) -> tuple[list[int], list[int], bool]:
+    """Token ids and loss mask: assistant tokens of a conversation, every token of a phase-A text."""
+    if "messages" in record:
+        enc = tokenizer.apply_chat_template(record["messages"], tokenize=True, return_dict=True,
+                                            return_assistant_tokens_mask=True)
+        ids, mask = list(enc["input_ids"]), list(enc["assistant_masks"])
+    else:
+        ids = list(tokenizer(record["text"], add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
+        mask = [1] * len(ids)
     cut = max_length is not None and len(ids) > max_length
     if cut:
         ids, mask = ids[:max_length], mask[:max_length]
@@ -32,10 +38,15 @@ def _encode(tokenizer, messages: list[dict[str, str]], max_length: int | None) -
 
 def evaluate_records(model, tokenizer, records: Iterable[dict[str, Any]], *, max_length: int | None = None,
                      batch_size: int = 8) -> dict[str, Any]:
-    """{loss, perplexity, records, tokens, truncated} over the records' assistant tokens."""
+    """{loss, perplexity, records, tokens, truncated} over the records' assistant tokens.
+
+    Records are compiled conversations ({"messages"}) or phase-A text blocks ({"text"}: every token
+    counts). A record longer than `max_length` is cut to its head and counted in `truncated`."""
     import torch
 
-    encoded = [_encode(tokenizer, r["messages"], max_length) for r in records]
+    encoded = [_encode(tokenizer, r, max_length) for r in records]
+    truncated = sum(1 for e in encoded if e[2])
+    without_loss = sum(1 for e in encoded if not any(e[1]))  # e.g. cut before the first assistant token
     encoded = [e for e in encoded if any(e[1])]
     total_nll, total_tokens = 0.0, 0
     was_training = model.training
@@ -65,7 +76,7 @@ def evaluate_records(model, tokenizer, records: Iterable[dict[str, Any]], *, max
         model.train(was_training)
     loss = total_nll / total_tokens if total_tokens else None
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)) if loss is not None else None,
-            "records": len(encoded), "tokens": total_tokens, "truncated": sum(1 for e in encoded if e[2])}
+            "records": len(encoded), "tokens": total_tokens, "truncated": truncated, "without_loss_tokens": without_loss}
 
 
 def evaluate_checkpoint(model, tokenizer, records_by_family: Mapping[str, Sequence[dict]], *,

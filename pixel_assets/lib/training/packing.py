@@ -52,8 +52,10 @@ def split_conversation(messages: Sequence[Message], tokenizer, max_length: int) 
     """Windows of at most `max_length` template tokens, cut only between turns; each keeps the
     conversation's leading system prompt(s). Windows start at a user turn where possible (a whole
     exchange), else at any turn boundary. Returns (windows, turns_left_out): a turn that does not fit
-    beside the system prompt even alone is left out and counted; a window without an assistant turn
-    (nothing to learn) is left out too (its turns counted)."""
+    beside the system prompt even alone is left out and counted; a window without both a user and an
+    assistant turn (nothing to learn, or an answer without its question) is left out too (its turns
+    counted). A conversation whose single exchange does not fit thus yields no window: it is dropped
+    and counted like any over-length conversation."""
     system = [m for m in _leading_system(messages)]
     turns = list(messages[len(system):])
 
@@ -84,7 +86,8 @@ def split_conversation(messages: Sequence[Message], tokenizer, max_length: int) 
         windows.append(current)
     kept = []
     for w in windows:
-        if any(t.get("role") == "assistant" for t in w):
+        roles = {t.get("role") for t in w}
+        if {"user", "assistant"} <= roles:
             kept.append(system + w)
         else:
             left_out += len(w)

@@ -24,7 +24,6 @@ from pixel_assets.lib.training.sampling import Messages, Sampler
 STAGE = "preference"
 DATA_PREFIX = f"training/stages/{STAGE}"
 FILES = {"train": "train.jsonl", "val": "val.jsonl", "kto_train": "kto_train.jsonl", "kto_val": "kto_val.jsonl"}
-_FAMILY_SOURCE = {fam: src for src, fams in SOURCE_FAMILIES.items() for fam in fams}
 
 
 @dataclass
@@ -70,20 +69,20 @@ class _Build:
     once their share of the mix is filled, so the stage-7 model answers only what is used."""
 
     def __init__(self, config: PreferenceConfig, split: str, records: Iterable[dict], sampler: Sampler | None,
-                 cap: int | None):
-        self.config, self.split, self.sampler, self.cap = config, split, sampler, cap
+                 cap: int | None, tokenizer=None):
+        self.config, self.split, self.sampler, self.cap, self.tokenizer = config, split, sampler, cap, tokenizer
         self.dropped: dict[str, Counter[str]] = {s: Counter() for s in SOURCE_FAMILIES}
         self.candidates: dict[str, list[tuple[Messages, dict, dict]]] = {s: [] for s in SOURCE_FAMILIES}
         self.other_split = self.other_family = 0
+        family_source = {fam: src for src, fams in config.source_families.items() for fam in fams}
         for r in records:
             meta = r.get("metadata") or {}
-            family = meta.get("source_family")
-            source = _FAMILY_SOURCE.get(family)
-            if source is None:
-                self.other_family += 1
-                continue
             if meta.get("split") != split:
                 self.other_split += 1  # never a test record, never the other split
+                continue
+            source = family_source.get(meta.get("source_family"))
+            if source is None:
+                self.other_family += 1
                 continue
             ref = split_reference(r.get("messages") or [])
             if ref is None:
@@ -104,8 +103,7 @@ class _Build:
 
     def run(self) -> tuple[list[dict], dict[str, Any]]:
         weights = self.active_weights()
-        per_prompt = {s: (self.config.sampling.num_samples if s in SAMPLED_SOURCES else 1) for s in SOURCE_FAMILIES}
-        avail = {s: len(self.candidates[s]) * per_prompt[s] for s in SOURCE_FAMILIES if weights[s] > 0}
+        avail = {s: len(self.candidates[s]) for s in SOURCE_FAMILIES if weights[s] > 0}
         quota = _quotas(weights, avail, self.cap)
         kept: dict[str, list[dict]] = {s: [] for s in SOURCE_FAMILIES}
         sampled_prompts = 0
@@ -116,7 +114,8 @@ class _Build:
                 sampled_prompts += self._sample(source, quota[source], kept[source])
             else:
                 for prompt, chosen, meta in self.candidates[source]:
-                    reason = _drop_reason(chosen["content"], meta.get("rejected_response"))
+                    reason = _drop_reason(chosen["content"], meta.get("rejected_response")) or \
+                        self._over_length(prompt, chosen, meta.get("rejected_response"))
                     if reason:
                         self.dropped[source][reason] += 1
                         continue
@@ -148,26 +147,35 @@ class _Build:
         if self.sampler is None:
             raise ValueError(f"preference data: source {source!r} needs rejected responses sampled from "
                              f"{self.config.rejected_source!r} but no sampler was given (or set rejected_source: none)")
-        items, asked, batch = self.candidates[source], 0, max(1, min(16, quota))
+        items, asked = self.candidates[source], 0
         while len(out) < quota and asked < len(items):
-            chunk = items[asked : asked + batch]
+            chunk = items[asked : asked + min(16, quota - len(out))]  # prompts still needed, if none is dropped
             asked += len(chunk)
             answers = self.sampler([c[0] for c in chunk])
             if len(answers) != len(chunk):
                 raise ValueError(f"sampler returned {len(answers)} answer lists for {len(chunk)} prompts")
             for (prompt, chosen, meta), samples in zip(chunk, answers):
-                seen: set[str] = set()
-                for k, text in enumerate(samples):
-                    reason = _drop_reason(chosen["content"], text)
-                    if reason is None and _norm(text) in seen:
-                        reason = "rejected_duplicate_sample"
-                    if reason:
-                        self.dropped[source][reason] += 1
-                        continue
-                    seen.add(_norm(text))
-                    if len(out) < quota:
+                for k, text in enumerate(samples):  # the first usable sample is the rejected response
+                    reason = _drop_reason(chosen["content"], text) or self._over_length(prompt, chosen, text)
+                    if reason is None:
                         out.append(_pair(prompt, chosen, text, self._meta(source, meta, self.config.rejected_source, k)))
+                        break
+                    self.dropped[source][reason] += 1
+                else:
+                    self.dropped[source]["prompt_without_usable_sample"] += 1
         return asked
+
+    def _over_length(self, prompt: Messages, chosen: dict, rejected: str) -> str | None:
+        """"over_length" when prompt + chosen or prompt + rejected exceeds max_length tokens (with the
+        chat template): TRL would cut it silently, so it is left out and counted instead."""
+        if self.tokenizer is None:
+            return None
+        for reply in (chosen["content"], rejected):
+            msgs = [*prompt, {"role": "assistant", "content": reply}]
+            if len(self.tokenizer.apply_chat_template(msgs, tokenize=True, return_dict=True)["input_ids"]) \
+                    > self.config.max_length:
+                return "over_length"
+        return None
 
     def _meta(self, source: str, meta: dict, rejected_from: str, sample: int) -> dict[str, Any]:
         return {"source": source, "source_family": meta.get("source_family"), "content_hash": meta.get("content_hash"),
@@ -200,13 +208,16 @@ def kto_rows(pairs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_preference_data(config: PreferenceConfig | Any, train_records: Iterable[dict], sampler: Sampler | None = None,
-                          val_records: Iterable[dict] = ()) -> PreferenceData:
-    """Pairs for train (from train-split records only) and val (val-split records only), KTO rows, stats."""
+                          val_records: Iterable[dict] = (), tokenizer=None) -> PreferenceData:
+    """Pairs for train (from train-split records only) and val (val-split records only), KTO rows, stats.
+
+    With `tokenizer`, pairs longer than `config.max_length` (template applied) are dropped and counted
+    ("over_length") instead of being cut by the trainer."""
     if not isinstance(config, PreferenceConfig):
         config = PreferenceConfig.from_stage(config)
     config.validate()
-    train, train_stats = _Build(config, "train", train_records, sampler, config.max_train_pairs).run()
-    val, val_stats = _Build(config, "val", val_records, sampler, config.max_val_pairs).run()
+    train, train_stats = _Build(config, "train", train_records, sampler, config.max_train_pairs, tokenizer).run()
+    val, val_stats = _Build(config, "val", val_records, sampler, config.max_val_pairs, tokenizer).run()
     stats = {"train": train_stats, "val": val_stats, "rejected_source": config.rejected_source,
              "sampling": config.sampling.as_dict(), "source_weights": dict(config.source_weights)}
     return PreferenceData(train=train, val=val, kto_train=kto_rows(train), kto_val=kto_rows(val), stats=stats)

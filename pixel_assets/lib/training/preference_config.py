@@ -7,6 +7,8 @@ entry fails when the definitions load, not hours into a run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,19 +26,17 @@ SOURCE_FAMILIES: dict[str, tuple[str, ...]] = {
 SAMPLED_SOURCES = ("roleplay", "edge_case")  # rejected response sampled from the stage-7 checkpoint
 DEFAULT_SOURCE_WEIGHTS = {"dpo_preference": 0.5, "roleplay": 0.3, "edge_case": 0.2}
 
+DPO_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero", "apo_down")
 # Each algorithm's own settings: name -> (default, check, what the check wants).
 _NUM = (int, float)
 ALGORITHM_SETTINGS: dict[str, dict[str, tuple[Any, Any, str]]] = {
     "orpo": {},  # beta is ORPO's lambda (weight of the odds-ratio term)
-    "simpo": {
-        "simpo_gamma": (0.5, lambda v: isinstance(v, _NUM) and v >= 0, "a number >= 0"),
+    "simpo": {  # SimPO's margin as a share of beta (TRL's simpo_gamma = gamma_beta_ratio * beta)
+        "gamma_beta_ratio": (0.5, lambda v: isinstance(v, _NUM) and 0 <= v <= 1, "a number in [0, 1]"),
         "cpo_alpha": (0.0, lambda v: isinstance(v, _NUM) and v >= 0, "a number >= 0 (0 = pure SimPO)"),
-        "label_smoothing": (0.0, lambda v: isinstance(v, _NUM) and 0 <= v < 0.5, "a number in [0, 0.5)"),
     },
     "dpo": {
-        "loss_type": ("sigmoid", lambda v: v in ("sigmoid", "hinge", "ipo", "robust", "bco_pair", "apo_zero",
-                                                 "apo_down", "sigmoid_norm"),
-                      "one of sigmoid, hinge, ipo, robust, bco_pair, apo_zero, apo_down, sigmoid_norm"),
+        "loss_type": ("sigmoid", lambda v: v in DPO_LOSS_TYPES, f"one of {', '.join(DPO_LOSS_TYPES)}"),
         "label_smoothing": (0.0, lambda v: isinstance(v, _NUM) and 0 <= v < 0.5, "a number in [0, 0.5)"),
     },
     "kto": {
@@ -66,14 +66,22 @@ class PreferenceConfig:
     save_steps: int = 50
     early_stopping_patience: int | None = 3
     seed: int = 0
+    logging_steps: int = 10
+    keep_progress: bool = False  # keep _progress after a completed stage
+    report_to: tuple[str, ...] = ()  # ("wandb",) with a run initialised first (tracking.wandb_run)
     # data
     source_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SOURCE_WEIGHTS))
+    source_families: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(SOURCE_FAMILIES))
     rejected_source: str = "stage7_roleplay"
+    # Per roleplay / edge-case prompt, `sampling.num_samples` answers are drawn; the first that is
+    # neither empty nor the chosen text becomes the rejected response.
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     max_train_pairs: int | None = None
     max_val_pairs: int | None = None
 
     def __post_init__(self) -> None:
+        self.report_to = tuple(self.report_to)
+        self.source_families = {k: tuple(v) for k, v in dict(self.source_families).items()}
         if isinstance(self.sampling, dict):
             try:
                 self.sampling = SamplingConfig.from_dict(self.sampling, "preference.sampling")
@@ -114,6 +122,10 @@ class PreferenceConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise PreferenceConfigError(f"{where}.{name} must be a positive integer or null, got {value!r}")
+        if self.early_stopping_patience and self.save_steps % self.eval_steps:
+            raise PreferenceConfigError(
+                f"{where}.save_steps ({self.save_steps}) must be a multiple of eval_steps ({self.eval_steps}) "
+                "so the best evaluated checkpoint is on disk")
         if self.algorithm == "kto" and self.per_device_batch_size * self.gradient_accumulation_steps < 2:
             raise PreferenceConfigError(
                 f"{where}.per_device_batch_size: KTO needs more than one example per batch "
@@ -136,6 +148,12 @@ class PreferenceConfig:
         if unknown:
             raise PreferenceConfigError(
                 f"{where}.source_weights: unknown source(s) {unknown}; known: {sorted(SOURCE_FAMILIES)}")
+        missing = sorted(set(w) - set(self.source_families))
+        if missing:
+            raise PreferenceConfigError(f"{where}.source_families: no families listed for source(s) {missing}")
+        for name, fams in self.source_families.items():
+            if not fams or not all(isinstance(f, str) for f in fams):
+                raise PreferenceConfigError(f"{where}.source_families.{name} must be a non-empty list of families")
         for name, value in w.items():
             if not isinstance(value, _NUM) or isinstance(value, bool) or value < 0:
                 raise PreferenceConfigError(f"{where}.source_weights.{name} must be a number >= 0, got {value!r}")
@@ -170,6 +188,8 @@ class PreferenceConfig:
             save_steps=pick("save_steps", default=50),
             early_stopping_patience=pick("early_stopping_patience", default=3), seed=pick("seed", default=0),
             source_weights=dict(pick("source_weights", default=DEFAULT_SOURCE_WEIGHTS)),
+            source_families=dict(pick("source_families", default=SOURCE_FAMILIES)),
+            logging_steps=pick("logging_steps", default=10), report_to=tuple(pick("report_to", default=()) or ()),
             rejected_source=pick("rejected_source", default="stage7_roleplay"),
             sampling=sampling if sampling is not None else SamplingConfig(),
             max_train_pairs=pick("max_train_pairs", "max_train_records"),
@@ -181,4 +201,12 @@ class PreferenceConfig:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["sampling"] = self.sampling.as_dict()
+        out["source_families"] = {k: list(v) for k, v in self.source_families.items()}
+        out["report_to"] = list(self.report_to)
         return out
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes what the stage's checkpoints contain."""
+        skip = {"report_to", "keep_progress", "logging_steps"}
+        data = {k: v for k, v in self.as_dict().items() if k not in skip}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

@@ -30,9 +30,6 @@ class SamplingConfig:
     num_samples: int = 1  # answers per prompt
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        self.validate()
-
     def validate(self, where: str = "sampling") -> None:
         checks = [
             ("temperature", isinstance(self.temperature, (int, float)) and self.temperature >= 0, "a number >= 0"),
@@ -52,7 +49,9 @@ class SamplingConfig:
         unknown = sorted(set(raw) - set(cls.__dataclass_fields__))
         if unknown:
             raise SamplingConfigError(f"{where}: unknown setting(s) {unknown}; known: {sorted(cls.__dataclass_fields__)}")
-        return cls(**raw)
+        config = cls(**raw)
+        config.validate(where)
+        return config
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +80,7 @@ def generate_replies(model, tokenizer, prompts: Sequence[Messages], sampling: Sa
     """`sampling.num_samples` decoded assistant replies per prompt (seeded, one prompt at a time)."""
     import torch
 
+    sampling.validate()
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

@@ -123,11 +123,9 @@ def _length_aware(stage: StageConfig, records: list[dict], tokenizer, counts: Co
             fam["overlength_dropped"] += 1
             continue
         windows, left_out = split_conversation(record["messages"], tokenizer, stage.max_length)
-        fam["overlength_split"] += 1
         fam["windows"] += len(windows)
         fam["turns_left_out"] += left_out
-        if not windows:
-            fam["overlength_dropped"] += 1
+        fam["overlength_split" if windows else "overlength_dropped"] += 1
         for i, window in enumerate(windows):
             meta = {**_meta(record), "window": {"index": i, "of": len(windows)}}
             units.append({**record, "messages": window, "metadata": meta})
@@ -135,8 +133,11 @@ def _length_aware(stage: StageConfig, records: list[dict], tokenizer, counts: Co
     return units, unit_ids
 
 
+LENGTH_COUNTS = ("overlength", "overlength_dropped", "overlength_split", "windows", "turns_left_out")
+
+
 def _sft(stage: StageConfig, train: list[dict], val: list[dict], tokenizer, counts: Counter) -> StageData:
-    per_family: dict[str, Counter] = {f: Counter() for f in stage.families}
+    per_family: dict[str, Counter] = {f: Counter(dict.fromkeys(LENGTH_COUNTS, 0)) for f in stage.families}
     units, ids = _length_aware(stage, train, tokenizer, counts, per_family)
     fams = [_meta(u)["source_family"] for u in units]
     sizes = [len(t) for t in ids] if stage.mix_unit == "tokens" else [1] * len(units)

@@ -66,6 +66,8 @@ def _pieces(paragraph: str, count, budget: int) -> tuple[list[str], int]:
                 current = candidate
             while count(current) > budget:  # one "word" longer than the budget: cut by characters
                 cut = max(1, len(current) * budget // max(1, count(current)))
+                while cut > 1 and count(current[:cut]) > budget:
+                    cut = max(1, cut * 9 // 10)
                 out.append(current[:cut])
                 current = current[cut:]
         if current:
