@@ -23,7 +23,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,10 @@ class SFTStageConfig:
     save_steps: int | None = None  # None: = eval_steps (must be a multiple of eval_steps to keep the best)
     early_stopping_patience: int = 3
     packing: bool = False  # best-fit-decreasing packing, padding-free (stage 5)
-    padding_free: bool = True  # unpacked stages: one flattened sequence per batch, no pad tokens computed
+    # Unpacked stages: one flattened sequence per batch, no pad tokens computed. None = only with a
+    # flash-attention kernel (varlen); sdpa/eager attend over the whole flattened batch, so padded
+    # batches are cheaper there.
+    padding_free: bool | None = None
     seed: int = 0
     logging_steps: int = 10
     warmup_ratio: float = 0.0
@@ -265,8 +268,12 @@ def prepare_progress(out_dir: Path, marker: dict, log: Callable[[str], Any]) -> 
 
 
 def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, train_rows: list[dict],
-                  val_rows: list[dict], out_dir: Path, config: SFTStageConfig, callbacks=(), model=None):
-    """The configured SFTTrainer (also used by the benchmark and the tests)."""
+                  val_rows: list[dict] | None, out_dir: Path, config: SFTStageConfig, callbacks=(), model=None,
+                  evaluate: bool = True, **overrides):
+    """The configured SFTTrainer (also used by the benchmark and the tests).
+
+    ``evaluate=False`` (the benchmark): no evaluation, saving or early stopping. ``overrides``: more
+    SFTConfig fields."""
     from datasets import Dataset
     from transformers import EarlyStoppingCallback, PrinterCallback
     from trl import SFTConfig, SFTTrainer
@@ -281,26 +288,29 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
         model = PeftModel.from_pretrained(model, str(parent_adapter), is_trainable=True)
     else:
         peft_config = lora_config(config.lora_r, config.lora_alpha, config.lora_dropout)
-    padding_free = config.packing or config.padding_free
+    flash = plan.attn_implementation.startswith("flash")
+    padding_free = config.packing or (flash if config.padding_free is None else config.padding_free)
+    batch, accumulation = config.per_device_batch_size, config.gradient_accumulation_steps
+    if config.packing and not flash:
+        # Without a varlen kernel a flattened batch of B packed rows costs (B * max_length)^2 attention;
+        # one packed row per forward (same effective batch through accumulation) costs max_length^2.
+        batch, accumulation = 1, batch * accumulation
     gradient_checkpointing = (plan.device != "cpu") if config.gradient_checkpointing is None \
         else config.gradient_checkpointing
-    args = SFTConfig(
+    schedule = dict(
+        eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps", save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit, load_best_model_at_end=True, metric_for_best_model="eval_loss",
+        greater_is_better=False,
+    ) if evaluate else dict(eval_strategy="no", save_strategy="no")
+    kwargs: dict[str, Any] = dict(
         output_dir=str(out_dir / PROGRESS_DIR),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
         learning_rate=config.learning_rate,
         warmup_steps=config.warmup_ratio,  # a float < 1 is a fraction of the steps (transformers 5)
-        per_device_train_batch_size=config.per_device_batch_size,
-        per_device_eval_batch_size=config.per_device_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        eval_strategy="steps",
-        eval_steps=config.eval_steps,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        load_best_model_at_end=True,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
+        per_device_train_batch_size=batch,
+        per_device_eval_batch_size=batch,
+        gradient_accumulation_steps=accumulation,
         logging_steps=min(config.logging_steps, config.eval_steps),
         report_to=list(config.report_to) or "none",
         run_name=config.run_name or config.stage,
@@ -313,16 +323,22 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
         padding_free=padding_free,
         assistant_only_loss=config.kind == "sft",
         include_num_input_tokens_seen="non_padding",
+        restore_callback_states_from_checkpoint=True,  # early stopping's patience counter survives a resume
         gradient_checkpointing=gradient_checkpointing,
         disable_tqdm=True,
         dataloader_num_workers=0,
-        **plan.trainer_kwargs(),
     )
+    kwargs.update(schedule)
+    kwargs.update(plan.trainer_kwargs())
+    kwargs.update(overrides)
+    args = SFTConfig(**kwargs)
+    stopping = [EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)] if evaluate else []
     trainer = SFTTrainer(
         model=model, args=args, processing_class=tokenizer, peft_config=peft_config,
-        train_dataset=Dataset.from_list(train_rows), eval_dataset=Dataset.from_list(val_rows),
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(val_rows) if evaluate else None,
         # the caller's callbacks run first: they see (and may act on) each evaluation before early stopping
-        callbacks=[*callbacks, EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)],
+        callbacks=[*callbacks, *stopping],
     )
     trainer.remove_callback(PrinterCallback)  # progress goes through `log` (_Progress) instead
     return trainer
@@ -348,7 +364,7 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
               "parent": _digest(parent_adapter), "train": _digest(train_path), "val": _digest(val_path)}
     resume = prepare_progress(out_dir, marker, log)
     if wandb_run is not None and "wandb" not in config.report_to:
-        config.report_to = (*config.report_to, "wandb")
+        config = replace(config, report_to=(*config.report_to, "wandb"))
     progress = _Progress(log, config.stage)
     trainer = build_trainer(base=base, parent_adapter=parent_adapter, tokenizer=tokenizer, train_rows=train_rows,
                             val_rows=val_rows, out_dir=out_dir, config=config, callbacks=[progress, *callbacks])

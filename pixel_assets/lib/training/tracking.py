@@ -59,11 +59,7 @@ def run_reference(run: Any) -> str | None:
     """The run's URL when it syncs online; the offline run directory otherwise (for metadata)."""
     if run is None:
         return None
-    url = None
-    try:
-        url = run.url
-    except Exception:  # offline runs have no URL (some versions raise)
-        url = None
+    url = None if getattr(run, "offline", False) else getattr(run, "url", None)
     if url:
         return str(url)
     run_dir = getattr(getattr(run, "settings", None), "sync_dir", None) or getattr(run, "dir", None)
