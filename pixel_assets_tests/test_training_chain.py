@@ -43,8 +43,8 @@ def small_curriculum():
     """The demo profile, smaller still: two steps per stage, a few records."""
     cur = load_curriculum(profile="demo")
     stages = tuple(dataclasses.replace(st, max_steps=2, eval_steps=2, save_steps=2, max_train_records=8,
-                                       max_val_records=4) for st in cur.stages)
-    return dataclasses.replace(cur, stages=stages)
+                                       max_val_records=4) for st in cur.all_stages)
+    return dataclasses.replace(cur, all_stages=stages)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def chain(tmp_path_factory):
     training = build_training_defs(cur)
     assets = [compiled_dataset_stand_in, verification_gates, *training.assets]
     resources = {**training.resources, "data_root": DataRootResource(local_path=str(tmp / "data")),
-                 "training": s.TrainingSettings(eval_records_per_family=2)}
+                 "training": s.TrainingSettings(eval_records_per_family=2, probe_max_new_tokens=8)}
     defs = dg.Definitions(assets=assets, resources=resources)
     instance = dg.DagsterInstance.local_temp(str(tmp / "home"))
     result = dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False)
@@ -138,10 +138,10 @@ def test_a_planted_regression_fails_the_forgetting_check_at_the_configured_sever
     model, tokenizer = load_trained(base_location(root, cur, root.local_path("cache")), root.local_path("checkpoints/stage2_therapeutic_expertise"))
     key = s.checkpoint_key("stage2_therapeutic_expertise")
     context = dg.build_asset_context(instance=instance)
-    settings = s.TrainingSettings(forgetting_severity="ERROR", forgetting_max_rise=0.25)
+    settings = s.TrainingSettings(forgetting_severity="ERROR", forgetting_max_rise=1.0)
     passed = forgetting_check(context, earlier, root, model, tokenizer, key, settings)
     assert passed.passed, passed.description
-    # Plant: stage 1's recorded own loss reads a third of what it was (as if stage 2 had wrecked it).
+    # Plant: stage 1's recorded own loss reads a third of what it is now (a 200% rise, over the 100% allowed).
     real = s.latest_metadata
 
     def planted(inst, asset_key):

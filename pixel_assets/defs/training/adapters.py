@@ -7,7 +7,6 @@ says so (evaluation loss per record set, the forgetting rule's fallback, probe f
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,8 +46,7 @@ def train_stage(*, stage: StageConfig, base: str, parent_adapter: Path | None, d
 
         return train_preference(base=base, stage7_adapter=parent_adapter, tokenizer=tokenizer, data_path=data_dir,
                                 out_dir=out_dir, config=PreferenceConfig.from_stage(stage), plan=plan(force_cpu),
-                                callbacks=list(callbacks), report_to=("wandb",) if wandb_run is not None else (),
-                                log=log)
+                                callbacks=list(callbacks), log=log, wandb_run=wandb_run)
     from pixel_assets.lib.training.sft import SFTStageConfig, train_sft_stage
 
     config = SFTStageConfig.from_stage(stage, device=plan(force_cpu))
@@ -114,51 +112,14 @@ def eval_loss(model, tokenizer, records: list[dict], max_length: int | None = No
     return total / count if count else float("nan")
 
 
-def forgetting(evals: dict[str, float], own: dict[str, float], max_rise: float) -> list[dict[str, Any]]:
-    """Earlier stages whose validation loss rose by more than max_rise of their own value."""
-    try:
-        from pixel_assets.lib.training.forgetting import forgetting_regressions
-    except ImportError:
-        forgetting_regressions = None
-    if forgetting_regressions is not None:
-        return [dict(r) if isinstance(r, dict) else dict(vars(r)) for r in forgetting_regressions(evals, own, max_rise)]
-    out = []
-    for name, now in evals.items():
-        base = own.get(name)
-        if base and math.isfinite(now) and (now - base) / base > max_rise:
-            out.append({"stage": name, "own": base, "now": now, "rise": (now - base) / base})
-    return out
+def probe_answers(model, tokenizer, seed: int, max_new_tokens: int | None = None) -> list[dict[str, Any]]:
+    """The fixed probe set (config/probes.yaml) answered with seeded decoding, scrubbed by the PII
+    scrubber before anything is shown; ``max_new_tokens`` shortens answers (demo, tests)."""
+    import dataclasses
 
+    from pixel_assets.lib.training.probes import answer_probes, load_probes
 
-FALLBACK_PROBES = [
-    {"id": "opening", "messages": [{"role": "user", "content": "I don't really know where to start today."}]},
-    {"id": "sarcasm", "messages": [{"role": "user", "content": "Oh great, another week of everything going perfectly."}]},
-]
-
-
-def probe_answers(model, tokenizer, seed: int, max_new_tokens: int = 24) -> list[dict[str, Any]]:
-    """The fixed probe prompts answered with seeded decoding, scrubbed before they are shown."""
-    from pixel_assets.lib.training.sampling import SamplingConfig, generate_replies
-
-    try:
-        from pixel_assets.lib.training.probes import load_probes
-        probes = [dict(p) if isinstance(p, dict) else dict(vars(p)) for p in load_probes()]
-    except ImportError:
-        probes = FALLBACK_PROBES
-    sampling = SamplingConfig(temperature=0.0, max_new_tokens=max_new_tokens, seed=seed)
-    prompts = [p["messages"] for p in probes]
-    replies = generate_replies(model, tokenizer, prompts, sampling)
-    answers = []
-    for probe, reply in zip(probes, replies):
-        answers.append({"id": probe["id"], "prompt": probe["messages"][-1]["content"], "answer": scrub(reply[0])})
-    return answers
-
-
-def scrub(text: str) -> str:
-    """Generated text with structured PII (emails, phones, ...) replaced by placeholders. Fallback
-    for when the library's probe module has no scrubber of its own: regex detectors only (fast)."""
-    from pixel_assets.lib.pii.structured import find_structured_pii
-
-    for d in sorted(find_structured_pii([text])[0], key=lambda d: d.start, reverse=True):
-        text = text[: d.start] + f"<{d.entity_type}>" + text[d.end:]
-    return text
+    probes = load_probes()
+    if max_new_tokens:
+        probes = dataclasses.replace(probes, sampling=dataclasses.replace(probes.sampling, max_new_tokens=max_new_tokens))
+    return answer_probes(model, tokenizer, probes, seed=seed)

@@ -10,7 +10,6 @@ version, so what follows stays fresh.
 
 
 import json
-from typing import Any
 
 import dagster as dg
 
@@ -19,21 +18,9 @@ from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.defs.training import adapters
 from pixel_assets.defs.training import settings as s
 from pixel_assets.defs.training.stage_data import base_location, work_dir
-from pixel_assets.lib.report import markdown_table
 from pixel_assets.lib.storage import DataRoot
 from pixel_assets.lib.training.curriculum import Curriculum, StageConfig
-
-
-def _cell(text: Any, limit: int = 160) -> str:
-    text = " ".join(str(text or "").split()).replace("|", "/")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def probe_table(answers: list[dict], previous: list[dict] | None) -> str:
-    before = {a["id"]: a["answer"] for a in previous or []}
-    rows = [{"prompt": _cell(a["prompt"], 80), "this stage": _cell(a["answer"]),
-             "previous stage": _cell(before.get(a["id"], "—"))} for a in answers]
-    return markdown_table(rows, ["prompt", "this stage", "previous stage"])
+from pixel_assets.lib.training.probes import probe_table
 
 
 def _val_records(root: DataRoot, stage: str) -> list[dict]:
@@ -48,7 +35,9 @@ OWN_VAL_LOSS = "own_val_loss"  # a checkpoint on its own stage's val set, measur
 def forgetting_check(context: dg.AssetExecutionContext, earlier: list[StageConfig], root: DataRoot, model, tokenizer,
                      key: dg.AssetKey, training: s.TrainingSettings) -> dg.AssetCheckResult:
     """This checkpoint on the validation sets of every earlier stage, against each stage's own
-    validation loss (recorded when that stage was trained)."""
+    validation loss (measured the same way when that stage was trained)."""
+    from pixel_assets.lib.training import forgetting as lib
+
     evals, own = {}, {}
     for stage in earlier:
         records = _val_records(root, stage.name)
@@ -57,20 +46,11 @@ def forgetting_check(context: dg.AssetExecutionContext, earlier: list[StageConfi
             continue
         evals[stage.name] = adapters.eval_loss(model, tokenizer, records, stage.max_length)
         own[stage.name] = float(meta[OWN_VAL_LOSS])
-    regressions = adapters.forgetting(evals, own, training.forgetting_max_rise)
-    rows = [{"earlier stage": n, "own val loss": round(own[n], 4), "val loss now": round(evals[n], 4),
-             "rise": f"{(evals[n] - own[n]) / own[n]:+.1%}" if own[n] else "n/a"} for n in evals]
-    names = [r["stage"] for r in regressions]
+    passed, markdown, metadata = lib.forgetting_check(key.path[-1], evals, own, training.forgetting_max_rise)
     return dg.AssetCheckResult(
-        asset_key=key, check_name=s.FORGETTING_CHECK, passed=not regressions, severity=training.severity(),
-        description=(f"validation loss rose by more than {training.forgetting_max_rise:.0%} on: "
-                     + "; ".join(f"{r['stage']} ({r['own']:.4f} -> {r['now']:.4f}, {r['rise']:+.1%})" for r in regressions)
-                     if regressions else
-                     f"no earlier stage's validation loss rose by more than {training.forgetting_max_rise:.0%}"
-                     if evals else "no earlier stage to compare with"),
-        metadata={"max_rise": training.forgetting_max_rise, "regressed_stages": ", ".join(names),
-                  "earlier_stages": dg.MetadataValue.md(markdown_table(rows)) if rows else "none",
-                  **{f"val_loss_now/{n}": v for n, v in evals.items()}},
+        asset_key=key, check_name=s.FORGETTING_CHECK, passed=passed, severity=training.severity(),
+        description=markdown.split("\n", 1)[0].replace("**", "") if evals else "no earlier stage to compare with",
+        metadata={**metadata, "earlier_stages": dg.MetadataValue.md(markdown)},
     )
 
 
@@ -118,7 +98,7 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
         check = forgetting_check(context, earlier, root, model, tokenizer, key, training)
         own_val_loss = adapters.eval_loss(model, tokenizer, _val_records(root, stage.name), stage.max_length) \
             if not preference else None
-        answers = adapters.probe_answers(model, tokenizer, seed=stage.seed)
+        answers = adapters.probe_answers(model, tokenizer, seed=stage.seed, max_new_tokens=training.probe_max_new_tokens)
         previous = json.loads((parent_dir / "probes.json").read_text()) if parent_dir and (parent_dir / "probes.json").is_file() else None
         (work / "probes.json").write_text(json.dumps(answers, indent=1, ensure_ascii=False))
 
@@ -148,7 +128,7 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
                 "parent_hash": str(parent_meta.get("adapter_sha256") or ""), "adapter_sha256": info["adapter_sha256"],
                 "dataset_fingerprint": stage_version or "", "data_version": version,
                 "wandb_run": str(figures.get("wandb") or ""),
-                "probes": dg.MetadataValue.md(probe_table(answers, previous)),
+                "probes": dg.MetadataValue.md(probe_table(answers, previous, stage=stage.name, previous_stage=parent.name if parent else "base")),
             },
             check_results=[check],
         )

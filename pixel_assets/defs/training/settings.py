@@ -9,7 +9,7 @@ Environment (no code edits to switch):
   PIXEL_CHECKPOINT_PREFIX     key prefix in that bucket (default `foundation`)
   PIXEL_S3_ENDPOINT_URL       S3-compatible endpoint (shared with the data root)
   PIXEL_FORGETTING_SEVERITY   WARN (default) or ERROR for the no_catastrophic_forgetting check
-  PIXEL_FORGETTING_MAX_RISE   share an earlier stage's validation loss may rise (default 0.25)
+  PIXEL_FORGETTING_MAX_RISE   share an earlier stage's validation loss may rise (default 0.10)
   PIXEL_EVAL_RECORDS_PER_FAMILY  final_evaluation: test records per family (default all; the demo uses 4)
   WANDB_MODE / WANDB_API_KEY  W&B is offline unless a key is set and WANDB_MODE=online
 """
@@ -175,8 +175,9 @@ class TrainingSettings(dg.ConfigurableResource):
     """Settings of the training assets that are not part of the curriculum."""
 
     forgetting_severity: str = "WARN"  # or ERROR: a failed forgetting check then fails the run
-    forgetting_max_rise: float = 0.25  # an earlier stage's val loss may rise by this share of its own value
+    forgetting_max_rise: float = 0.10  # an earlier stage's val loss may rise by this share of its own value
     force_cpu: bool = False
+    probe_max_new_tokens: int | None = None  # shorter probe answers (demo, tests); default: probes.yaml
     eval_records_per_family: int | None = None  # final_evaluation: test records per family and section (None = all)
     work_dir: str | None = None  # local scratch (S3 stores); default <data root>/cache/training or ./.pixel/cache
 
@@ -191,7 +192,7 @@ def training_settings_from_env(env: dict[str, str] | None = None) -> TrainingSet
     env = dict(os.environ if env is None else env)
     return TrainingSettings(
         forgetting_severity=(env.get("PIXEL_FORGETTING_SEVERITY") or "WARN").upper(),
-        forgetting_max_rise=float(env.get("PIXEL_FORGETTING_MAX_RISE") or 0.25),
+        forgetting_max_rise=float(env.get("PIXEL_FORGETTING_MAX_RISE") or 0.10),
         eval_records_per_family=int(env["PIXEL_EVAL_RECORDS_PER_FAMILY"]) if env.get("PIXEL_EVAL_RECORDS_PER_FAMILY") else None,
     )
 

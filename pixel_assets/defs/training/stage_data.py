@@ -182,16 +182,19 @@ def build_preference_data_asset(cur: Curriculum, stage: StageConfig, parent: Sta
         train = read_split(root, "train", set(families))
         val = read_split(root, "val", set(families))
         config = PreferenceConfig.from_stage(stage)
+        from pixel_assets.lib.training.models import load_tokenizer
+
+        cache = work_dir(data_root, training)
+        tokenizer = load_tokenizer(base_location(root, cur, cache))
         sampler = None
         if sampled:
             from pixel_assets.lib.training.sampling import checkpoint_sampler
 
-            cache = work_dir(data_root, training)
             name = s.checkpoint_dir_name(parent.name)
             adapter = checkpoint_store.store(root).pull(name, cache / "parents" / name)
             model, tokenizer = adapters.load_trained(base_location(root, cur, cache), adapter, training.force_cpu)
             sampler = checkpoint_sampler(model, tokenizer, config.sampling)
-        data = build_preference_data(config, train, sampler, val)
+        data = build_preference_data(config, train, sampler, val, tokenizer=tokenizer)
         keys = write_preference_data(root, data, s.stage_dir(stage.name))
         hashes = sorted(r["metadata"]["content_hash"] for r in train) + ["val"] + sorted(
             r["metadata"]["content_hash"] for r in val)
