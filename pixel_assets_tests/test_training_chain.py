@@ -103,7 +103,8 @@ def test_the_chain_trains_every_stage_with_metadata_checks_and_evaluation(chain)
             assert k in meta, f"{folder}: no {k} in metadata"
         assert meta["steps"] == 2
         assert meta["parent_uri"] == (previous_uri or "")  # the chain, as the curriculum says
-        assert "| prompt | this stage | previous stage |" in meta["probes"]
+        previous_name = names[names.index(name) - 1] if name != names[0] else "base"
+        assert meta["probes"].startswith(f"| prompt | {name} | {previous_name} |")  # prompt | this | previous
         assert "offline-run" in meta["wandb_run"] and meta["wandb_run"].startswith(str(root.local_path("cache")))
         previous_uri = json.loads(root.read_text(f"checkpoints/{folder}/checkpoint.json"))["uri"]
     # Stage data: files, target vs achieved weights as numbers and a table.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def register(commands, bench) -> None:
     parser.add_argument(
         "--skip-generate", action="store_true", help="use the sources already in the data root"
     )
+    parser.add_argument("--no-train", action="store_true", help="stop after the data assets (no training chain)")
     parser.set_defaults(handler=run_demo)
 
 
@@ -46,16 +48,22 @@ def ui_hint() -> str:
     if not os.environ.get("DAGSTER_HOME") and not Path("dagster.yaml").is_file():
         return ("this run went to a temporary Dagster instance (no $DAGSTER_HOME, no ./dagster.yaml here); "
                 "run the demo from the repository root to see it in `dagster dev`")
-    env = [f"{name}={os.environ[name]}" for name in ("DAGSTER_HOME", "PIXEL_DATA_ROOT") if os.environ.get(name)]
+    env = [f"{name}={os.environ[name]}" for name in ("DAGSTER_HOME", "PIXEL_DATA_ROOT", "PIXEL_CURRICULUM_PROFILE")
+           if os.environ.get(name)]
     # Outside the repository root there is no workspace.yaml to tell dagster dev what to load.
     target = [] if Path("workspace.yaml").is_file() else ["-m", "pixel_assets.definitions"]
     command = " ".join([*env, "dagster dev", *target])
+    if shutil.which("dagster") is None and Path(".venv/bin/dagster").is_file():  # ./scripts/demo.sh's venv
+        command = f". .venv/bin/activate && {command}"
     return f"open the UI:  {command}   (in this directory), then http://127.0.0.1:3000"
 
 
 def run_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("WANDB_MODE", "offline")
+    from pixel_assets.cli.demo_training import demo_environment
+
+    demo_environment()  # the curriculum's demo profile: the tiny model, a few steps per stage
     if args.root:
         os.environ["PIXEL_DATA_ROOT"] = args.root
 
@@ -69,17 +77,23 @@ def run_demo(args: argparse.Namespace) -> int:
         plan = generate_demo_sources(root, seed=args.seed, scale=args.scale)
         print(f"demo sources written: {plan.total_records} records in {len(plan.families)} families")
 
+    from pixel_assets.defs.automation.automation import COMPILE_JOB
     from pixel_assets.definitions import defs
 
     definitions = defs()
-    job = definitions.resolve_implicit_global_asset_job_def()
-    print("materializing the whole asset graph (in-process run; progress in the Dagster log) ...")
+    job = definitions.resolve_job_def(COMPILE_JOB)  # a named job, so the UI lists the run under it
+    print(f"running job {job.name}: every data asset and check (in-process run; progress in the Dagster log) ...")
     with _instance() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
         print_summary(result, root)
         print(f"\nrun id: {result.run_id}")
+        ok = result.success
+        if ok and not args.no_train:
+            from pixel_assets.cli.demo_training import run_training
+
+            ok = run_training(definitions, instance, root)
     print(ui_hint())
-    return 0 if result.success else 1
+    return 0 if ok else 1
 
 
 def print_summary(result, root) -> None:

@@ -11,6 +11,7 @@ Environment (no code edits to switch):
   PIXEL_FORGETTING_SEVERITY   WARN (default) or ERROR for the no_catastrophic_forgetting check
   PIXEL_FORGETTING_MAX_RISE   share an earlier stage's validation loss may rise (default 0.10)
   PIXEL_EVAL_RECORDS_PER_FAMILY  final_evaluation: test records per family (default all; the demo uses 4)
+  PIXEL_PROBE_MAX_NEW_TOKENS  probe answer length (default: config/probes.yaml; the demo uses 24)
   WANDB_MODE / WANDB_API_KEY  W&B is offline unless a key is set and WANDB_MODE=online
 """
 
@@ -194,6 +195,7 @@ def training_settings_from_env(env: dict[str, str] | None = None) -> TrainingSet
         forgetting_severity=(env.get("PIXEL_FORGETTING_SEVERITY") or "WARN").upper(),
         forgetting_max_rise=float(env.get("PIXEL_FORGETTING_MAX_RISE") or 0.10),
         eval_records_per_family=int(env["PIXEL_EVAL_RECORDS_PER_FAMILY"]) if env.get("PIXEL_EVAL_RECORDS_PER_FAMILY") else None,
+        probe_max_new_tokens=int(env["PIXEL_PROBE_MAX_NEW_TOKENS"]) if env.get("PIXEL_PROBE_MAX_NEW_TOKENS") else None,
     )
 
 
