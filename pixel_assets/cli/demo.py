@@ -61,9 +61,10 @@ def ui_hint() -> str:
 def run_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("WANDB_MODE", "offline")
-    from pixel_assets.cli.demo_training import demo_environment
+    if not args.no_train:
+        from pixel_assets.cli.demo_training import demo_environment
 
-    demo_environment()  # the curriculum's demo profile: the tiny model, a few steps per stage
+        demo_environment()  # the curriculum's demo profile: the tiny model, a few steps per stage
     if args.root:
         os.environ["PIXEL_DATA_ROOT"] = args.root
 

@@ -26,6 +26,11 @@ from pixel_assets.lib.compiled.publish import read_manifest
 from pixel_assets.lib.storage import DataRoot
 from pixel_assets.lib.training.curriculum import Curriculum, StageConfig
 
+try:  # verify-then-publish: training reads what `published_dataset` promoted
+    from pixel_assets.defs.keys import PUBLISHED_DATASET_KEY as UPSTREAM_KEY
+except ImportError:  # before it: the compiled dataset is published by compiled_dataset itself
+    UPSTREAM_KEY = COMPILED_DATASET_KEY
+
 DATASET_PREFIX = "final_dataset"
 TRAINING_SPLITS = ("train", "val")  # what training reads; the test split is evaluation's only
 
@@ -35,9 +40,14 @@ def read_split(root: DataRoot, split: str, families: set[str] | None = None,
     """The records of one split of the published dataset, in shard order (optionally only some
     families), read through the manifest."""
     manifest = read_manifest(root, prefix, validate=False)
+    try:  # the versioned layout (shards under <prefix>/data/<version>/), when publication has it
+        from pixel_assets.lib.compiled.publish import data_dir_of
+    except ImportError:
+        data_dir_of = None
+    base = "/".join(p for p in (prefix, data_dir_of(manifest) if data_dir_of else "") if p)
     records = []
     for shard in manifest["splits"][split]["shards"]:
-        for line in root.read_text(f"{prefix}/{shard['path']}").splitlines():
+        for line in root.read_text(f"{base}/{shard['path']}").splitlines():
             if not line.strip():
                 continue
             record = json.loads(line)
@@ -79,7 +89,7 @@ def cumulative_families(cur: Curriculum) -> dict[str, list[str]]:
     return out
 
 
-def build_training_inputs(cur: Curriculum, upstream: dg.AssetKey = COMPILED_DATASET_KEY) -> dg.AssetsDefinition:
+def build_training_inputs(cur: Curriculum, upstream: dg.AssetKey = UPSTREAM_KEY) -> dg.AssetsDefinition:
     cumulative = cumulative_families(cur)
     stages = {st.name: st for st in s.chain(cur)}
     specs = [dg.AssetSpec(s.training_inputs_key(name), deps=[upstream], group_name="compiled", kinds={"json"},
