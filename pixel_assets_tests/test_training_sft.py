@@ -55,8 +55,8 @@ def _supervised_spans(batch, tokenizer) -> list[str]:
     return sorted(spans)
 
 
-@pytest.mark.parametrize("packing,padding_free", [(False, False), (False, True), (True, True)],
-                         ids=["padded", "padding-free", "packed"])
+@pytest.mark.parametrize("packing,padding_free", [(False, None), (False, True), (True, None)],
+                         ids=["padded (CPU default)", "padding-free", "packed"])
 def test_only_assistant_tokens_get_loss(base, tokenizer, tmp_path, packing, padding_free):
     from pixel_assets.lib.training.sft import build_trainer, read_jsonl
 
@@ -65,6 +65,10 @@ def test_only_assistant_tokens_get_loss(base, tokenizer, tmp_path, packing, padd
     trainer = build_trainer(base=base, parent_adapter=None, tokenizer=tokenizer, train_rows=rows,
                             val_rows=read_jsonl(val, "sft"), out_dir=tmp_path / "out",
                             config=_config(packing=packing, padding_free=padding_free))
+    # CPU (sdpa): packed rows go one per forward, the effective batch kept through accumulation.
+    assert (trainer.args.per_device_train_batch_size, trainer.args.gradient_accumulation_steps) == \
+        ((1, 4) if packing else (4, 1))
+    assert trainer.args.padding_free == (packing or bool(padding_free))
     dataset = trainer.train_dataset
     batch = trainer.data_collator([dataset[i] for i in range(len(dataset))])
     expected = sorted(m["content"] + "<|im_end|>" for r in rows for m in r["messages"] if m["role"] == "assistant")
@@ -228,3 +232,18 @@ def test_resume_after_sigkill_continues_from_the_last_saved_step(base, tokenizer
     assert resumed.steps == whole.steps
     assert resumed.tokens_seen == whole.tokens_seen  # the same batches, counted once
     assert (out / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("profile", [None, "demo"])
+def test_config_from_every_curriculum_stage(profile):
+    from pixel_assets.lib.training.curriculum import load_curriculum
+    from pixel_assets.lib.training.sft import SFTStageConfig
+
+    chain = load_curriculum(profile=profile).sft_chain()
+    assert [s.name for s in chain][:2] == ["pretrained", "stage1_foundation"]
+    for stage in chain:
+        cfg = SFTStageConfig.from_stage(stage)
+        assert (cfg.stage, cfg.kind, cfg.learning_rate, cfg.max_length, cfg.epochs, cfg.packing, cfg.save_steps,
+                cfg.max_steps, cfg.config_hash) == (stage.name, stage.kind, stage.learning_rate, stage.max_length,
+                                                    stage.epochs, stage.packing, stage.save_steps, stage.max_steps,
+                                                    stage.config_hash())

@@ -14,8 +14,9 @@ def register(commands, bench) -> None:
                     help="conversations, one epoch per path (default 256; 4096 with --model-size 1b)")
     bt.add_argument("--batch-size", type=positive_int, default=8)
     bt.add_argument("--max-length", type=positive_int, default=2048, help="packed sequence length")
-    bt.add_argument("--model-size", choices=("tiny", "1b"), default="tiny",
-                    help="tiny (CPU) or a randomly initialised ~1B Mistral (needs a CUDA GPU; adds MFU)")
+    bt.add_argument("--model-size", choices=("tiny", "small", "1b"), default="tiny",
+                    help="tiny (0.1M, attention-bound), small (~13M, CPU-friendly) or a randomly initialised "
+                         "~1B Mistral (needs a CUDA GPU; adds MFU)")
     bt.add_argument("--cpu", action="store_true", help="stay on the CPU even when a GPU is present")
     bt.add_argument("--peak-tflops", type=positive_float, default=None,
                     help="the GPU's dense bf16 peak for MFU (default: known from the GPU name)")

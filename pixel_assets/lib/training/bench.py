@@ -26,6 +26,9 @@ from pixel_assets.lib.training.sft import SFTStageConfig, build_trainer
 # ~1.1B parameters (TinyLlama-like shape, Mistral architecture), vocabulary padded to 32000.
 ONE_B = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
              num_key_value_heads=4, head_dim=64, vocab_size=32000)
+# ~13M parameters: wide enough that the linear layers, not attention, dominate as in real models.
+SMALL = dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=4, num_attention_heads=8,
+             num_key_value_heads=4, head_dim=64)
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}  # dense
 
 _WORDS = ("feel", "anxious", "work", "sleep", "friend", "worry", "tired", "family", "talk", "today", "maybe",
@@ -127,13 +130,17 @@ def _run(trainer) -> dict[str, Any]:
 
 
 def _model(tokenizer, model_size: str, plan, max_length: int):
-    if model_size == "1b":
-        model = build_tiny_model(tokenizer, max_position_embeddings=max(4096, max_length),
-                                 **{**ONE_B, "vocab_size": max(ONE_B["vocab_size"], len(tokenizer))})
-    else:
-        model = build_tiny_model(tokenizer, max_position_embeddings=max(8192, max_length))
+    import torch
+
+    with torch.device(plan.device):  # initialised where it trains (a 1B fp32 copy on the host is slow)
+        if model_size == "1b":
+            model = build_tiny_model(tokenizer, max_position_embeddings=max(4096, max_length),
+                                     **{**ONE_B, "vocab_size": max(ONE_B["vocab_size"], len(tokenizer))})
+        else:
+            sizes = SMALL if model_size == "small" else {}
+            model = build_tiny_model(tokenizer, max_position_embeddings=max(8192, max_length), **sizes)
     if plan.device != "cpu":
-        model.config._attn_implementation = plan.attn_implementation
+        model.set_attn_implementation(plan.attn_implementation)
     return model.to(dtype=plan.dtype, device=plan.device)
 
 
