@@ -119,7 +119,7 @@ def test_the_chain_trains_every_stage_with_metadata_checks_and_evaluation(chain)
               if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == s.FORGETTING_CHECK}
     assert set(checks) == {f"checkpoints/{s.checkpoint_dir_name(n)}" for n in names}
     assert all(c.severity == dg.AssetCheckSeverity.WARN for c in checks.values())
-    assert "val_loss_now/pretrained" in checks["checkpoints/stage7_roleplay"].metadata
+    assert "pretrained/val_loss" in checks["checkpoints/stage7_roleplay"].metadata
     # Final evaluation: a table per section, a column per model, the JSON file.
     report = json.loads(root.read_text("training/evaluation/final_evaluation.json"))
     assert report["checkpoints"] == ["base", *[s.checkpoint_dir_name(n) for n in names]]
