@@ -56,7 +56,7 @@ def chain(tmp_path_factory):
     assets = [compiled_dataset_stand_in, verification_gates, *training.assets]
     resources = {**training.resources, "data_root": DataRootResource(local_path=str(tmp / "data")),
                  "training": s.TrainingSettings(eval_records_per_family=2, probe_max_new_tokens=8)}
-    defs = dg.Definitions(assets=assets, resources=resources)
+    defs = dg.Definitions(assets=assets, resources=resources, jobs=training.jobs, sensors=training.sensors)
     instance = dg.DagsterInstance.local_temp(str(tmp / "home"))
     result = dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False)
     yield {"cur": cur, "defs": defs, "assets": assets, "resources": resources, "instance": instance,
@@ -181,3 +181,9 @@ def test_staleness_unchanged_recompile_fresh_stage3_change_stale_from_3_on(chain
     assert selection[0] == s.stage_data_key("stage3_edge_stress_test")
     assert s.checkpoint_key("stage2_therapeutic_expertise") not in selection
     assert s.checkpoint_key("final_model") in selection and selection[-1] == s.FINAL_EVALUATION_KEY
+    # The sensor requests exactly that selection as a train_model run with the GPU tag.
+    sensor = chain["defs"].resolve_sensor_def("train_stale_stages")
+    with dg.build_sensor_context(instance=chain["instance"], repository_def=chain["defs"].get_repository_def()) as ctx:
+        request = sensor(ctx)
+    assert isinstance(request, dg.RunRequest), request
+    assert list(request.asset_selection) == selection and request.tags["pixel/gpu"] == "h100"

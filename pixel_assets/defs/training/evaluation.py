@@ -5,7 +5,6 @@ numeric metadata the UI plots across runs, and training/evaluation/final_evaluat
 """
 
 
-import json
 from typing import Any
 
 import dagster as dg
