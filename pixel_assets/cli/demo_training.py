@@ -11,7 +11,7 @@ import time
 # `dagster dev` loads the same curriculum, and so the same code versions).
 DEMO_ENV = {
     "PIXEL_CURRICULUM_PROFILE": "demo",
-    "PIXEL_EVAL_RECORDS_PER_FAMILY": "4",  # final_evaluation: test records per family
+    "PIXEL_EVAL_RECORDS_PER_FAMILY": "2",  # final_evaluation: test records per family and section
     "PIXEL_PROBE_MAX_NEW_TOKENS": "24",  # probe answers shown in each checkpoint's metadata
 }
 

@@ -10,7 +10,7 @@ Environment (no code edits to switch):
   PIXEL_S3_ENDPOINT_URL       S3-compatible endpoint (shared with the data root)
   PIXEL_FORGETTING_SEVERITY   WARN (default) or ERROR for the no_catastrophic_forgetting check
   PIXEL_FORGETTING_MAX_RISE   share an earlier stage's validation loss may rise (default 0.10)
-  PIXEL_EVAL_RECORDS_PER_FAMILY  final_evaluation: test records per family (default all; the demo uses 4)
+  PIXEL_EVAL_RECORDS_PER_FAMILY  final_evaluation: test records per family (default all; the demo uses 2)
   PIXEL_PROBE_MAX_NEW_TOKENS  probe answer length (default: config/probes.yaml; the demo uses 24)
   WANDB_MODE / WANDB_API_KEY  W&B is offline unless a key is set and WANDB_MODE=online
 """
