@@ -91,3 +91,25 @@ def test_guard_refuses_the_real_first_training_asset_when_a_gate_failed(tmp_path
             assert "refusing to train" in message and "split" in message, message
     root = resources["data_root"].root()
     assert not root.exists(f"{s.BASE_DIR}/config.json") and not root.list_keys("training/")
+
+
+def test_checkpoint_store_from_environment_or_curriculum(tmp_path, s3_client, s3_server):
+    from dagster_aws.s3 import S3Resource
+
+    from pixel_assets.lib.storage import LocalDataRoot
+
+    local = LocalDataRoot(tmp_path)
+    default = s.checkpoint_store_from_env({})
+    assert default.bucket is None and default.store(local).uri("pretrained") == local.uri("checkpoints/pretrained")
+    env = s.checkpoint_store_from_env({"PIXEL_CHECKPOINT_BUCKET": "ckpts", "PIXEL_CHECKPOINT_PREFIX": "/runs/a/"})
+    assert (env.bucket, env.prefix) == ("ckpts", "runs/a")
+    production = s.checkpoint_store_from_env({}, load_curriculum(profile="production"))
+    assert (production.bucket, production.prefix) == ("pixelated-checkpoints", "foundation")
+    # Through dagster-aws's S3Resource against a loopback S3: the library's store, same keys.
+    s3_client.create_bucket(Bucket="ckpts")
+    resource = s.CheckpointStoreResource(bucket="ckpts", prefix="foundation",
+                                         s3=S3Resource(endpoint_url=s3_server, region_name="us-east-1"))
+    store = resource.store(local)
+    assert not store.is_local and store.uri("stage1_foundation") == "s3://ckpts/foundation/stage1_foundation/"
+    store.root.write_text("stage1_foundation/checkpoint.json", "{}")
+    assert s3_client.get_object(Bucket="ckpts", Key="foundation/stage1_foundation/checkpoint.json")["Body"].read() == b"{}"
