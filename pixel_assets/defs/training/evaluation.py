@@ -49,9 +49,12 @@ def build_final_evaluation(cur: Curriculum) -> dg.AssetsDefinition:
         for st in stages:
             name = s.checkpoint_dir_name(st.name)
             columns[name] = store.pull(name, cache / "parents" / name)
+        # No stage trained on sequences longer than its context: evaluate within the longest one
+        # (the library counts what it had to cut, per family, in the table).
+        max_length = max(st.max_length for st in stages)
         sections = capped_sections(read_split(root, "test"), training.eval_records_per_family)
         results = lib.evaluate_adapters(base, columns, load_tokenizer(base), sections,
-                                        plan=adapters.plan(training.force_cpu), max_length=cur.model_max_length)
+                                        plan=adapters.plan(training.force_cpu), max_length=max_length)
         table = lib.evaluation_table(results)
         key = lib.write_evaluation(root, table, base_model=cur.base_model or f"embedded tiny ({s.BASE_DIR})",
                                    records_per_family=training.eval_records_per_family or "all")
