@@ -31,7 +31,8 @@ def demo_run(tmp_path_factory):
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["demo", "--root", str(tmp / "root"), "--scale", "0.25"])
+        # The data half; the training chain has its own end-to-end test (test_training_chain.py).
+        code = main(["demo", "--root", str(tmp / "root"), "--scale", "0.25", "--no-train"])
     instance = dg.DagsterInstance.get()
     yield {"code": code, "stdout": out.getvalue(), "root": LocalDataRoot(tmp / "root"), "instance": instance}
     instance.dispose()

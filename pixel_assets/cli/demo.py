@@ -28,6 +28,7 @@ def register(commands, bench) -> None:
     parser.add_argument(
         "--skip-generate", action="store_true", help="use the sources already in the data root"
     )
+    parser.add_argument("--no-train", action="store_true", help="stop after the data assets (no training chain)")
     parser.set_defaults(handler=run_demo)
 
 
@@ -47,7 +48,8 @@ def ui_hint() -> str:
     if not os.environ.get("DAGSTER_HOME") and not Path("dagster.yaml").is_file():
         return ("this run went to a temporary Dagster instance (no $DAGSTER_HOME, no ./dagster.yaml here); "
                 "run the demo from the repository root to see it in `dagster dev`")
-    env = [f"{name}={os.environ[name]}" for name in ("DAGSTER_HOME", "PIXEL_DATA_ROOT") if os.environ.get(name)]
+    env = [f"{name}={os.environ[name]}" for name in ("DAGSTER_HOME", "PIXEL_DATA_ROOT", "PIXEL_CURRICULUM_PROFILE")
+           if os.environ.get(name)]
     # Outside the repository root there is no workspace.yaml to tell dagster dev what to load.
     target = [] if Path("workspace.yaml").is_file() else ["-m", "pixel_assets.definitions"]
     command = " ".join([*env, "dagster dev", *target])
@@ -59,6 +61,10 @@ def ui_hint() -> str:
 def run_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("WANDB_MODE", "offline")
+    if not args.no_train:
+        from pixel_assets.cli.demo_training import demo_environment
+
+        demo_environment()  # the curriculum's demo profile: the tiny model, a few steps per stage
     if args.root:
         os.environ["PIXEL_DATA_ROOT"] = args.root
 
@@ -82,8 +88,13 @@ def run_demo(args: argparse.Namespace) -> int:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
         print_summary(result, root)
         print(f"\nrun id: {result.run_id}")
+        ok = result.success
+        if ok and not args.no_train:
+            from pixel_assets.cli.demo_training import run_training
+
+            ok = run_training(definitions, instance, root)
     print(ui_hint())
-    return 0 if result.success else 1
+    return 0 if ok else 1
 
 
 def print_summary(result, root) -> None:

@@ -1,0 +1,125 @@
+"""Thin adapters between the training assets and the Dagster-free training library
+(pixel_assets.lib.training): one place that knows the library's call signatures.
+
+Where the library has no function for something the assets need, a small one is written here and
+says so (evaluation loss per record set, the forgetting rule's fallback, probe fallback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pixel_assets.lib.training.curriculum import StageConfig
+
+
+def plan(force_cpu: bool = False):
+    from pixel_assets.lib.training.models import device_plan
+
+    return device_plan(force_cpu=force_cpu)
+
+
+@contextmanager
+def wandb_run(wandb: dict | None, stage: StageConfig, dagster_run_id: str, cache: Path):
+    """One W&B run per stage through dagster-wandb's resource SDK: named `<run id[:8]>-<stage>`,
+    grouped by the Dagster run; offline unless WANDB_MODE=online with a real key."""
+    from pixel_assets.lib.training.tracking import wandb_run as lib_run
+
+    config = {"stage": stage.name, "kind": stage.kind, "config_hash": stage.config_hash(),
+              "learning_rate": stage.learning_rate, "max_length": stage.max_length, "epochs": stage.epochs}
+    with lib_run(stage.name, dagster_run_id, config, sdk=(wandb or {}).get("sdk"), wandb_dir=cache / "wandb") as run:
+        yield run
+
+
+def train_stage(*, stage: StageConfig, base: str, parent_adapter: Path | None, data_dir: Path, out_dir: Path,
+                force_cpu: bool, log: Callable[[str], Any], callbacks=(), wandb_run: Any = None):
+    """Train one stage (SFT chain or preference) into out_dir; the library's result."""
+    from pixel_assets.lib.training.models import load_tokenizer
+
+    tokenizer = load_tokenizer(base)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if stage.kind == "preference":
+        from pixel_assets.lib.training.align import train_preference
+        from pixel_assets.lib.training.preference_config import PreferenceConfig
+
+        return train_preference(base=base, stage7_adapter=parent_adapter, tokenizer=tokenizer, data_path=data_dir,
+                                out_dir=out_dir, config=PreferenceConfig.from_stage(stage), plan=plan(force_cpu),
+                                callbacks=list(callbacks), log=log, wandb_run=wandb_run)
+    from pixel_assets.lib.training.sft import SFTStageConfig, train_sft_stage
+
+    config = SFTStageConfig.from_stage(stage, device=plan(force_cpu))
+    return train_sft_stage(base=base, parent_adapter=parent_adapter, tokenizer=tokenizer,
+                           train_path=data_dir / "train.jsonl", val_path=data_dir / "val.jsonl", out_dir=out_dir,
+                           config=config, callbacks=list(callbacks), log=log, wandb_run=wandb_run)
+
+
+def run_reference(run: Any) -> str | None:
+    from pixel_assets.lib.training.tracking import run_reference as ref
+
+    return ref(run)
+
+
+def result_dict(result: Any) -> dict[str, Any]:
+    for method in ("as_metadata", "as_dict"):
+        if hasattr(result, method):
+            return dict(getattr(result, method)())
+    return dict(vars(result))
+
+
+def load_trained(base: str, adapter_dir: Path | None, force_cpu: bool = False):
+    """(model, tokenizer): the base with the checkpoint's adapter (None = the bare base), for evaluation."""
+    from pixel_assets.lib.training.models import load_base_model, load_tokenizer
+
+    model = load_base_model(base, plan(force_cpu))
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
+    model.eval()
+    return model, load_tokenizer(adapter_dir or base)
+
+
+def eval_loss(model, tokenizer, records: list[dict], max_length: int | None = None) -> float:
+    """Mean token loss over a stage's validation lines: assistant tokens of conversations (the
+    library's evaluate_records), every token of phase-A text blocks (written here: the library
+    evaluates conversations only)."""
+    import torch
+
+    from pixel_assets.lib.training.evaluation import evaluate_records
+
+    chats = [r for r in records if "messages" in r]
+    texts = [r for r in records if "messages" not in r and r.get("text")]
+    total, count = 0.0, 0
+    if chats:
+        fig = evaluate_records(model, tokenizer, chats, max_length=max_length)
+        if fig["loss"] is not None:
+            total, count = fig["loss"] * fig["tokens"], fig["tokens"]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for record in texts:
+            ids = (tokenizer(record["text"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
+            ids = ids[:max_length] if max_length else ids
+            if len(ids) < 2:
+                continue
+            batch = torch.tensor([ids], device=device)
+            total += float(model(input_ids=batch, labels=batch).loss) * (len(ids) - 1)
+            count += len(ids) - 1
+    model.train(was_training)
+    return total / count if count else float("nan")
+
+
+def probe_answers(model, tokenizer, seed: int, max_new_tokens: int | None = None) -> list[dict[str, Any]]:
+    """The fixed probe set (config/probes.yaml) answered with seeded decoding, scrubbed by the PII
+    scrubber before anything is shown; ``max_new_tokens`` shortens answers (demo, tests)."""
+    import dataclasses
+
+    from pixel_assets.lib.training.probes import answer_probes, load_probes
+
+    probes = load_probes()
+    if max_new_tokens:
+        probes = dataclasses.replace(probes, sampling=dataclasses.replace(probes.sampling, max_new_tokens=max_new_tokens))
+    return answer_probes(model, tokenizer, probes, seed=seed)

@@ -1,0 +1,189 @@
+"""The training graph end to end with the tiny model on CPU (one module-scoped run of the whole
+chain, reused): checkpoint files and metadata, the forgetting check and probe tables, the final
+evaluation, then staleness through the instance's stale status (an unchanged re-compile leaves every
+stage fresh; a change in stage 3's families marks stage 3 and after stale, nothing before) and the
+selection `train_stale_stages` would launch."""
+
+import dataclasses
+import json
+
+import dagster as dg
+import pytest
+
+from pixel_assets.defs.gates.checks import verification_gates
+from pixel_assets.defs.storage.resources import DataRootResource
+from pixel_assets.defs.training import settings as s
+from pixel_assets.defs.training.definitions import build_training_defs
+from pixel_assets.defs.training.jobs import stale_status, stale_training_selection
+from pixel_assets.lib import contract
+from pixel_assets.lib.registry import load_registry
+from pixel_assets.lib.training.curriculum import load_curriculum
+from pixel_assets_tests import test_gates_helpers as h
+
+STAGE3_FAMILY = "edge_case_generator"
+
+
+class StandInCompileConfig(dg.Config):
+    change_stage3: bool = False  # edit every edge_case_generator conversation (a stage-3 family)
+
+
+@dg.asset(name="compiled_dataset")
+def compiled_dataset_stand_in(config: StandInCompileConfig, data_root: DataRootResource) -> None:
+    registry = load_registry()
+    records = h.clean_records(registry)
+    if config.change_stage3:
+        for record in records:
+            if record["metadata"]["source_family"] == STAGE3_FAMILY:
+                record["messages"][-1]["content"] += " (revised)"
+                record["metadata"]["content_hash"] = contract.content_hash(record["messages"])
+    h.build_clean_dataset(data_root.root(), registry, records=records)
+
+
+def small_curriculum():
+    """The demo profile, smaller still: two steps per stage, a few records."""
+    cur = load_curriculum(profile="demo")
+    stages = tuple(dataclasses.replace(st, max_steps=2, eval_steps=2, save_steps=2, max_train_records=8,
+                                       max_val_records=4) for st in cur.all_stages)
+    return dataclasses.replace(cur, all_stages=stages)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("chain")
+    (tmp / "home").mkdir()
+    cur = small_curriculum()
+    training = build_training_defs(cur)
+    assets = [compiled_dataset_stand_in, verification_gates, *training.assets]
+    resources = {**training.resources, "data_root": DataRootResource(local_path=str(tmp / "data")),
+                 "training": s.TrainingSettings(eval_records_per_family=2, probe_max_new_tokens=8)}
+    defs = dg.Definitions(assets=assets, resources=resources, jobs=training.jobs, sensors=training.sensors)
+    instance = dg.DagsterInstance.local_temp(str(tmp / "home"))
+    result = dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False)
+    yield {"cur": cur, "defs": defs, "assets": assets, "resources": resources, "instance": instance,
+           "result": result, "root": resources["data_root"].root()}
+    instance.dispose()
+
+
+def materializations(result) -> dict[str, dict]:
+    return {e.asset_key.to_user_string(): {k: getattr(v, "value", v) for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events()}
+
+
+def statuses(chain) -> dict[str, str]:
+    graph = chain["defs"].resolve_asset_graph()
+    keys = [k for k in graph.get_all_asset_keys() if k.path[0] in ("base_model", "stage_data", "checkpoints")]
+    return {k.to_user_string(): v for k, v in stale_status(chain["instance"], graph, keys).items()}
+
+
+def recompile(chain, change_stage3: bool) -> None:
+    """What the nightly compile does for training: compiled_dataset, its gates, training_inputs."""
+    inputs = next(a for a in chain["assets"] if a.op.name == "training_inputs")
+    result = dg.materialize(
+        chain["assets"], instance=chain["instance"], resources=chain["resources"],
+        selection=[compiled_dataset_stand_in, verification_gates, inputs],
+        run_config=dg.RunConfig({"compiled_dataset": StandInCompileConfig(change_stage3=change_stage3)}))
+    assert result.success
+
+
+def test_the_chain_trains_every_stage_with_metadata_checks_and_evaluation(chain):
+    result, root, cur = chain["result"], chain["root"], chain["cur"]
+    failures = [(e.step_key, e.event_specific_data.error.message[:500]) for e in result.all_events if e.is_step_failure]
+    assert result.success, failures
+    mats = materializations(result)
+    names = [st.name for st in s.chain(cur)]
+    assert names[0] == "pretrained" and names[-2] == "stage7_roleplay" and names[-1] == "preference"
+    previous_uri = None
+    for name in names:
+        folder = s.checkpoint_dir_name(name)
+        for f in ("adapter_config.json", "adapter_model.safetensors", "checkpoint.json", "probes.json"):
+            assert root.exists(f"checkpoints/{folder}/{f}"), f"checkpoints/{folder}/{f}"
+        meta = mats[f"checkpoints/{folder}"]
+        for k in ("uri", "steps", "train_loss", "eval_loss", "perplexity", "tokens_seen", "duration_s",
+                  "tokens_per_s", "config_hash", "parent_uri", "parent_hash", "dataset_fingerprint", "wandb_run"):
+            assert k in meta, f"{folder}: no {k} in metadata"
+        assert meta["steps"] == 2
+        assert meta["parent_uri"] == (previous_uri or "")  # the chain, as the curriculum says
+        previous_name = names[names.index(name) - 1] if name != names[0] else "base"
+        assert meta["probes"].startswith(f"| prompt | {name} | {previous_name} |")  # prompt | this | previous
+        assert "offline-run" in meta["wandb_run"] and meta["wandb_run"].startswith(str(root.local_path("cache")))
+        previous_uri = json.loads(root.read_text(f"checkpoints/{folder}/checkpoint.json"))["uri"]
+    # Stage data: files, target vs achieved weights as numbers and a table.
+    stage3 = mats["stage_data/stage3_edge_stress_test"]
+    assert stage3["target_weight/edge_case_generator"] == 0.3 and "achieved_weight/edge_case_generator" in stage3
+    assert "| family |" in stage3["mix"]
+    for split in ("train", "val"):
+        lines = [json.loads(x) for x in root.read_text(f"training/stages/stage3_edge_stress_test/{split}.jsonl").splitlines()]
+        assert lines and all(x["metadata"]["split"] == split for x in lines)
+    # The forgetting check ran on every checkpoint (WARN by default) and compares earlier stages.
+    checks = {e.event_specific_data.asset_key.to_user_string(): e.event_specific_data for e in result.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == s.FORGETTING_CHECK}
+    assert set(checks) == {f"checkpoints/{s.checkpoint_dir_name(n)}" for n in names}
+    assert all(c.severity == dg.AssetCheckSeverity.WARN for c in checks.values())
+    assert "pretrained/val_loss" in checks["checkpoints/stage7_roleplay"].metadata
+    # Final evaluation: a table per section, a column per model, the JSON file.
+    report = json.loads(root.read_text("training/evaluation/final_evaluation.json"))
+    assert report["checkpoints"] == ["base", *[s.checkpoint_dir_name(n) for n in names]]
+    assert "edge_case_crisis" in report["sections"]["holdout"]
+    assert "holdout/edge_case_crisis/final_model/loss" in mats["final_evaluation"]
+
+
+def test_a_planted_regression_fails_the_forgetting_check_at_the_configured_severity(chain, monkeypatch):
+    """An earlier stage whose own validation loss is recorded far lower than it is (as if training
+    had wrecked it since) is named by the check; ERROR severity by configuration."""
+    from pixel_assets.defs.training.checkpoints import forgetting_check
+    from pixel_assets.defs.training.adapters import load_trained
+    from pixel_assets.defs.training.stage_data import base_location
+
+    cur, root, instance = chain["cur"], chain["root"], chain["instance"]
+    earlier = [st for st in s.chain(cur) if st.name in ("pretrained", "stage1_foundation")]
+    model, tokenizer = load_trained(base_location(root, cur, root.local_path("cache")), root.local_path("checkpoints/stage2_therapeutic_expertise"))
+    key = s.checkpoint_key("stage2_therapeutic_expertise")
+    context = dg.build_asset_context(instance=instance)
+    settings = s.TrainingSettings(forgetting_severity="ERROR", forgetting_max_rise=1.0)
+    passed = forgetting_check(context, earlier, root, model, tokenizer, key, settings)
+    assert passed.passed, passed.description
+    # Plant: stage 1's recorded own loss reads a third of what it is now (a 200% rise, over the 100% allowed).
+    real = s.latest_metadata
+
+    def planted(inst, asset_key):
+        meta = dict(real(inst, asset_key))
+        if asset_key == s.checkpoint_key("stage1_foundation"):
+            meta["own_val_loss"] = meta["own_val_loss"] / 3
+        return meta
+
+    monkeypatch.setattr(s, "latest_metadata", planted)
+    failed = forgetting_check(context, earlier, root, model, tokenizer, key, settings)
+    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
+    assert "stage1_foundation" in failed.description and "pretrained" not in failed.description
+
+
+def test_staleness_unchanged_recompile_fresh_stage3_change_stale_from_3_on(chain):
+    assert chain["result"].success
+    assert set(statuses(chain).values()) == {"FRESH"}
+    assert stale_training_selection(chain["instance"], chain["defs"].resolve_asset_graph(), chain["cur"]) == []
+
+    recompile(chain, change_stage3=False)  # the nightly re-compile, nothing changed
+    assert set(statuses(chain).values()) == {"FRESH"}
+
+    recompile(chain, change_stage3=True)  # a stage-3 family changed
+    status = statuses(chain)
+    order = [st.name for st in s.chain(chain["cur"])]
+    before = order[: order.index("stage3_edge_stress_test")]
+    after = order[order.index("stage3_edge_stress_test"):]
+    assert status["base_model"] == "FRESH"
+    for name in before:
+        assert status[f"stage_data/{name}"] == "FRESH" and status[f"checkpoints/{name}"] == "FRESH", name
+    for name in after:  # data and checkpoint, right after the re-compile: no stage needs retraining first
+        assert status[f"stage_data/{name}"] == "STALE", name
+        assert status[f"checkpoints/{s.checkpoint_dir_name(name)}"] == "STALE", name
+    # train_stale_stages: from stage 3's data on; the fresh checkpoints before it are reused.
+    selection = stale_training_selection(chain["instance"], chain["defs"].resolve_asset_graph(), chain["cur"])
+    assert selection[0] == s.stage_data_key("stage3_edge_stress_test")
+    assert s.checkpoint_key("stage2_therapeutic_expertise") not in selection
+    assert s.checkpoint_key("final_model") in selection and selection[-1] == s.FINAL_EVALUATION_KEY
+    # The sensor requests exactly that selection as a train_model run with the GPU tag.
+    sensor = chain["defs"].resolve_sensor_def("train_stale_stages")
+    with dg.build_sensor_context(instance=chain["instance"], repository_def=chain["defs"].get_repository_def()) as ctx:
+        request = sensor(ctx)
+    assert isinstance(request, dg.RunRequest), request
+    assert list(request.asset_selection) == selection and request.tags["pixel/gpu"] == "h100"
