@@ -3,6 +3,7 @@ defect fails exactly its own gate with a message that names the defect and the o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -142,7 +143,7 @@ def test_settings_are_text_and_figures_are_measurements(root, registry):
     from pixel_assets.defs.gates.checks import gate_metadata
 
     report = gates.verify_compiled_dataset(root, registry=registry)
-    config_fields = {f.name for f in gates.fields(gates.GateConfig)}
+    config_fields = {f.name for f in dataclasses.fields(gates.GateConfig)}
     for gate in report.gates:
         assert not config_fields & set(gate.figures), gate.name  # a GateConfig value is a setting
         metadata = gate_metadata(report, gate)
@@ -337,7 +338,8 @@ def test_split_fails_on_holdout_slice_record_in_val(tmp_path, registry, monkeypa
     assert "holdout-slice records outside test: 1" in result.message
     assert moved[0][:23] in result.offenders[0] and "(sarcasm, held out as slice)" in result.offenders[0]
     # Nothing on the record says it is held out: without the recomputation the gate would pass.
-    monkeypatch.setattr(gates, "_recomputed_holdout", lambda *args: {})
+    monkeypatch.setattr(gates.split, "_recomputed_holdout", lambda *args: {})
+    monkeypatch.setattr(gates.distribution, "_recomputed_holdout", lambda *args: {})
     assert gates.verify_compiled_dataset(root, registry=registry).passed
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from pixel_assets.defs.gates.guard import COMPILED_DATASET_KEY, FINGERPRINT_KEY
+from pixel_assets.defs.keys import COMPILED_DATASET_KEY, FINGERPRINT_KEY
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.gates import (
     DEFAULT_PREFIX,

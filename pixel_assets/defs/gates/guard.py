@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pixel_assets.defs.keys import COMPILED_DATASET_KEY, FINGERPRINT_KEY
 from pixel_assets.lib.gates import GATE_NAMES
 from pixel_assets.lib.storage import DataRoot
 
-FINGERPRINT_KEY = "dataset_fingerprint"  # check metadata: the published bytes the gate verified
-
-COMPILED_DATASET_KEY = dg.AssetKey("compiled_dataset")
 
 
 def gate_problems(

@@ -3,38 +3,19 @@
 import dagster as dg
 import polars as pl
 
+from pixel_assets.defs.keys import REGISTRY, family_tags, normalized_key, quarantine_key, raw_key  # noqa: F401 (re-exported)
 from pixel_assets.defs.storage.outs import frame_out
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.contract import QUARANTINE_FRAME_SCHEMA
 from pixel_assets.lib.coverage import CoverageThresholds, compute_coverage
 from pixel_assets.lib.ingest import ingest_family
-from pixel_assets.lib.registry import Family, load_registry
+from pixel_assets.lib.registry import Family
 from pixel_assets.lib.report import markdown_table
-
-REGISTRY = load_registry()
-
-
-def raw_key(family: str) -> dg.AssetKey:
-    return dg.AssetKey(["raw", family])
-
-
-def normalized_key(family: str) -> dg.AssetKey:
-    return dg.AssetKey(["normalized", family])
-
-
-def quarantine_key(family: str) -> dg.AssetKey:
-    return dg.AssetKey(["quarantine", family])
-
 
 def _sources_md(family: Family) -> str:
     return markdown_table(
         [{"path": s.path, "format": s.format, "options": s.options or ""} for s in family.sources]
     )
-
-
-def family_tags(family: Family) -> dict[str, str]:
-    """Tags on every per-family asset, so the UI can filter a family's whole lineage."""
-    return {"family": family.name, "required": str(family.required).lower()}
 
 
 def build_raw_source_spec(family: Family) -> dg.AssetSpec:

@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from pixel_assets.defs.ingest.assets import REGISTRY
+from pixel_assets.defs.keys import REGISTRY
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.report import markdown_table
 
