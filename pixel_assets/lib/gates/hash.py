@@ -17,8 +17,8 @@ from pixel_assets.lib.gates.redaction import _label, _number_label, _path_label,
 def gate_hash(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
     mismatched = [f"{r.id} stored {_short(r.stored_hash)} recomputed {_short(ds.recomputed_hash(r))}"
                   for r in ds.records if r.stored_hash != ds.recomputed_hash(r)]
-    entries = _manifest_shards(ds.manifest, ds.prefix)
-    listed = _manifest_shard_paths(ds.manifest, ds.prefix)
+    entries = _manifest_shards(ds.manifest, ds.prefix, ds.data_dir)
+    listed = _manifest_shard_paths(ds.manifest, ds.prefix, ds.data_dir)
     # Each shard exactly once, under the split its folder and name say, with that name as its id.
     times_listed = Counter(e.path for e in entries)
     duplicated = [f"{_path_label(p)} listed {n} times" for p, n in sorted(times_listed.items()) if n > 1]

@@ -17,6 +17,7 @@ from pixel_assets.lib.gates.config import (
     MANIFEST_NAME,
     VerificationError,
 )
+from pixel_assets.lib.compiled.publish import data_dir_of
 from pixel_assets.lib.gates.redaction import _path_label
 from pixel_assets.lib.storage import DataRoot
 
@@ -75,8 +76,23 @@ class CompiledDataset:
     _recomputed: dict[str, str] = field(default_factory=dict, repr=False)
     _holdouts: dict[tuple, dict[str, str]] = field(default_factory=dict, repr=False)
 
+    data_dir: str = ""  # "data/<dataset_version>" (versioned layout) or "" (files next to the manifest)
+
+    @property
+    def base(self) -> str:
+        """Where the split folders and compiled/ sit: the prefix, then the data folder."""
+        return "/".join(p for p in (self.prefix, self.data_dir) if p)
+
+    @property
+    def manifest_key(self) -> str:
+        return f"{self.prefix}/{MANIFEST_NAME}" if self.prefix else MANIFEST_NAME
+
     def key(self, rel: str) -> str:
-        return f"{self.prefix}/{rel}" if self.prefix else rel
+        """Storage key of a file given relative to the data folder (a shard's path)."""
+        return f"{self.base}/{rel}" if self.base else rel
+
+    def rel_to_prefix(self, rel: str) -> str:
+        return f"{self.data_dir}/{rel}" if self.data_dir else rel
 
     def recomputed_hash(self, rec: ShardRecord) -> str:
         if rec.id not in self._recomputed:
@@ -102,7 +118,7 @@ class ManifestShard:
     entry: dict[str, Any]
 
 
-def _manifest_shards(manifest: dict[str, Any], prefix: str) -> list[ManifestShard]:
+def _manifest_shards(manifest: dict[str, Any], prefix: str, data_dir: str = "") -> list[ManifestShard]:
     """Every shard entry of the manifest in its order, duplicates included (the hash gate reports
     them: a trainer following the manifest would read such a shard twice)."""
     out: list[ManifestShard] = []
@@ -112,16 +128,17 @@ def _manifest_shards(manifest: dict[str, Any], prefix: str) -> list[ManifestShar
         for entry in entries if isinstance(entries, list) else []:
             entry = entry if isinstance(entry, dict) else {}  # no path: reported as misplaced
             path = str(entry.get("path", ""))
-            if prefix and path.startswith(prefix + "/"):
-                path = path[len(prefix) + 1:]
+            for folder in (prefix, data_dir):  # paths are relative to the data folder from here on
+                if folder and path.startswith(folder + "/"):
+                    path = path[len(folder) + 1:]
             out.append(ManifestShard(str(split), path, entry))
     return out
 
 
-def _manifest_shard_paths(manifest: dict[str, Any], prefix: str) -> dict[str, ManifestShard]:
+def _manifest_shard_paths(manifest: dict[str, Any], prefix: str, data_dir: str = "") -> dict[str, ManifestShard]:
     """path relative to the prefix -> its first manifest entry."""
     out: dict[str, ManifestShard] = {}
-    for shard in _manifest_shards(manifest, prefix):
+    for shard in _manifest_shards(manifest, prefix, data_dir):
         out.setdefault(shard.path, shard)
     return out
 
@@ -166,14 +183,16 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
     if not isinstance(manifest, dict):
         raise VerificationError(f"manifest {root.uri(manifest_key)} is not a JSON object")
 
-    listed = _manifest_shard_paths(manifest, prefix)
+    data_dir = data_dir_of(manifest)
+    base = "/".join(p for p in (prefix, data_dir) if p)
+    listed = _manifest_shard_paths(manifest, prefix, data_dir)
     # Every file under a split folder, whatever its name or depth: a trainer globbing the folder
     # would read it, so it is read here too and the hash gate fails it unless the manifest lists it.
     on_storage: dict[str, str] = {}
     for split in contract.SPLITS:
-        for key in root.list_keys(f"{prefix}/{split}/" if prefix else f"{split}/"):
+        for key in root.list_keys(f"{base}/{split}/" if base else f"{split}/"):
             if not key.endswith("/"):  # an S3 "folder" marker object, not a file
-                on_storage[key[len(prefix) + 1:] if prefix else key] = split
+                on_storage[key[len(base) + 1:] if base else key] = split
     shards: list[ShardFile] = []
     records: list[ShardRecord] = []
     unreadable: list[str] = []
@@ -187,7 +206,7 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
 
     for rel in sorted(set(on_storage) | set(listed), key=split_order):
         split = on_storage.get(rel) or listed[rel].split
-        key = f"{prefix}/{rel}" if prefix else rel
+        key = f"{base}/{rel}" if base else rel
         if rel not in on_storage and not root.exists(key):
             shards.append(ShardFile(path=rel, split=split, exists=False))
             continue
@@ -199,7 +218,7 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
         records += [ShardRecord(id=rid, split=split, record=rec, path=rel) for rid, rec in parsed]
         unreadable += bad
 
-    export_key = f"{prefix}/{COMPILED_EXPORT}" if prefix else COMPILED_EXPORT
+    export_key = f"{base}/{COMPILED_EXPORT}" if base else COMPILED_EXPORT
     export_hashes, export_bad, export_sha, export_identical = None, 0, None, False
     if root.exists(export_key):
         export_bytes = root.read_bytes(export_key)
@@ -209,7 +228,7 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
             parsed, bad, _ = _parse_lines(export_bytes, COMPILED_EXPORT)
             export_hashes = Counter(contract.content_hash(r.get("messages") or []) for _, r in parsed)
             export_bad = len(bad)
-    return CompiledDataset(root=root, prefix=prefix, manifest=manifest,
+    return CompiledDataset(root=root, prefix=prefix, data_dir=data_dir, manifest=manifest,
                            manifest_sha256=contract.sha256_digest(manifest_bytes), shards=shards,
                            records=records, unreadable=unreadable, export_hashes=export_hashes,
                            export_unreadable=export_bad, export_sha256=export_sha,

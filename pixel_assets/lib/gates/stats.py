@@ -41,7 +41,7 @@ def gate_stats(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
     per_split = Counter(r.split for r in ds.records)
     # The shard lists must add up too: a trainer reads the shards the manifest lists, not the total.
     shard_counts: dict[str, list[Any]] = defaultdict(list)
-    for e in _manifest_shards(m, ds.prefix):
+    for e in _manifest_shards(m, ds.prefix, ds.data_dir):
         shard_counts[e.split].append(e.entry.get("conversation_count"))
     for split in contract.SPLITS:
         compare(f"splits.{split}.conversations", obj(splits.get(split)).get("conversations"), per_split.get(split, 0))
@@ -64,7 +64,7 @@ def gate_stats(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
     shard_families: dict[str, set[str]] = defaultdict(set)
     for r in ds.records:
         shard_families[r.path].add(r.family)
-    for path, shard in sorted(_manifest_shard_paths(m, ds.prefix).items()):
+    for path, shard in sorted(_manifest_shard_paths(m, ds.prefix, ds.data_dir).items()):
         stated = shard.entry.get("source_families")
         stated = list(stated) if isinstance(stated, dict) else stated
         actual = shard_families.get(path, set())

@@ -66,7 +66,7 @@ def verify_compiled_dataset(root: DataRoot, prefix: str | None = None, *, regist
     except VerificationError as exc:
         p = DEFAULT_PREFIX if prefix is None else prefix.strip("/")
         return failed_report(root, f"{p}/{MANIFEST_NAME}" if p else MANIFEST_NAME, str(exc), config)
-    manifest_key = ds.key(MANIFEST_NAME)
+    manifest_key = ds.manifest_key
     config = config or GateConfig()
     return VerificationReport(
         manifest_key=manifest_key, manifest_uri=root.uri(manifest_key), manifest_sha256=ds.manifest_sha256,
@@ -82,12 +82,14 @@ def _verified_fingerprint(root: DataRoot, ds: CompiledDataset) -> str:
     reuse and the training guard refuse to trust this verification."""
     from pixel_assets.lib.compiled.publish import fingerprint_of, published_files
 
-    files: dict[str, str | None] = {ds.key(s.path): s.sha256 for s in ds.shards if s.exists}
-    export_key = ds.key(COMPILED_EXPORT)
-    for key in published_files(root, ds.prefix):
-        if key not in files:  # the export, or a stray file in compiled/ that the gates do not read
-            files[key] = ds.export_sha256 if key == export_key else contract.sha256_digest(root.read_bytes(key))
-    return fingerprint_of(ds.key(MANIFEST_NAME), ds.manifest_sha256, files)
+    # Keys relative to the dataset prefix: staged and promoted copies have the same fingerprint.
+    files: dict[str, str | None] = {ds.rel_to_prefix(s.path): s.sha256 for s in ds.shards if s.exists}
+    export_rel = ds.rel_to_prefix(COMPILED_EXPORT)
+    for rel in published_files(root, ds.prefix, ds.manifest):
+        if rel not in files:  # the export, or a stray file in compiled/ that the gates do not read
+            files[rel] = (ds.export_sha256 if rel == export_rel
+                          else contract.sha256_digest(root.read_bytes(f"{ds.prefix}/{rel}" if ds.prefix else rel)))
+    return fingerprint_of(MANIFEST_NAME, ds.manifest_sha256, files)
 
 
 def report_key(manifest_key: str) -> str:
