@@ -97,6 +97,20 @@ def publish(frame: pl.DataFrame, registry: Registry, root: DataRoot) -> str:
     return publish_compiled_dataset(compiled, root, prefix=PREFIX)
 
 
+def stage_clean_dataset(root: DataRoot, registry: Registry | None = None,
+                        edit: Callable[[pl.DataFrame], pl.DataFrame] | None = None, seed: int = 7):
+    """The clean dataset (optionally edited) staged under staging/<version>/, as compiled_dataset
+    does; returns the StagedDataset."""
+    from pixel_assets.lib.compiled.promote import stage_compiled_dataset
+
+    registry = registry or load_registry()
+    frame = split_frame(clean_records(registry, seed=seed), registry)
+    if edit is not None:
+        frame = edit(frame)
+    return stage_compiled_dataset(build_compiled_dataset(frame, registry, shard_max_bytes=20_000,
+                                                         validate_sample=None), root)
+
+
 def build_clean_dataset(root: DataRoot, registry: Registry | None = None,
                         edit: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
                         records: list[dict[str, Any]] | None = None) -> str:

@@ -16,6 +16,8 @@ VERIFICATION_REPORT_KEY = dg.AssetKey("verification_report")
 DATASET_ACCOUNTING_KEY = dg.AssetKey("dataset_accounting")
 # Check metadata: the dataset bytes (staged or published) a gate verified.
 FINGERPRINT_KEY = "dataset_fingerprint"
+# compiled_dataset metadata: the staged version (staging/<version>/) the gates verify.
+DATASET_VERSION_KEY = "dataset_version"
 
 
 def raw_key(family: str) -> dg.AssetKey:
