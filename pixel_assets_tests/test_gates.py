@@ -96,12 +96,47 @@ def _near_copy_in_val(tmp_path, registry, index: int) -> tuple[LocalDataRoot, di
 
 def test_leakage_fails_on_conversation_copied_into_val(tmp_path, registry):
     root, original = _near_copy_in_val(tmp_path, registry, 0)
-    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "leakage")
+    report = gates.verify_compiled_dataset(root, registry=registry)
+    # The same first user turn makes one split group: the split gate sees it from the shards too.
+    assert report.failed_gates == ["leakage", "split"]
+    assert list(report.gate("split").offender_counts) == ["groups in several splits"]
+    result = report.gate("leakage")
     assert "first user turns in several splits: 1" in result.message
     assert "near-duplicate clusters in several splits: 1" in result.message
     assert result.figures["first_user_turns_in_several_splits"] == 1
     assert any("train+val" in o for o in result.offenders)
     assert original["messages"][1]["content"] not in json.dumps(result.to_dict())  # ids, never text
+
+
+def test_leakage_decontamination_fails_on_a_reworded_copy_that_dedup_misses(tmp_path, registry):
+    """A long train answer copied into val under another question, one word in fifty changed: a
+    new content hash, a new first user turn, and a 5-shingle Jaccard below the dedup threshold (the
+    old checks all pass it). 13-gram decontamination finds it."""
+    import random
+
+    rng = random.Random(5)
+    answer = h._sentence(rng, 200)
+    records = h.clean_records(registry)
+    family = records[0]["metadata"]["source_family"]
+    original = h.make_record(family, 998, registry, h._sentence(rng, 10), answer)
+    words = answer.split()
+    reworded = " ".join("changed" if i % 50 == 25 else w for i, w in enumerate(words))
+    copy = h.make_record(family, 999, registry, h._sentence(rng, 10), reworded)
+
+    def plant(frame):
+        frame = h.move_records(frame, lambda r: r["metadata"]["content_hash"] == original["metadata"]["content_hash"],
+                               "train")
+        return h.add_record_like(frame, original["metadata"]["content_hash"], copy, "val")
+
+    root = LocalDataRoot(tmp_path)
+    h.build_clean_dataset(root, registry, records=[*records, original], edit=plant)
+    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "leakage")
+    assert list(result.offender_counts) == ["val/test records sharing long n-grams with train"]
+    assert result.offenders[0].startswith("val/") and "of its 13-grams in train" in result.offenders[0]
+    assert result.figures["clusters_in_several_splits"] == 0  # the dedup-based check misses it
+    # The same dataset with decontamination set above any overlap: every older check passes it.
+    assert gates.verify_compiled_dataset(root, registry=registry,
+                                         config=gates.GateConfig(decontamination_threshold=1.01)).passed
 
 
 def test_leakage_lists_every_kind_of_offender_despite_the_cap(tmp_path, registry):
@@ -125,7 +160,8 @@ def test_leakage_lists_every_kind_of_offender_despite_the_cap(tmp_path, registry
     assert result.offender_count == sum(counts.values())
     assert all(len(result.offenders_by_kind[k]) == min(n, 2) for k, n in counts.items())
     md = result.markdown()
-    assert f"Offenders: {result.offender_count} in 3 kinds" in md
+    assert counts["val/test records sharing long n-grams with train"] == 5  # the copies and the near copy
+    assert f"Offenders: {result.offender_count} in 4 kinds" in md
     assert "**content hashes in several splits** (4, first 2):" in md
     assert "**first user turns in several splits** (5, first 2):" in md
     assert "**near-duplicate clusters in several splits** (" in md
@@ -337,9 +373,9 @@ def test_split_fails_on_holdout_slice_record_in_val(tmp_path, registry, monkeypa
     result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "split")
     assert "holdout-slice records outside test: 1" in result.message
     assert moved[0][:23] in result.offenders[0] and "(sarcasm, held out as slice)" in result.offenders[0]
-    # Nothing on the record says it is held out: without the recomputation the gate would pass.
-    monkeypatch.setattr(gates.split, "_recomputed_holdout", lambda *args: {})
-    monkeypatch.setattr(gates.distribution, "_recomputed_holdout", lambda *args: {})
+    # Nothing on the record says it is held out: without the gate's own slice recomputation (no
+    # group falls in a slice) it would pass.
+    monkeypatch.setattr(gates.groups, "unit_interval", lambda *args: 1.0)
     assert gates.verify_compiled_dataset(root, registry=registry).passed
 
 

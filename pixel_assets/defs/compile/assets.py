@@ -75,6 +75,7 @@ def compiled_dataset(
         "quarantine": dg.AssetIn("quarantine"),
         "dedup_removed": dg.AssetIn("dedup_removed"),
         "pii_review_queue": dg.AssetIn("pii_review_queue"),
+        "held_out_of_test": dg.AssetIn("held_out_of_test"),
         **{f"normalized_{f.name}": dg.AssetIn(normalized_key(f.name)) for f in REGISTRY.families},
     },
     group_name="reports",
@@ -86,9 +87,13 @@ def dataset_accounting(
     quarantine: pl.DataFrame,
     dedup_removed: pl.DataFrame,
     pii_review_queue: pl.DataFrame,
+    held_out_of_test: pl.DataFrame,
+    data_root: DataRootResource,
     **normalized: pl.DataFrame,
 ) -> dict:
-    """Per family: read = quarantined + exact dups + near dups + requires_review + compiled."""
+    """Per family: valid = exact dups + near dups + requires_review + held out of test + compiled,
+    and every required family's source globs match a file (a non-required one: a warning)."""
+    from pixel_assets.lib.coverage import unmatched_sources
 
     def per_family(frame: pl.DataFrame, **filters: str) -> dict[str, int]:
         for column, value in filters.items():
@@ -102,11 +107,19 @@ def dataset_accounting(
         exact_dups=per_family(dedup_removed, reason="duplicate_removed"),
         near_dups=per_family(dedup_removed, reason="near_duplicate_removed"),
         requires_review=per_family(pii_review_queue) if len(pii_review_queue) else {},
+        held_out_of_test=per_family(held_out_of_test) if len(held_out_of_test) else {},
         compiled={f: v["conversations"] for f, v in compiled_dataset["source_families"].items()},
     )
+    unmatched = unmatched_sources(REGISTRY, data_root.root(), data_root.s3_client())
+    report["required_sources_without_files"] = sorted(f for f in unmatched if REGISTRY[f].required)
+    report["optional_sources_without_files"] = sorted(f for f in unmatched if not REGISTRY[f].required)
+    for family in report["optional_sources_without_files"]:
+        context.log.warning(f"{family} (not required): source globs matching no file: {len(unmatched[family])}")
     context.add_output_metadata(
         {
             "balanced": report["balanced"],
+            "required_sources_without_files": ", ".join(report["required_sources_without_files"]) or "none",
+            "optional_sources_without_files": ", ".join(report["optional_sources_without_files"]) or "none",
             **{f"total_{k}": v for k, v in report["totals"].items()},
             "accounting": dg.MetadataValue.md(markdown_table(report["families"])),
         }

@@ -20,12 +20,12 @@ COMPILED_EXPORT = "compiled/final_training_dataset.jsonl"
 GATE_NAMES = ("coverage", "leakage", "distribution", "pii", "provenance", "hash", "split", "stats")
 GATE_TITLES = {
     "coverage": "1 Coverage: every required family has compiled conversations",
-    "leakage": "2 Leakage: no hash, near-duplicate cluster or first user turn in two splits",
+    "leakage": "2 Leakage: no hash, near-duplicate cluster, first user turn or long n-gram run in two splits",
     "distribution": "3 Distribution: train/val/test shares of non-holdout families within tolerance",
     "pii": "4 PII: no requires_review record, no structured PII in a re-scan",
     "provenance": "5 Provenance: records meet the record contract, full provenance, a matching provenance_map entry",
     "hash": "6 Hash: content hashes recompute, shard sha256/count/size equal the manifest",
-    "split": "7 Split: holdout families and holdout slices only in test",
+    "split": "7 Split: groups in one split, holdouts only in test, no earlier train/val group in test",
     "stats": "8 Stats: manifest statistics equal the figures recomputed from the shards",
 }
 # The only place a shard may sit: `<split>/<split>_NNN.jsonl` (both splits the same).
@@ -53,6 +53,12 @@ class GateConfig:
     test_min: float = 0.03
     test_max: float = 0.07
     near_dup_threshold: float = 0.8  # Jaccard at which two records count as one cluster
+    # Decontamination (leakage gate, independent of dedup): a val/test record fails when this share
+    # of its word n-grams occurs in train, n-grams found in more than `common_docs` train records
+    # left out (shared phrasing). The demo data, built from phrase banks, peaks near 0.5.
+    decontamination_ngram: int = 13
+    decontamination_threshold: float = 0.6
+    decontamination_common_docs: int = 2
     pii_min_score: float = 0.6  # structured PII re-scan: "high confidence" floor
     split_salt: str = DEFAULT_SALT  # must equal the salt the split stage used
     max_offenders: int = 20  # ids listed per problem kind of a gate (all are counted)

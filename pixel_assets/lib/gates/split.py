@@ -7,6 +7,7 @@ from typing import Any
 
 from pixel_assets.lib import contract
 from pixel_assets.lib.gates.config import GateConfig
+from pixel_assets.lib.gates.groups import grouping
 from pixel_assets.lib.gates.loading import CompiledDataset
 from pixel_assets.lib.gates.report import GateResult
 from pixel_assets.lib.registry import Registry
@@ -20,19 +21,24 @@ def _family_holdouts(registry: Registry) -> dict[str, Any]:
 
 
 def _recomputed_holdout(ds: CompiledDataset, registry: Registry, config: GateConfig) -> dict[str, str]:
-    """Record id -> holdout marker ("none"|"family"|"slice"|"group") recomputed by the split stage's
-    own assignment (pixel_assets.lib.splits.assign_splits) over the records as written."""
-    from pixel_assets.lib.splits import assign_splits
+    """Record id -> holdout marker ("none"|"family"|"slice"|"group") recomputed from the shards by
+    the gates' own grouping (pixel_assets.lib.gates.groups), not by the split stage's code."""
+    return grouping(ds, registry, config).expected_holdout
 
-    cache_key = (id(registry), config.split_salt)
-    if cache_key not in ds._holdouts:  # shared by the distribution and split gates
-        known = [r for r in ds.records if r.family in registry.names and r.stored_hash]
-        assigned: list[str] = []
-        if known:
-            frame = contract.records_to_frame(r.record for r in known)
-            assigned = assign_splits(frame, registry, salt=config.split_salt).get_column("holdout").to_list()
-        ds._holdouts[cache_key] = {r.id: h for r, h in zip(known, assigned)}
-    return ds._holdouts[cache_key]
+
+def _ledger(ds: CompiledDataset) -> tuple[dict[str, str], dict[str, str]] | None:
+    """(content hash -> split, group key -> split) of the committed split ledger: what earlier
+    compiles trained and validated on. None when the dataset is not under a data root."""
+    from pixel_assets.lib.splits import LEDGER_KEY, read_ledger
+
+    if not ds.prefix:
+        return None
+    ledger = read_ledger(ds.root, LEDGER_KEY)
+    if ledger is None:
+        return {}, {}
+    by_hash = dict(ledger.select("content_hash", "split").iter_rows())
+    by_group = {k: s for k, s in ledger.select("group_key", "split").iter_rows() if k is not None and s != "test"}
+    return by_hash, by_group
 
 
 def _holdout_policy_differences(stated: Any, registry: Registry) -> list[str]:
@@ -66,17 +72,42 @@ def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
                    for r in ds.records if r.meta.get("split") != r.split]
     test_only = [f"{r.id} {_short(r.stored_hash)} ({r.family})" for r in ds.records
                  if r.split != "test" and r.family in holdouts and holdouts[r.family].mode == "test_only"]
-    # A record is held out when the stored marker says so or the recomputed assignment does: either
-    # way it must sit in test.
-    recomputed = _recomputed_holdout(ds, registry, config)
-    held, slice_leaks = 0, []
+    groups = grouping(ds, registry, config)
+    ledger = _ledger(ds)
+    by_hash, by_group = ledger if ledger is not None else ({}, {})
+    # A group an earlier compile put in train/val stays there (a group never leaves train or val).
+    pinned = {groups.group_key[r.id] for r in ds.records if by_hash.get(ds.recomputed_hash(r)) in ("train", "val")}
+    # Held out when the stored marker says so or the independent recomputation does: in test.
+    held, slice_leaks, excused = 0, [], 0
     for r in ds.records:
-        markers = {_label(r.meta.get("holdout") or "none", HOLDOUT_MARKERS), recomputed.get(r.id, "none")} - {"none"}
+        markers = {_label(r.meta.get("holdout") or "none", HOLDOUT_MARKERS), groups.expected_holdout[r.id]} - {"none"}
         if markers:
             held += 1
             if r.split != "test" and not (r.family in holdouts and holdouts[r.family].mode == "test_only"):
+                if groups.group_key[r.id] in pinned and r.meta.get("holdout") in (None, "none"):
+                    excused += 1
+                    continue
                 slice_leaks.append(f"{r.id} {_short(r.stored_hash)} ({_label(r.family, registry.names)}, "
                                    f"held out as {'/'.join(sorted(markers))})")
+    # No group in two splits.
+    splits_of: dict[str, set[str]] = {}
+    ids_of: dict[str, list[str]] = {}
+    for r in ds.records:
+        splits_of.setdefault(groups.group_key[r.id], set()).add(r.split)
+        ids_of.setdefault(groups.group_key[r.id], []).append(r.id)
+    spanning = [f"group {_short('sha256:' + _hex(k))} in {'+'.join(sorted(s))} ({', '.join(ids_of[k][:3])})"
+                for k, s in splits_of.items() if len(s) > 1]
+    # Nothing an earlier compile trained or validated on sits in test now.
+    contaminated = []
+    for r in ds.records:
+        if r.split != "test":
+            continue
+        was = by_hash.get(ds.recomputed_hash(r))
+        if was in ("train", "val"):
+            contaminated.append(f"{r.id} {_short(r.stored_hash)}: content hash in the ledger's {was}")
+        elif by_group.get(groups.base_key[r.id]) or by_group.get(groups.group_key[r.id]):
+            was = by_group.get(groups.base_key[r.id]) or by_group.get(groups.group_key[r.id])
+            contaminated.append(f"{r.id} {_short(r.stored_hash)}: group key in the ledger's {was}")
     policy = _holdout_policy_differences(ds.manifest.get("holdout_families"), registry)
     per_family_split = Counter((r.family, r.split) for r in ds.records
                                if r.family in holdouts and holdouts[r.family].mode != "none")
@@ -85,13 +116,24 @@ def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
              for n in sorted(holdouts) if holdouts[n].mode != "none"]
     settings = {"test_only_families": sum(h.mode == "test_only" for h in holdouts.values()),
                 "test_slice_families": sum(h.mode == "test_slice" for h in holdouts.values()),
-                "split_salt": config.split_salt}
-    figures = {"held_out_records": held,
+                "split_salt": config.split_salt,
+                "ledger": "not under a data root" if ledger is None else f"{len(by_hash)} content hashes"}
+    figures = {"groups": len(splits_of), "groups_in_several_splits": len(spanning),
+               "held_out_records": held,
                "test_only_records_outside_test": len(test_only),
                "held_out_records_outside_test": len(slice_leaks),
+               "held_out_records_kept_in_train_val_by_the_ledger": excused,
+               "test_records_the_ledger_has_in_train_or_val": len(contaminated),
                "records_in_wrong_split_directory": len(wrong_field)}
     return _result("split", {"test-only family records outside test": test_only,
                              "holdout-slice records outside test": slice_leaks,
+                             "groups in several splits": spanning,
+                             "test records an earlier compile trained or validated on": contaminated,
                              "records whose metadata.split differs from their shard's split": wrong_field,
                              "manifest holdout policy differs from the registry": policy},
-                   "holdout families and slices appear only in test", config, figures, table, settings)
+                   "groups in one split each, holdouts only in test, nothing from the ledger's train/val in test",
+                   config, figures, table, settings)
+
+
+def _hex(group_key: str) -> str:
+    return group_key.split(":", 1)[-1]
