@@ -22,7 +22,7 @@ GATE_TITLES = {
     "coverage": "1 Coverage: every required family has compiled conversations",
     "leakage": "2 Leakage: no hash, near-duplicate cluster, first user turn or long n-gram run in two splits",
     "distribution": "3 Distribution: train/val/test shares of non-holdout families within tolerance",
-    "pii": "4 PII: no requires_review record, no structured PII in a re-scan",
+    "pii": "4 PII: no requires_review record, no structured PII, names below the residual rate, none in paths",
     "provenance": "5 Provenance: records meet the record contract, full provenance, a matching provenance_map entry",
     "hash": "6 Hash: content hashes recompute, shard sha256/count/size equal the manifest",
     "split": "7 Split: groups in one split, holdouts only in test, no earlier train/val group in test",
@@ -60,6 +60,11 @@ class GateConfig:
     decontamination_threshold: float = 0.6
     decontamination_common_docs: int = 2
     pii_min_score: float = 0.6  # structured PII re-scan: "high confidence" floor
+    # Names (pii_names): conversations sampled (all when fewer), the sample's seed, and the largest
+    # share of sampled conversations that may still carry a PERSON span (the demo measures ~0.014).
+    pii_name_sample: int = 2000
+    pii_name_seed: int = 0
+    pii_name_max_rate: float = 0.02
     split_salt: str = DEFAULT_SALT  # must equal the salt the split stage used
     max_offenders: int = 20  # ids listed per problem kind of a gate (all are counted)
 
