@@ -559,3 +559,29 @@ def test_no_field_value_or_exception_text_in_the_report(root, registry, monkeypa
     report = gates.verify_compiled_dataset(root, registry=registry)
     assert report.gate("split").message.startswith("gate crashed: ")
     assert_no_secret(report)
+
+
+def test_split_fails_when_a_test_record_was_in_train_or_val_in_an_earlier_compile(root, registry):
+    """Forced cross-compile contamination: the committed ledger says a record now in test (or its
+    group) was trained or validated on. The assignment would never do it (test_splits); the gate
+    catches it from the shards and the ledger alone."""
+    import polars as pl
+
+    from pixel_assets.lib.gates.groups import base_key
+    from pixel_assets.lib.splits import LEDGER_KEY, write_ledger
+
+    assert gates.verify_compiled_dataset(root, registry=registry).passed  # no ledger yet
+    ds = gates.load_compiled_dataset(root, "final_dataset")
+    tests = [r for r in ds.records if r.split == "test"]
+    by_hash, by_group = tests[0], tests[1]
+    write_ledger(root, pl.DataFrame({
+        "content_hash": [by_hash.stored_hash, "sha256:" + "1" * 64],
+        "split": ["train", "val"],
+        "group_key": [None, base_key(ds, by_group)],
+    }))
+    assert root.exists(LEDGER_KEY)
+    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "split")
+    kind = "test records an earlier compile trained or validated on"
+    assert list(result.offender_counts) == [kind] and result.offender_counts[kind] == 2
+    assert any("content hash in the ledger's train" in o for o in result.offenders)
+    assert any("group key in the ledger's val" in o for o in result.offenders)

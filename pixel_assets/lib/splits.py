@@ -53,7 +53,7 @@ from typing import Any
 
 import polars as pl
 
-from pixel_assets.lib.contract import SPLITS, dumps_record
+from pixel_assets.lib.contract import dumps_record
 from pixel_assets.lib.registry import Registry
 
 DEFAULT_RATIOS = (0.9, 0.05, 0.05)
@@ -399,65 +399,3 @@ def _set_split_slow(record_json: str, split: str, holdout: str) -> str:
 
 
 # --- leakage report ------------------------------------------------------------------------
-
-
-def leakage_report(frame: pl.DataFrame, registry: Registry) -> dict[str, Any]:
-    """Overlaps across splits and holdout violations, recomputed from the record JSON.
-
-    Every ``*_overlap`` and ``*_violations`` count is zero for a frame from ``assign_splits``; the
-    report holds counts and family names only (no content).
-    """
-    return leakage_from_fields(frame, decode_record_fields(frame), registry)
-
-
-def leakage_from_fields(frame: pl.DataFrame, fields: pl.DataFrame, registry: Registry) -> dict[str, Any]:
-    """leakage_report over fields already decoded by decode_record_fields (one parse, shared)."""
-    work = fields.select(
-        "content_hash", "split", "holdout", pl.when(pl.col("fut") != "").then(pl.col("fut")).alias("fut")
-    ).with_columns(
-        source_family=frame.get_column("source_family"),
-        **({"cluster_id": frame.get_column("cluster_id")} if "cluster_id" in frame.columns else {}),
-    )
-
-    def overlap(col: str) -> int:
-        return int(
-            work.filter(pl.col(col).is_not_null())
-            .group_by(col).agg(pl.col("split").n_unique().alias("n"))
-            .filter(pl.col("n") > 1).height
-        )
-
-    violations: dict[str, int] = {}
-    slices: dict[str, dict[str, Any]] = {}
-    for fam in registry.families:
-        rows = work.filter(pl.col("source_family") == fam.name)
-        if fam.holdout.mode == "test_only":
-            violations[fam.name] = int(rows.filter(pl.col("split") != "test").height)
-        elif fam.holdout.mode == "test_slice":
-            held = rows.filter(pl.col("holdout").is_in(["slice", "group"]))
-            violations[fam.name] = int(held.filter(pl.col("split") != "test").height)
-            slices[fam.name] = {
-                "records": rows.height,
-                "held_out_records": held.height,
-                "held_out_fraction": round(held.height / rows.height, 4) if rows.height else 0.0,
-                "target_fraction": fam.holdout.fraction,
-            }
-    unset = int(work.filter(~pl.col("split").is_in(list(SPLITS)) | pl.col("split").is_null()).height)
-    report = {
-        "records": frame.height,
-        "records_without_split": unset,
-        "splits": {s: int(work.filter(pl.col("split") == s).height) for s in SPLITS},
-        "exact_overlap": overlap("content_hash"),
-        "first_user_turn_overlap": overlap("fut"),
-        "near_dup_cluster_overlap": overlap("cluster_id") if "cluster_id" in work.columns else 0,
-        "near_dup_cluster_checked": "cluster_id" in work.columns,
-        "holdout_violations": violations,
-        "holdout_slices": slices,
-    }
-    report["ok"] = (
-        unset == 0
-        and report["exact_overlap"] == 0
-        and report["first_user_turn_overlap"] == 0
-        and report["near_dup_cluster_overlap"] == 0
-        and not any(violations.values())
-    )
-    return report

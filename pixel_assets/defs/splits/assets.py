@@ -63,7 +63,7 @@ def split_assignment(context: dg.AssetExecutionContext, data_root: DataRootResou
 @dg.asset(ins={"split_assignment": dg.AssetIn("split_assignment")}, group_name="splits", kinds={"json"})
 def leakage_report(context: dg.AssetExecutionContext, split_assignment: pl.DataFrame) -> dict:
     """Exact, near-dup cluster and first-user-turn overlaps across splits, and holdout violations."""
-    from pixel_assets.lib.splits import leakage_report as compute_leakage_report
+    from pixel_assets.lib.leakage import leakage_report as compute_leakage_report
 
     report = compute_leakage_report(split_assignment, REGISTRY)
     slices = [{"family": fam, **figures} for fam, figures in report["holdout_slices"].items()]
