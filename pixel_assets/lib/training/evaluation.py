@@ -1,0 +1,167 @@
+"""Held-out evaluation: assistant-token loss and perplexity per family, per checkpoint.
+
+The loss is the mean negative log-likelihood of the assistant tokens (the chat template's
+`{% generation %}` spans), token-weighted over a family's records: the quantity the SFT stages
+optimise, so numbers are comparable across checkpoints. The test split is reported in two sections:
+`holdout` (records held out on purpose: the test-only family edge_case_crisis and the test-only
+slices of voice_persona, long_running_therapy, sarcasm; metadata.holdout "family" | "slice") and
+`test` (ordinary test records). `final_evaluation.json` holds one table: rows = section/family,
+columns = checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+EVALUATION_KEY = "training/evaluation/final_evaluation.json"
+HARD_HOLDOUT_MARKERS = ("family", "slice")  # splits.py metadata.holdout values of held-out records
+SECTIONS = ("holdout", "test")
+
+
+def _encode(tokenizer, record: dict[str, Any], max_length: int | None) -> tuple[list[int], list[int], bool]:
+    """Token ids and loss mask: assistant tokens of a conversation, every token of a phase-A text."""
+    if "messages" in record:
+        enc = tokenizer.apply_chat_template(record["messages"], tokenize=True, return_dict=True,
+                                            return_assistant_tokens_mask=True)
+        ids, mask = list(enc["input_ids"]), list(enc["assistant_masks"])
+    else:
+        ids = list(tokenizer(record["text"], add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
+        mask = [1] * len(ids)
+    cut = max_length is not None and len(ids) > max_length
+    if cut:
+        ids, mask = ids[:max_length], mask[:max_length]
+    return ids, mask, cut
+
+
+def evaluate_records(model, tokenizer, records: Iterable[dict[str, Any]], *, max_length: int | None = None,
+                     batch_size: int = 8) -> dict[str, Any]:
+    """{loss, perplexity, records, tokens, truncated} over the records' assistant tokens.
+
+    Records are compiled conversations ({"messages"}) or phase-A text blocks ({"text"}: every token
+    counts). A record longer than `max_length` is cut to its head and counted in `truncated`."""
+    import torch
+
+    encoded = [_encode(tokenizer, r, max_length) for r in records]
+    truncated = sum(1 for e in encoded if e[2])
+    without_loss = sum(1 for e in encoded if not any(e[1]))  # e.g. cut before the first assistant token
+    encoded = [e for e in encoded if any(e[1])]
+    total_nll, total_tokens = 0.0, 0
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    try:
+        for i in range(0, len(encoded), batch_size):
+            batch = encoded[i : i + batch_size]
+            width = max(len(ids) for ids, _m, _c in batch)
+            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            labels = torch.full((len(batch), width), -100, dtype=torch.long)
+            for row, (ids, mask, _cut) in enumerate(batch):
+                t = torch.tensor(ids, dtype=torch.long)
+                input_ids[row, : len(ids)] = t
+                attention[row, : len(ids)] = 1
+                labels[row, : len(ids)] = torch.where(torch.tensor(mask, dtype=torch.bool), t, torch.tensor(-100))
+            with torch.no_grad():
+                logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits.float()
+            shift_logits, shift_labels = logits[:, :-1], labels[:, 1:].to(device)
+            nll = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)),
+                                                    shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
+            total_nll += float(nll)
+            total_tokens += int((shift_labels != -100).sum())
+    finally:
+        model.train(was_training)
+    loss = total_nll / total_tokens if total_tokens else None
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)) if loss is not None else None,
+            "records": len(encoded), "tokens": total_tokens, "truncated": truncated, "without_loss_tokens": without_loss}
+
+
+def evaluate_checkpoint(model, tokenizer, records_by_family: Mapping[str, Sequence[dict]], *,
+                        max_length: int | None = None) -> dict[str, dict[str, Any]]:
+    """{family: {loss, perplexity, records, tokens, truncated}}."""
+    return {fam: evaluate_records(model, tokenizer, recs, max_length=max_length)
+            for fam, recs in sorted(records_by_family.items()) if recs}
+
+
+def split_test_records(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, list[dict]]]:
+    """Test-split records as {"holdout": {family: [...]}, "test": {family: [...]}}; other splits ignored."""
+    out: dict[str, dict[str, list[dict]]] = {s: {} for s in SECTIONS}
+    for r in records:
+        meta = r.get("metadata") or {}
+        if meta.get("split") != "test":
+            continue
+        section = "holdout" if meta.get("holdout") in HARD_HOLDOUT_MARKERS else "test"
+        out[section].setdefault(meta.get("source_family", "unknown"), []).append(r)
+    return out
+
+
+def evaluate_sections(model, tokenizer, sections: Mapping[str, Mapping[str, Sequence[dict]]], *,
+                      max_length: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    return {section: evaluate_checkpoint(model, tokenizer, fams, max_length=max_length)
+            for section, fams in sections.items()}
+
+
+def evaluate_adapters(base, checkpoints: Mapping[str, Any], tokenizer, sections, *, plan=None,
+                      max_length: int | None = None) -> dict[str, dict]:
+    """Evaluate several checkpoints of one base, loading the base once: {name: sections figures}.
+
+    `checkpoints` maps a column name to an adapter directory, or to None for the base model itself.
+    """
+    from peft import PeftModel
+
+    from pixel_assets.lib.training.models import load_base_model
+
+    model = load_base_model(base, plan)
+    out = {}
+    for name, adapter in checkpoints.items():
+        if adapter is None:
+            out[name] = evaluate_sections(model, tokenizer, sections, max_length=max_length)
+            continue
+        peft_model = PeftModel.from_pretrained(model, str(adapter))
+        out[name] = evaluate_sections(peft_model, tokenizer, sections, max_length=max_length)
+        model = peft_model.unload()  # back to the plain base for the next adapter
+    return out
+
+
+def evaluation_table(results: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]]) -> dict[str, Any]:
+    """{checkpoint: {section: {family: figures}}} -> the table: rows section/family, columns checkpoints."""
+    checkpoints = list(results)
+    rows: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in SECTIONS}
+    for ckpt, sections in results.items():
+        for section, fams in sections.items():
+            for fam, fig in fams.items():
+                rows.setdefault(section, {}).setdefault(fam, {})[ckpt] = {
+                    "loss": fig.get("loss"), "perplexity": fig.get("perplexity"), "records": fig.get("records")}
+    return {"checkpoints": checkpoints,
+            "sections": {s: dict(sorted(fams.items())) for s, fams in rows.items()}}
+
+
+def table_markdown(table: Mapping[str, Any], value: str = "loss") -> str:
+    cols = table["checkpoints"]
+    lines = [f"| section | family | {' | '.join(cols)} |", "|---|---|" + "---|" * len(cols)]
+    for section, fams in table["sections"].items():
+        for fam, cells in fams.items():
+            vals = [cells.get(c, {}).get(value) for c in cols]
+            lines.append(f"| {section} | {fam} | " + " | ".join("" if v is None else f"{v:.4f}" for v in vals) + " |")
+    return "\n".join(lines)
+
+
+def table_metadata(table: Mapping[str, Any]) -> dict[str, float]:
+    """Flat numeric figures ("holdout/edge_case_crisis/final_model/loss") the UI plots across runs."""
+    out = {}
+    for section, fams in table["sections"].items():
+        for fam, cells in fams.items():
+            for ckpt, fig in cells.items():
+                for k in ("loss", "perplexity"):
+                    if fig.get(k) is not None:
+                        out[f"{section}/{fam}/{ckpt}/{k}"] = float(fig[k])
+    return out
+
+
+def write_evaluation(root, table: Mapping[str, Any], key: str = EVALUATION_KEY, **extra: Any) -> str:
+    """Write the table (plus extra top-level fields) as JSON under the data root; returns the key."""
+    root.write_text(key, json.dumps({**extra, **table}, indent=2, sort_keys=True))
+    return key

@@ -1,0 +1,42 @@
+"""`pixel bench train`: both paths on the same records; padding accounting; the 1B shape."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("trl")
+
+
+def test_bench_train_json_compares_both_paths_on_the_same_tokens(capsys):
+    from pixel_assets.cli import main
+
+    assert main(["bench", "train", "--records", "12", "--batch-size", "4", "--max-turns", "3",
+                 "--max-length", "512", "--cpu", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    base, proj = result["baseline"], result["project"]
+    assert base["real_tokens"] == proj["real_tokens"] > 0  # the same records, nothing truncated or dropped
+    assert proj["pad_tokens"] == 0 and proj["padding_fraction"] == 0.0  # packed, padding-free
+    assert base["pad_tokens"] > 0 and base["computed_tokens"] == base["real_tokens"] + base["pad_tokens"]
+    assert proj["steps"] < base["steps"]  # packing: fewer, fuller sequences
+    assert result["ratio"] == pytest.approx(proj["tokens_per_s"] / base["tokens_per_s"], rel=1e-2)
+    assert "mfu" not in base  # CPU: no MFU
+
+
+def test_one_b_shape_and_flops_count():
+    from pixel_assets.lib.training.bench import flops_per_token, one_b_config_params
+
+    params = one_b_config_params()
+    assert 0.9e9 < params < 1.3e9
+    # A frozen model costs 4N per token, trainable weights 2N more each, attention grows with length.
+    assert flops_per_token(100, 0, 1, 8, 0) == 400
+    assert flops_per_token(100, 10, 1, 8, 0) == 420
+    assert flops_per_token(100, 0, 2, 8, 10) == 400 + 12 * 2 * 8 * 10
+
+
+def test_one_b_needs_a_gpu():
+    from pixel_assets.lib.training.bench import bench_train
+
+    with pytest.raises(ValueError, match="needs a CUDA GPU"):
+        bench_train(model_size="1b", force_cpu=True)
