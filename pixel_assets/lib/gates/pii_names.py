@@ -114,15 +114,12 @@ def wilson_upper(hits: int, n: int, z: float = 1.96) -> float:
     return min(1.0, (centre + margin) / (1 + z * z / n))
 
 
+@lru_cache(maxsize=256)
 def _allowed(family: str) -> frozenset[str]:
+    """The family's allow-list (config/pii.yaml: global + per family), casefolded."""
     from pixel_assets.lib.pii.config import load_config
 
-    return _allow_sets().get(family) or load_config().allow_set(family)
-
-
-@lru_cache(maxsize=1)
-def _allow_sets() -> dict[str, frozenset[str]]:
-    return {}
+    return load_config().allow_set(family)
 
 
 def _residual(spans: tuple[str, ...], allowed: frozenset[str]) -> list[str]:
