@@ -194,7 +194,7 @@ def test_ledger_grows_with_removed_records_and_holdouts_still_win(registry):
     removed = pl.DataFrame({"content_hash": ["sha256:" + "0" * 64], "duplicate_of": [first["content_hash"][0]]})
     ledger = split_ledger(first, removed)
     assert ledger.height == first.height + 1
-    assert dict(ledger.iter_rows())["sha256:" + "0" * 64] == first["split"][0]
+    assert dict(ledger.select("content_hash", "split").iter_rows())["sha256:" + "0" * 64] == first["split"][0]
     # A ledger that says "train" for everything is obeyed, except where a holdout decides.
     all_train = ledger.with_columns(split=pl.lit("train"))
     crisis = records_to_frame([make_record("edge_case_crisis", first_user_turn_of(first, 0), "crisis answer")])
@@ -244,11 +244,16 @@ def test_leakage_report_measures_near_duplicates_across_splits(registry):
     a = make_record("cptsd", "how do I stop the panic", answer)
     b = make_record("cptsd", "how can I stop the panic", answer + " please")
     c = make_record("addiction", "something else entirely here", "a different answer altogether")
+    from pixel_assets.lib.splits import set_split_in_records
+
     out = assign_splits(records_to_frame([a, b, c]), registry)
-    moved = out.with_columns(split=pl.Series(["train", "test", "train"]))
-    assert leakage_report(moved, registry)["near_dup_cluster_overlap"] == 1
-    assert leakage_report(moved.with_columns(split=pl.Series(["train", "train", "test"])), registry)[
-        "near_dup_cluster_overlap"] == 0
+
+    def placed(*splits: str) -> pl.DataFrame:  # the split column and the record JSON both
+        frame = out.with_columns(split=pl.Series(list(splits)), holdout=pl.lit("none"))
+        return frame.with_columns(record=set_split_in_records(frame))
+
+    assert leakage_report(placed("train", "test", "train"), registry)["near_dup_cluster_overlap"] == 1
+    assert leakage_report(placed("train", "train", "test"), registry)["near_dup_cluster_overlap"] == 0
 
 
 def first_user_turn_of(frame: pl.DataFrame, row: int) -> str:
@@ -285,7 +290,9 @@ def test_holdout_policies(registry):
     tail = out.tail(1)
     assert tail.get_column("split").item() == "test" and tail.get_column("holdout").item() == "group"
     report = leakage_report(out, registry)
-    assert report["ok"] and not any(report["holdout_violations"].values())
+    # (report["ok"] also counts near-duplicates across splits, which exact_dedup leaves in place.)
+    assert report["exact_overlap"] == report["first_user_turn_overlap"] == 0
+    assert not any(report["holdout_violations"].values())
     for fam in ("voice_persona", "long_running_therapy", "sarcasm"):
         sl = report["holdout_slices"][fam]
         assert 0.14 < sl["held_out_fraction"] < 0.30, (fam, sl)
