@@ -234,15 +234,23 @@ def test_demo_ui_hint_names_the_data_root_and_instance_the_demo_used(monkeypatch
     """`dagster dev` must be started with the demo's data root, or the UI reads another one."""
     from pathlib import Path
 
+    import os
+    import sys
+
     from pixel_assets.cli.demo import ui_hint
 
     repo = Path(__file__).resolve().parents[1]
+    # As after `. .venv/bin/activate`: dagster on PATH (the hint says to activate otherwise; tested below).
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.chdir(repo)
     monkeypatch.setenv("PIXEL_DATA_ROOT", "/tmp/elsewhere")
     assert "PIXEL_DATA_ROOT=/tmp/elsewhere dagster dev" in ui_hint()
     monkeypatch.delenv("PIXEL_DATA_ROOT")
     assert "open the UI:  dagster dev" in ui_hint()
+    monkeypatch.setenv("PATH", str(tmp_path))  # dagster not on PATH: activate the venv first
+    assert "open the UI:  . .venv/bin/activate && dagster dev" in ui_hint()
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
     monkeypatch.chdir(tmp_path)  # no dagster.yaml here: the run went to a temporary instance
     assert "temporary Dagster instance" in ui_hint()
     (tmp_path / "dagster.yaml").write_text((repo / "dagster.yaml").read_text())

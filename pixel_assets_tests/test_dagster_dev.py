@@ -1,4 +1,5 @@
-"""`dagster dev` serves the code location: the UI's GraphQL lists the asset graph, job, schedule, sensor.
+"""`dagster dev` serves the code location: the UI's GraphQL lists the asset graph, job, schedule, sensor;
+and a reviewer's tools launch the data job and read the eight gate results back through GraphQL.
 
 Background processes here ignore SIGINT/SIGTERM, so the child restores default handlers, runs in
 its own process group, and is stopped by group.
@@ -6,6 +7,7 @@ its own process group, and is stopped by group.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +22,18 @@ REPO = Path(__file__).resolve().parents[1]
 QUERY = """{
   assetNodes { assetKey { path } }
   repositoriesOrError { ... on RepositoryConnection { nodes {
-    jobs { name } schedules { name } sensors { name } } } }
+    location { name } jobs { name } schedules { name } sensors { name } } } }
+}"""
+GATES = ("coverage", "leakage", "distribution", "pii", "provenance", "hash", "split", "stats")
+CHECK_QUERY = """query ($check: String!) {
+  assetCheckExecutions(assetKey: {path: ["compiled_dataset"]}, checkName: $check, limit: 1) {
+    runId status
+    evaluation { checkName success severity
+      metadataEntries { label
+        ... on MarkdownMetadataEntry { mdStr }
+        ... on TextMetadataEntry { text }
+        ... on IntMetadataEntry { intValue }
+        ... on FloatMetadataEntry { floatValue } } } }
 }"""
 
 
@@ -34,7 +47,9 @@ def _restore_signals_new_group() -> None:
 @pytest.fixture
 def dagster_dev(tmp_path):
     port = free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "PIXEL_DATA_ROOT": str(tmp_path / "root")}
+    # The repository's .env sets DAGSTER_HOME=${PWD} for `dagster dev` in the repo root; PWD here
+    # points it (and DAGSTER_HOME) at the test's own home.
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "PWD": str(tmp_path), "PIXEL_DATA_ROOT": str(tmp_path / "root")}
     log = open(tmp_path / "dagster_dev.log", "w")
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)],
@@ -64,8 +79,8 @@ def _wait_for_graph(url: str, proc: subprocess.Popen, log: Path) -> dict:
     raise AssertionError(f"dagster dev did not serve the graph: {log.read_text()[-2000:]}")
 
 
-def _graphql(url: str, query: str) -> dict:
-    request = urllib.request.Request(url, data=json.dumps({"query": query}).encode(),
+def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    request = urllib.request.Request(url, data=json.dumps({"query": query, "variables": variables or {}}).encode(),
                                      headers={"Content-Type": "application/json"})
     return json.loads(urllib.request.urlopen(request, timeout=10).read())
 
@@ -76,15 +91,21 @@ def test_dagster_dev_serves_the_asset_graph(dagster_dev):
     keys = {"/".join(n["assetKey"]["path"]) for n in data["assetNodes"]}
     assert {"compiled_dataset", "normalized/cptsd", "scrubbed/cptsd", "verification_report"} <= keys
     repo = data["repositoriesOrError"]["nodes"][0]
+    assert repo["location"]["name"] == "pixel_assets"
     assert "compile_dataset" in {j["name"] for j in repo["jobs"]}
     assert "nightly_compile" in {s["name"] for s in repo["schedules"]}
     assert "source_change_sensor" in {s["name"] for s in repo["sensors"]}
+    text = log.read_text()
+    assert "Using temporary directory" not in text  # the instance is DAGSTER_HOME's, not a temp one
+    assert "does not match the name" not in text  # location name agrees with the project's
 
 
 @pytest.mark.slow
-def test_compile_job_launched_from_the_ui_succeeds(dagster_dev):
-    """The path users take: the job launched through the webserver, each step in its own process
-    (multiprocess executor: IO manager and resources across processes, PII workers forked there)."""
+def test_reviewer_launches_the_data_job_and_reads_the_gates_through_graphql(dagster_dev):
+    """The reviewer's path: the data job launched through the webserver with Dagster's GraphQL
+    client (each step in its own process: the multiprocess executor), then the eight gate results on
+    compiled_dataset read back through GraphQL with their metadata, as a reviewer's tools would
+    before launching train_model."""
     from dagster import DagsterRunStatus
     from dagster_graphql import DagsterGraphQLClient
 
@@ -97,8 +118,9 @@ def test_compile_job_launched_from_the_ui_succeeds(dagster_dev):
     _wait_for_graph(url, proc, log)
     port = int(url.split(":")[2].split("/")[0])
     client = DagsterGraphQLClient("127.0.0.1", port_number=port)
-    run_id = client.submit_job_execution("compile_dataset", tags={"pixel/test": "ui-launch"})
-    deadline, status = time.monotonic() + 900, None
+    run_id = client.submit_job_execution("compile_dataset", repository_location_name="pixel_assets",
+                                         tags={"pixel/test": "ui-launch"})
+    deadline, status = time.monotonic() + 1800, None  # generous: shared 2-core machines
     while time.monotonic() < deadline:
         status = client.get_run_status(run_id)
         if status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
@@ -106,3 +128,19 @@ def test_compile_job_launched_from_the_ui_succeeds(dagster_dev):
         time.sleep(3)
     assert status == DagsterRunStatus.SUCCESS, f"run {run_id} ended {status}: {log.read_text()[-3000:]}"
     assert root.exists("final_dataset/manifest.json") and root.exists("final_dataset/verification_report.json")
+
+    # a successful run means every blocking gate passed; the reviewer sees each one with its report
+    manifests = set()
+    for gate in GATES:
+        [execution] = _graphql(url, CHECK_QUERY, {"check": gate})["data"]["assetCheckExecutions"]
+        assert execution["runId"] == run_id, gate
+        evaluation = execution["evaluation"]
+        assert evaluation["checkName"] == gate and evaluation["severity"] == "ERROR"
+        assert evaluation["success"] is True, gate
+        assert execution["status"] == "SUCCEEDED", gate
+        metadata = {m["label"]: m for m in evaluation["metadataEntries"]}
+        assert metadata["report"]["mdStr"].strip(), gate  # the markdown table a reviewer reads
+        assert metadata["offenders"]["intValue"] == 0, gate
+        manifests.add(metadata["manifest_sha256"]["text"])
+    [manifest_sha256] = manifests  # all eight judged the same published manifest
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", manifest_sha256)

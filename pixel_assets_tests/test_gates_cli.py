@@ -43,7 +43,14 @@ def test_verify_json_on_data_root_with_failed_gate(clean_dir, tmp_path, capsys):
 
 def test_verify_without_manifest_exits_2(tmp_path, capsys):
     assert main(["verify", str(tmp_path)]) == 2
-    assert "no manifest.json" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert not out and err.count("\n") == 1 and "pixel verify: error: no manifest.json" in err  # one error line
+
+
+def test_verify_missing_path_is_one_error(tmp_path, capsys):
+    assert main(["verify", str(tmp_path / "nowhere")]) == 2
+    out, err = capsys.readouterr()
+    assert not out and err.count("\n") == 1 and "nowhere: no such directory" in err
 
 
 def test_verify_s3_prefix(clean_dir, s3_client, s3_server, capsys):

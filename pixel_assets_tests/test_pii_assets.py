@@ -95,7 +95,8 @@ def test_default_metadata_holds_counts_and_no_message_text(default_run):
     assert scrubbed["dagster/row_count"].value == 3 and scrubbed["requires_review"].value == 1
     replaced = scrubbed["replaced_by_entity_type"].value
     assert "| entity type | count |" in replaced
-    assert "| PERSON | 1 |" in replaced and "| EMAIL_ADDRESS | 1 |" in replaced
+    # the counsellor "named Quillon" in the system turn is a name too (a context cue finds it)
+    assert "| PERSON | 2 |" in replaced and "| EMAIL_ADDRESS | 1 |" in replaced
     statuses = scrubbed["records_by_pii_status"].value
     assert "| scrubbed | 2 |" in statuses and "| none_detected | 1 |" in statuses
     assert "| requires_review | 1 |" in statuses
@@ -121,7 +122,7 @@ def test_preview_is_opt_in_and_shows_scrubbed_first_user_turns(tmp_path):
     scrubbed = _metadata(_materialize(tmp_path, config), scrubbed_key(FAMILY))
     preview = scrubbed["preview"].value
     # The first user turn only, from scrubbed text, truncated; records of either clean status.
-    assert "My sister <PERSON_1> keeps calling me" in preview
+    assert "My sister <PERSON_2> keeps calling me" in preview  # <PERSON_1>: Quillon, in the system turn
     assert "Since the winter I feel a heaviness I" in preview and "marmalade" not in preview
     assert "Please send the worksheet to <EMAIL_ADDRESS_1> after" in preview
     assert "| scrubbed |" in preview and "| none_detected |" in preview
@@ -163,7 +164,7 @@ def test_detector_check_reports_targets_next_to_measured_figures():
     result = dg.materialize(
         [pii_detector_evaluation, pii_detector_meets_targets],
         resources={"pii": PiiResource(use_cache=False)},
-        run_config={"ops": {"pii_detector_evaluation": {"config": {"labeled_samples": 150,
+        run_config={"ops": {"pii_detector_evaluation": {"config": {"labeled_samples": 150, "informal_samples": 60,
                                                                    "clean_conversations": 10}}}},
     )
     [evaluation] = result.get_asset_check_evaluations()
@@ -182,5 +183,6 @@ def test_detector_check_reports_targets_next_to_measured_figures():
     overall = meta["precision_and_over_redaction"].value
     assert f"≥ {MIN_OVERALL_PRECISION:.2f}" in overall
     assert f"≤ {MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION:.2f}" in overall
+    assert "| informal text (lowercase all): PERSON recall | ≥ 0.80 |" in overall
     # Targets are text, never numbers the UI would plot as a flat time series.
     assert all(isinstance(v, (dg.MarkdownMetadataValue, dg.TextMetadataValue)) for v in meta.values())

@@ -34,6 +34,14 @@ def test_durations_dates_and_placeholders_are_not_structured_pii():
     assert find_structured_pii(texts) == [[], [], []]
 
 
+def test_public_crisis_lines_are_not_structured_pii_but_other_numbers_are():
+    text = "Call 1-800-273-8255 (or 800-273-TALK) any time; my own cell is 404-293-5654."
+    [dets] = find_structured_pii([text])
+    assert [text[d.start : d.end] for d in dets] == ["404-293-5654"]
+    [dets] = find_structured_pii([text], public_numbers=frozenset())
+    assert "1-800-273-8255" in [text[d.start : d.end] for d in dets]
+
+
 def test_invalid_card_number_fails_luhn_and_is_not_reported():
     assert find_structured_pii(["card 4111 1111 1111 1112 please"]) == [[]]
 
@@ -68,14 +76,18 @@ def test_evaluate_counts_overlaps_per_type():
 
 
 @pytest.mark.slow
-def test_bench_pii_reports_both_throughputs_and_recompile_fraction():
+def test_bench_pii_recall_is_at_least_naive_presidios_on_both_labeled_sets():
+    """The speed-up must not be bought with missed PII: on the templated and on the informal
+    labeled set the project's recall is at least naive presidio's (computed from detections, in
+    the same run), and the cache re-compilation hits every unchanged conversation."""
     from pixel_assets.lib.pii.bench import bench_pii
 
-    result = bench_pii(12, recompile_conversations=100)
-    assert result["naive"]["conversations_per_s"] > 0 and result["project"]["conversations_per_s"] > 0
-    # Compare with the throughputs: the reported seconds are rounded, which skews a ratio of tiny timings.
-    ratio = result["project"]["conversations_per_s"] / result["naive"]["conversations_per_s"]
-    assert result["speedup"] == pytest.approx(ratio, rel=0.01)
+    result = bench_pii(6, recompile_conversations=100, recall_samples=80)
+    naive, ours = result["naive"], result["project"]
+    for name in ("labeled", "informal"):
+        assert ours[f"{name}_recall"] >= naive[f"{name}_recall"], (name, ours, naive)
+        assert ours[f"{name}_person_recall"] >= naive[f"{name}_person_recall"], (name, ours, naive)
+    assert ours["informal_person_recall"] >= 0.8  # the capitalization-only detector got ~0.5 here
     assert (result["recompile"]["cache_hits"], result["recompile"]["cache_misses"]) == (100, 1)
 
 

@@ -203,3 +203,9 @@ def test_ui_metadata_is_labelled_and_readable(demo_run):
 
     specs = {spec.key: spec for spec in defs().resolve_all_asset_specs()}
     assert specs[dg.AssetKey(["raw", "cptsd"])].tags.get("family") == "cptsd"
+
+
+def test_demo_run_is_listed_under_its_named_job(demo_run):
+    """The UI lists the demo's run under compile_dataset, not the implicit __ASSET_JOB."""
+    [run] = demo_run["instance"].get_runs(limit=1)
+    assert run.job_name == "compile_dataset"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def ui_hint() -> str:
     # Outside the repository root there is no workspace.yaml to tell dagster dev what to load.
     target = [] if Path("workspace.yaml").is_file() else ["-m", "pixel_assets.definitions"]
     command = " ".join([*env, "dagster dev", *target])
+    if shutil.which("dagster") is None and Path(".venv/bin/dagster").is_file():  # ./scripts/demo.sh's venv
+        command = f". .venv/bin/activate && {command}"
     return f"open the UI:  {command}   (in this directory), then http://127.0.0.1:3000"
 
 
@@ -69,11 +72,12 @@ def run_demo(args: argparse.Namespace) -> int:
         plan = generate_demo_sources(root, seed=args.seed, scale=args.scale)
         print(f"demo sources written: {plan.total_records} records in {len(plan.families)} families")
 
+    from pixel_assets.defs.automation.automation import COMPILE_JOB
     from pixel_assets.definitions import defs
 
     definitions = defs()
-    job = definitions.resolve_implicit_global_asset_job_def()
-    print("materializing the whole asset graph (in-process run; progress in the Dagster log) ...")
+    job = definitions.resolve_job_def(COMPILE_JOB)  # a named job, so the UI lists the run under it
+    print(f"running job {job.name}: every data asset and check (in-process run; progress in the Dagster log) ...")
     with _instance() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
         print_summary(result, root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -23,6 +24,10 @@ def register(commands, bench) -> None:
     src.add_argument("--labeled", metavar="FILE", help="presidio-research JSON list of {full_text, spans}")
     src.add_argument("--generate", type=positive_int, metavar="N", help="generate N labeled samples (default 2000)")
     ev.add_argument("--split", choices=("eval", "tune"), default="eval", help="template split for --generate")
+    ev.add_argument("--informal", action="store_true",
+                    help="with --generate: half chat-style templates, names lowercased at --lowercase rate")
+    ev.add_argument("--lowercase", type=_fraction, default=1 / 3, metavar="F",
+                    help="with --informal: share of person names written in lowercase (default 1/3)")
     ev.add_argument("--seed", type=int, default=13)
     ev.add_argument("--clean", type=non_negative_int, default=300, metavar="N",
                     help="PII-free conversations for the over-redaction figure (0 = skip)")
@@ -34,6 +39,10 @@ def register(commands, bench) -> None:
     gen = commands.add_parser("pii-labeled-set", help="write a generated labeled PII set (presidio-research format)")
     gen.add_argument("--n", type=positive_int, default=2000)
     gen.add_argument("--split", choices=("eval", "tune"), default="eval")
+    gen.add_argument("--informal", action="store_true",
+                     help="informal variants: chat-style templates, lowercase names, accents, lowercase titles")
+    gen.add_argument("--lowercase", type=_fraction, default=1 / 3, metavar="F",
+                     help="with --informal: share of person names written in lowercase (default 1/3)")
     gen.add_argument("--seed", type=int, default=13)
     gen.add_argument("--out", required=True, help="output JSON file")
     gen.set_defaults(handler=_labeled_set)
@@ -47,11 +56,31 @@ def register(commands, bench) -> None:
     bp.add_argument("--conversations", type=positive_int, default=200)
     bp.add_argument("--recompile-conversations", type=positive_int, default=1000)
     bp.add_argument("--mode", choices=("all", "speed", "recompile"), default="all")
-    bp.add_argument("--corpus", choices=("synthetic", "counsel_chat"), default="synthetic",
-                    help="synthetic therapy conversations (seeded) or the packaged real counsel-chat sample")
+    bp.add_argument("--corpus", choices=("synthetic", "informal", "counsel_chat"), default="synthetic",
+                    help="synthetic therapy conversations (seeded), the same with chat-style informal PII "
+                         "(lowercase names), or the packaged real counsel-chat sample")
     bp.add_argument("--seed", type=int, default=11)
     bp.add_argument("--json", action="store_true")
     bp.set_defaults(handler=_bench)
+
+
+def _fraction(value: str) -> float:
+    try:
+        f = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0 <= f <= 1:
+        raise argparse.ArgumentTypeError(f"must be within 0..1, got {value}")
+    return f
+
+
+def _generated(n: int, args) -> list[dict]:
+    from pixel_assets.lib.pii.informal import informal_set
+    from pixel_assets.lib.pii.labeled import labeled_set
+
+    if args.informal:
+        return informal_set(n, seed=args.seed, split=args.split, lowercase=args.lowercase)
+    return labeled_set(n, seed=args.seed, split=args.split)
 
 
 def _json_type(value) -> str:
@@ -104,21 +133,30 @@ def _read_labeled(path: str) -> list[dict]:
 def _eval(args) -> int:
     from pixel_assets.lib.pii.config import load_config
     from pixel_assets.lib.pii.evaluate import evaluate_detector
-    from pixel_assets.lib.pii.labeled import clean_conversations, labeled_set
+    from pixel_assets.lib.pii.labeled import clean_conversations
     from pixel_assets.lib.pii.scrubber import PiiScrubber
 
     check_family(args.family)
+    if args.informal and args.labeled:
+        raise CliError("--informal generates samples: it cannot be combined with --labeled")
     config = load_config(args.config)
     if args.labeled:
         samples = _read_labeled(args.labeled)
         source = {"labeled": args.labeled}
     else:
         n = 2000 if args.generate is None else args.generate
-        samples = labeled_set(n, seed=args.seed, split=args.split)
-        source = {"generated": n, "split": args.split, "seed": args.seed}
+        samples = _generated(n, args)
+        source = {"generated": n, "split": args.split, "seed": args.seed, "informal": args.informal,
+                  **({"lowercase": round(args.lowercase, 4)} if args.informal else {})}
     scrubber = PiiScrubber(config)
     _err(f"pii-eval: detecting on {len(samples)} samples")
     clean = clean_conversations(args.clean) if args.clean else None
+    if clean and args.informal:  # chat style: the same share of PII-free messages written in lowercase
+        import random
+
+        rng = random.Random(args.seed)
+        clean = [[{**m, "content": m["content"].lower() if rng.random() < args.lowercase else m["content"]}
+                  for m in conv] for conv in clean]
     result = {"source": source, **evaluate_detector(scrubber, samples, clean=clean, family=args.family)}
     if args.json:
         print(json.dumps(result))
@@ -136,12 +174,11 @@ def _eval(args) -> int:
 
 
 def _labeled_set(args) -> int:
-    from pixel_assets.lib.pii.labeled import labeled_set
-
-    samples = labeled_set(args.n, seed=args.seed, split=args.split)
+    samples = _generated(args.n, args)
     with open(args.out, "w", encoding="utf-8") as fh:
         json.dump(samples, fh, ensure_ascii=False)
-    _err(f"pii-labeled-set: wrote {len(samples)} samples ({args.split} templates) to {args.out}")
+    kind = f"informal, lowercase {args.lowercase:.2f}, " if args.informal else ""
+    _err(f"pii-labeled-set: wrote {len(samples)} samples ({kind}{args.split} templates) to {args.out}")
     return 0
 
 
@@ -185,8 +222,10 @@ def _bench(args) -> int:
         c = result["corpus"]
         print(f"corpus {c['name']}: {c['conversations']} conversations, {c['messages']} messages, "
               f"{c['sentences_run_through_ner']}/{c['sentences']} sentences needed NER")
-        print(f"naive presidio : {n['conversations_per_s']:8.2f} conversations/s  (labeled recall {n['labeled_recall']})")
-        print(f"project scrubber: {p['conversations_per_s']:8.2f} conversations/s  (labeled recall {p['labeled_recall']})")
+        for label, f in (("naive presidio ", n), ("project scrubber", p)):
+            print(f"{label}: {f['conversations_per_s']:8.2f} conversations/s  (recall templated "
+                  f"{f['labeled_recall']}, informal {f['informal_recall']}; PERSON recall templated "
+                  f"{f['labeled_person_recall']}, informal {f['informal_person_recall']})")
         print(f"speed-up: {result['speedup']}x  ({result['n_process']} processes, {result['cpu_count']} cpus)")
     if "recompile" in result:
         r = result["recompile"]

@@ -73,13 +73,16 @@ def run_verify(args: argparse.Namespace) -> int:
     config = gate_config_from_env()
     overrides = {k: v for k, v in (("min_present", args.min_present), ("min_partial", args.min_partial)) if v is not None}
     config = dataclasses.replace(config, **overrides)
+    if not args.location.startswith("s3://") and not os.path.isdir(args.location):
+        what = "not a directory" if os.path.exists(args.location) else "no such directory"
+        raise CliError(f"{args.location}: {what} (give the compiled dataset's directory, a data root, or s3://bucket/prefix)")
     root = open_root(args.location, endpoint_url=args.endpoint_url)
     report = verify_compiled_dataset(root, registry=load_registry(args.registry), config=config)
-    if args.write_report and report.manifest_sha256:
+    if not report.manifest_sha256:  # no manifest: nothing was verified; one error, not eight FAIL lines
+        raise CliError(report.gates[0].message if report.gates else f"no manifest.json under {args.location}")
+    if args.write_report:
         write_report(root, report)
     print(report.to_json() if args.json else report.text())
-    if not report.manifest_sha256:  # no manifest: nothing was verified
-        return 2
     return 0 if report.passed else 1
 
 

@@ -11,6 +11,7 @@ import os
 
 import dagster as dg
 
+from pixel_assets.defs.automation.executors import data_job_executor
 from pixel_assets.defs.keys import REGISTRY
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.ingest.loaders import default_s3_client, resolve_source
@@ -27,6 +28,7 @@ compile_dataset_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups(*DATA_GROUPS),
     description="Re-compile the dataset: ingest -> PII -> dedup -> splits -> compiled dataset + gates.",
     tags={"pixel/kind": "data"},
+    executor_def=data_job_executor(),  # multiprocess, or one Kubernetes pod per step (PIXEL_DATA_EXECUTOR=k8s)
 )
 
 

@@ -160,6 +160,7 @@ def pii_review_queue(context: dg.AssetExecutionContext, **frames: pl.DataFrame) 
 
 class PiiEvaluationConfig(dg.Config):
     labeled_samples: int = 2000  # generated, eval templates (never tuned on)
+    informal_samples: int = 1000  # per lowercase share (informal.informal_set, eval templates); 0 = skip
     clean_conversations: int = 300  # PII-free therapy conversations for over-redaction
     seed: int = 13
 
@@ -169,13 +170,15 @@ def pii_detector_evaluation(
     context: dg.AssetExecutionContext, config: PiiEvaluationConfig, pii: PiiResource
 ) -> dict:
     """Precision / recall / F2 of the pipeline's detector on a generated labeled therapy set."""
-    from pixel_assets.lib.pii.evaluate import evaluate_detector
+    from pixel_assets.lib.pii.evaluate import evaluate_detector, evaluate_informal
     from pixel_assets.lib.pii.labeled import clean_conversations, labeled_set
 
     samples = labeled_set(config.labeled_samples, seed=config.seed, split="eval")
     clean = clean_conversations(config.clean_conversations)
     context.log.info(f"evaluating the detector on {len(samples)} labeled samples, {len(clean)} clean conversations")
     result = evaluate_detector(pii.scrubber(), samples, clean=clean)
+    if config.informal_samples:
+        result["informal"] = evaluate_informal(pii.scrubber(), config.informal_samples)
     rows = [{"type": t, **f} for t, f in result["per_type"].items()] + [{"type": "OVERALL", **result["overall"]}]
     context.add_output_metadata(
         {
@@ -196,7 +199,8 @@ def pii_detector_evaluation(
     description=(
         "The detector meets its acceptance targets on the generated labeled set: recall per entity type"
         " (lib/pii/evaluate.py RECALL_TARGETS), overall precision (MIN_OVERALL_PRECISION) and false"
-        " detections per PII-free conversation (MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION). A miss"
+        " detections per PII-free conversation (MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION), PERSON"
+        " recall/precision on informal text (INFORMAL_PERSON_RECALL). A miss"
         " warns rather than blocks: the compiled dataset has its own blocking PII gate."
     ),
 )

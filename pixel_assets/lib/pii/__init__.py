@@ -18,6 +18,8 @@ _EXPORTS = {
     "PiiResult": "pixel_assets.lib.pii.scrub",
     "scrub_frame": "pixel_assets.lib.pii.scrub",
     "scrub_records": "pixel_assets.lib.pii.scrub",
+    "scrub_path": "pixel_assets.lib.pii.paths",
+    "path_names": "pixel_assets.lib.pii.paths",
 }
 
 __all__ = sorted(_EXPORTS)

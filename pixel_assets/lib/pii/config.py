@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from importlib import resources
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import yaml
 
 DEFAULT_CONFIG = "pii.yaml"  # in pixel_assets/config/
 # Bump when detector code changes in a way that changes results (invalidates cached detections).
-DETECTOR_VERSION = "1"
+DETECTOR_VERSION = "2"
 
 
 class PiiConfigError(ValueError):
@@ -28,12 +29,26 @@ class PiiConfig:
     parallel_min_texts: int = 400
     ner_labels: dict[str, str] = field(default_factory=lambda: {"PERSON": "PERSON"})
     ner_score: float = 0.85
+    restore_case: bool = True  # NER on a copy with lowercase non-dictionary words capitalised
+    restored_score: float = 0.85  # score of an NER entity found only through restored case
+    restored_labels: dict[str, str] = field(default_factory=lambda: {"PERSON": "PERSON"})
+    context_names: bool = True  # relationship/title cues and the detection name list
+    context_score: float = 0.85
     entities: tuple[str, ...] = ()
     min_score: float = 0.4
+    max_passes: int = 2  # re-scans of scrubbed text; a detection left after them -> review
     review_band: tuple[float, float] = (0.4, 0.6)
     priority: dict[str, int] = field(default_factory=dict)
     allow_list_global: tuple[str, ...] = ()
     allow_list_families: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    public_numbers: tuple[str, ...] = ()  # crisis/support lines kept in every family
+    credentials: tuple[str, ...] = ()  # clinical credentials (LMFT, PsyD, ...): never a name
+
+    def public_number_set(self) -> frozenset[str]:
+        return frozenset(d for d in (phone_digits(n) for n in self.public_numbers) if d)
+
+    def credential_set(self) -> frozenset[str]:
+        return frozenset(c.casefold().replace(".", "") for c in self.credentials)
 
     def allow_set(self, family: str | None) -> frozenset[str]:
         names = list(self.allow_list_global) + list(self.allow_list_families.get(family or "", ()))
@@ -43,7 +58,8 @@ class PiiConfig:
         """Everything that changes cached detections. Not batch size / process count, and not the
         allow-lists: the cache holds detections before the allow-list, which is applied per family."""
         d = asdict(self)
-        for k in ("batch_size", "n_process", "parallel_min_texts", "allow_list_global", "allow_list_families"):
+        for k in ("batch_size", "n_process", "parallel_min_texts", "allow_list_global", "allow_list_families",
+                  "public_numbers", "credentials"):
             d.pop(k)
         return d
 
@@ -52,18 +68,33 @@ class PiiConfig:
         import spacy
 
         try:
-            from importlib.metadata import version
-
             model_version = version(self.spacy_model.replace("_", "-"))
         except Exception:  # noqa: BLE001 - not installed as a distribution: name only
             model_version = "unknown"
+        # the vocabulary of names.restore_case and the Faker name lists change detections too
+        vocabulary = resources.files("pixel_assets.data").joinpath("pii/common_words.txt").read_bytes()
+        try:
+            faker_version = version("faker")
+        except Exception:  # noqa: BLE001
+            faker_version = "unknown"
         blob = json.dumps(
             {"settings": self.detector_settings(), "detector": DETECTOR_VERSION,
              "presidio": getattr(presidio_analyzer, "__version__", "?"), "spacy": spacy.__version__,
-             "model": model_version},
+             "model": model_version, "vocabulary": hashlib.sha256(vocabulary).hexdigest()[:16],
+             "faker": faker_version},
             sort_keys=True, default=list,
         )
         return "pii-v" + DETECTOR_VERSION + ":" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_KEYPAD = {c: str(d) for d, letters in enumerate(["", "", "abc", "def", "ghi", "jkl", "mno", "pqrs", "tuv", "wxyz"])
+           for c in letters}
+
+
+def phone_digits(number: str) -> str:
+    """A phone number as digits: letters by the keypad (1-800-273-TALK), a leading US 1 dropped."""
+    digits = "".join(c if c.isdigit() else _KEYPAD.get(c.lower(), "") for c in number)
+    return digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
 
 
 def _need(cond: bool, msg: str) -> None:
@@ -73,19 +104,25 @@ def _need(cond: bool, msg: str) -> None:
 
 def config_from_dict(raw: dict[str, Any]) -> PiiConfig:
     known = {"spacy_model", "batch_size", "n_process", "parallel_min_texts", "ner_labels", "ner_score",
-             "entities", "min_score", "review_band", "priority", "allow_list"}
+             "restore_case", "restored_score", "restored_labels", "context_names", "context_score",
+             "entities", "min_score", "max_passes", "review_band", "priority", "allow_list"}
     unknown = set(raw) - known
     _need(not unknown, f"pii config: unknown keys {sorted(unknown)}")
     band = tuple(float(x) for x in raw.get("review_band", (0.4, 0.6)))
     _need(len(band) == 2 and 0 <= band[0] <= band[1] <= 1, "pii config: review_band must be [low, high] within 0..1")
     min_score = float(raw.get("min_score", 0.4))
     _need(0 <= min_score <= 1, "pii config: min_score must be within 0..1")
+    _need(int(raw.get("max_passes", 2)) >= 1, "pii config: max_passes must be >= 1")
     for key in ("batch_size", "n_process"):
         _need(int(raw.get(key, 1)) >= 1, f"pii config: {key} must be >= 1")
     allow = raw.get("allow_list") or {}
     _need(isinstance(allow, dict), "pii config: allow_list must be a mapping with global/families")
     families = allow.get("families") or {}
     _need(isinstance(families, dict), "pii config: allow_list.families must map family -> names")
+    unknown_allow = set(allow) - {"global", "families", "public_numbers", "credentials"}
+    _need(not unknown_allow, f"pii config: allow_list: unknown keys {sorted(unknown_allow)}")
+    for number in allow.get("public_numbers") or ():
+        _need(bool(phone_digits(str(number))), f"pii config: allow_list.public_numbers: {number!r} has no digits")
     return PiiConfig(
         spacy_model=str(raw.get("spacy_model", PiiConfig.spacy_model)),
         batch_size=int(raw.get("batch_size", 64)),
@@ -93,12 +130,20 @@ def config_from_dict(raw: dict[str, Any]) -> PiiConfig:
         parallel_min_texts=int(raw.get("parallel_min_texts", 400)),
         ner_labels=dict(raw.get("ner_labels") or {"PERSON": "PERSON"}),
         ner_score=float(raw.get("ner_score", 0.85)),
+        restore_case=bool(raw.get("restore_case", True)),
+        restored_score=float(raw.get("restored_score", 0.85)),
+        restored_labels=dict(raw.get("restored_labels") or {"PERSON": "PERSON"}),
+        context_names=bool(raw.get("context_names", True)),
+        context_score=float(raw.get("context_score", 0.85)),
         entities=tuple(raw.get("entities") or ()),
         min_score=min_score,
+        max_passes=int(raw.get("max_passes", 2)),
         review_band=band,  # type: ignore[arg-type]
         priority=dict(raw.get("priority") or {}),
         allow_list_global=tuple(str(x) for x in allow.get("global") or ()),
         allow_list_families={str(k): tuple(str(x) for x in v or ()) for k, v in families.items()},
+        public_numbers=tuple(str(x) for x in allow.get("public_numbers") or ()),
+        credentials=tuple(str(x) for x in allow.get("credentials") or ()),
     )
 
 

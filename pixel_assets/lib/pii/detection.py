@@ -30,17 +30,29 @@ def overlaps(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
 
 
 def resolve_overlaps(detections: list[Detection], priority: dict[str, int] | None = None) -> list[Detection]:
-    """Keep a non-overlapping set: higher priority type, then higher score, then longer span wins."""
+    """Merge overlapping detections into one span each (their union), so no part of either value
+    survives: the merged span takes the type of the highest-priority member (then higher score,
+    then longer span) and the highest score of the members."""
     priority = priority or {}
-    ranked = sorted(
-        detections,
-        key=lambda d: (-priority.get(d.entity_type, 0), -d.score, -(d.end - d.start), d.start),
-    )
-    kept: list[Detection] = []
-    for d in ranked:
-        if not any(overlaps(d.start, d.end, k.start, k.end) for k in kept):
-            kept.append(d)
-    return sorted(kept)
+    rank = lambda d: (-priority.get(d.entity_type, 0), -d.score, -(d.end - d.start), d.start)  # noqa: E731
+    merged: list[Detection] = []
+    cluster: list[Detection] = []
+    for d in sorted(detections):
+        if cluster and d.start >= max(c.end for c in cluster):
+            merged.append(_merge(cluster, rank))
+            cluster = []
+        cluster.append(d)
+    if cluster:
+        merged.append(_merge(cluster, rank))
+    return merged
+
+
+def _merge(cluster: list[Detection], rank) -> Detection:
+    if len(cluster) == 1:
+        return cluster[0]
+    winner = min(cluster, key=rank)
+    return Detection(min(c.start for c in cluster), max(c.end for c in cluster), winner.entity_type,
+                     max(c.score for c in cluster))
 
 
 def drop_placeholders(text: str, detections: list[Detection]) -> list[Detection]:

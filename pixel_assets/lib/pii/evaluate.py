@@ -93,7 +93,24 @@ def evaluate_detector(
 RECALL_TARGETS = {"EMAIL_ADDRESS": 0.95, "PHONE_NUMBER": 0.95, "US_SSN": 0.95, "CREDIT_CARD": 0.95,
                   "IP_ADDRESS": 0.95, "URL": 0.95, "PERSON": 0.85}
 MIN_OVERALL_PRECISION = 0.90
-MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION = 0.1
+MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION = 0.05
+# Names in informal text (informal.informal_set, eval templates): PERSON recall by the share of
+# names written in lowercase, and PERSON precision.
+INFORMAL_PERSON_RECALL = {"lowercase 1/3": (1 / 3, 0.90), "lowercase all": (1.0, 0.80)}
+MIN_INFORMAL_PERSON_PRECISION = 0.90
+
+
+def evaluate_informal(scrubber: Any, n: int = 2000, *, seed: int = 17, family: str | None = None) -> dict[str, Any]:
+    """PERSON precision/recall on the informal eval set at each lowercase share of INFORMAL_PERSON_RECALL."""
+    from pixel_assets.lib.pii.informal import informal_set
+
+    out = {}
+    for label, (share, _target) in INFORMAL_PERSON_RECALL.items():
+        samples = informal_set(n, seed=seed, split="eval", lowercase=share)
+        result = evaluate(samples, scrubber.detect([s["full_text"] for s in samples], family))
+        out[label] = {"lowercase": round(share, 4), "person": result["per_type"].get("PERSON", {}),
+                      "overall": result["overall"]}
+    return out
 
 
 def target_misses(result: dict[str, Any]) -> list[str]:
@@ -108,6 +125,13 @@ def target_misses(result: dict[str, Any]) -> list[str]:
     per_conv = result.get("over_redaction", {}).get("per_conversation")
     if per_conv is None or per_conv > MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION:
         misses.append(f"false detections per clean conversation {per_conv} > {MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION}")
+    for label, figures in (result.get("informal") or {}).items():
+        target = INFORMAL_PERSON_RECALL[label][1]
+        recall, precision = figures["person"].get("recall"), figures["person"].get("precision")
+        if recall is None or recall < target:
+            misses.append(f"informal ({label}) PERSON recall {recall} < {target}")
+        if precision is None or precision < MIN_INFORMAL_PERSON_PRECISION:
+            misses.append(f"informal ({label}) PERSON precision {precision} < {MIN_INFORMAL_PERSON_PRECISION}")
     return misses
 
 
@@ -143,4 +167,15 @@ def target_report(result: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
          "measured": "—" if per_conv is None else f"{per_conv:.3f}",
          "meets target": "no" if per_conv is None or per_conv > MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION else "yes"},
     ]
+    for label, figures in (result.get("informal") or {}).items():
+        target = INFORMAL_PERSON_RECALL[label][1]
+        recall, precision = figures["person"].get("recall"), figures["person"].get("precision")
+        overall.append({"measure": f"informal text ({label}): PERSON recall", "target": f"≥ {target:.2f}",
+                        "measured": "—" if recall is None else f"{recall:.3f}",
+                        "meets target": "yes" if recall is not None and recall >= target else "no"})
+        overall.append({"measure": f"informal text ({label}): PERSON precision",
+                        "target": f"≥ {MIN_INFORMAL_PERSON_PRECISION:.2f}",
+                        "measured": "—" if precision is None else f"{precision:.3f}",
+                        "meets target": "yes" if precision is not None and precision >= MIN_INFORMAL_PERSON_PRECISION
+                        else "no"})
     return {"per_type": rows, "overall": overall}

@@ -92,11 +92,18 @@ def _faker(seed: int):
     return fake
 
 
+def _eval_names() -> tuple[list[str], list[str]]:
+    """en_US first and last names of the evaluation side: never on the detector's name list."""
+    from pixel_assets.lib.pii.names import eval_name_pool
+
+    return eval_name_pool()["en_US"]
+
+
 def _value(slot: str, fake, rng: random.Random) -> str:
-    if slot == "PERSON":
-        return rng.choice([f"{fake.first_name()} {fake.last_name()}", fake.name()])
-    if slot == "FIRST":
-        return fake.first_name()
+    if slot in ("PERSON", "FIRST"):
+        firsts, lasts = _eval_names()
+        first = rng.choice(firsts)
+        return first if slot == "FIRST" else f"{first} {rng.choice(lasts)}"
     if slot == "EMAIL":
         return rng.choice([fake.email(), fake.free_email(), fake.company_email()])
     if slot == "PHONE":
@@ -125,16 +132,19 @@ def _value(slot: str, fake, rng: random.Random) -> str:
 _SLOT_RE = re.compile(r"\{([A-Z]+)\}")
 
 
-def fill(template: str, fake, rng: random.Random) -> dict[str, Any]:
-    """Fill a template; returns a presidio-research sample with exact gold spans."""
+def fill(template: str, fake, rng: random.Random, *, value=None, slot_types=None) -> dict[str, Any]:
+    """Fill a template; returns a presidio-research sample with exact gold spans. `value(slot)`
+    and `slot_types` replace this module's value drawing and slot types (informal.py)."""
+    value_of = value or (lambda slot: _value(slot, fake, rng))
+    slot_types = slot_types or SLOT_TYPES
     out, spans, pos = [], [], 0
     length = 0
     for m in _SLOT_RE.finditer(template):
         literal = template[pos : m.start()]
         out.append(literal)
         length += len(literal)
-        value = _value(m.group(1), fake, rng)
-        spans.append({"entity_type": SLOT_TYPES[m.group(1)], "entity_value": value,
+        value = value_of(m.group(1))
+        spans.append({"entity_type": slot_types[m.group(1)], "entity_value": value,
                       "start_position": length, "end_position": length + len(value)})
         out.append(value)
         length += len(value)
@@ -176,14 +186,25 @@ def clean_conversations(n: int, *, seed: int = 7, turns: tuple[int, int] = (4, 1
     return convs
 
 
-def bench_conversations(n: int, *, seed: int = 11, pii_fraction: float = 0.3) -> list[list[dict[str, str]]]:
-    """Therapy-style conversations; about pii_fraction of them carry PII from all templates."""
+def bench_conversations(n: int, *, seed: int = 11, pii_fraction: float = 0.3,
+                        informal: bool = False) -> list[list[dict[str, str]]]:
+    """Therapy-style conversations; about pii_fraction of them carry PII from all templates
+    (informal: chat-style messages with lowercase names from informal.py instead)."""
     rng = random.Random(seed)
     fake = _faker(seed)
     convs = clean_conversations(n, seed=seed)
+    if informal:
+        from pixel_assets.lib.pii.informal import informal_set
+
+        pool = [s["full_text"] for s in informal_set(200, seed=seed, split="tune", lowercase=1.0, formal_share=0)]
+        pool += [s["full_text"] for s in informal_set(200, seed=seed, split="eval", lowercase=1.0, formal_share=0)]
     templates = TUNE_TEMPLATES + EVAL_TEMPLATES
     for conv in convs:
+        if informal:  # chat style: lowercase throughout
+            for msg in conv:
+                msg["content"] = msg["content"].lower()
         if rng.random() < pii_fraction:
             for msg in rng.sample(conv, min(len(conv), rng.randint(1, 3))):
-                msg["content"] += " " + fill(rng.choice(templates), fake, rng)["full_text"]
+                extra = rng.choice(pool) if informal else fill(rng.choice(templates), fake, rng)["full_text"]
+                msg["content"] += " " + extra
     return convs

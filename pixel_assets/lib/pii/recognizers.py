@@ -17,9 +17,10 @@ STRUCTURED_TYPES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "I
 
 # US-style numbers libphonenumber's lenient matcher misses in running text (dots, "1-" prefix,
 # extensions) — the small-model stack notes phone recall needs extra patterns.
+# Digits only delimit: sign-offs glue numbers to words ("...com404.293.5654Please").
 _PHONE_PATTERNS = [
-    (r"(?<![\w+])(?:\+?1[-. ]?)?\(?[2-9]\d{2}\)?[-. ]?\d{3}[-. ]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?\b", 0.75),
-    (r"(?<![\w+])001-[2-9]\d{2}-\d{3}-\d{4}(?:x\d{1,5})?\b", 0.75),
+    (r"(?<![\d+])(?:\+?1[-. ]?)?\(?[2-9]\d{2}\)?[-. ]?\d{3}[-. ]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5}(?!\d))?(?!\d)", 0.75),
+    (r"(?<![\d+])001-[2-9]\d{2}-\d{3}-\d{4}(?:x\d{1,5})?(?!\d)", 0.75),
     (r"(?<![\w+])\+\d{1,3}[- ]\d{2,4}[- ]\d{3,4}[- ]\d{3,4}\b", 0.7),
 ]
 # Mastercard 2-series and generic 13-19 digit groups; presidio's Luhn check validates them.
@@ -134,6 +135,24 @@ _GUARDS = {
 }
 
 
+def glued(a: str, b: str) -> bool:
+    """A word boundary without a space: letter/digit change or lowercase -> capital ("comPlease")."""
+    return (a.isalpha() and b.isdigit()) or (a.isdigit() and b.isalpha()) or (a.islower() and b.isupper())
+
+
+def url_end(text: str, start: int, end: int) -> int:
+    """Cut a URL that ends inside a word back to its last dot or slash: "site.com.Pl|ease" matched
+    ".pl" as a top-level domain; the URL is "site.com" and "Please" stays a word."""
+    while end < len(text) and text[end].isalnum() and not glued(text[end - 1], text[end]):
+        cut = max(text.rfind(".", start, end), text.rfind("/", start, end))
+        if cut <= start:
+            break
+        end = cut
+        while end > start and text[end - 1] in "./":
+            end -= 1
+    return end
+
+
 def run_recognizers(text: str, recognizers) -> list[Detection]:
     out: list[Detection] = []
     for rec in recognizers:
@@ -141,7 +160,8 @@ def run_recognizers(text: str, recognizers) -> list[Detection]:
         if guard is not None and not guard(text):
             continue
         for r in rec.analyze(text, rec.supported_entities, None) or []:
-            out.append(Detection(r.start, r.end, r.entity_type, float(r.score)))
+            end = url_end(text, r.start, r.end) if r.entity_type == "URL" else r.end
+            out.append(Detection(r.start, end, r.entity_type, float(r.score)))
     return out
 
 

@@ -149,6 +149,27 @@ def _text_slots(record: dict[str, Any]) -> list[tuple[str, str]]:
     return slots
 
 
+class _RecordState:
+    """One record's texts while they are scrubbed pass by pass."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = list(texts)
+        self.pending = list(range(len(texts)))  # text indexes to (re-)scan in the next pass
+        self.review: list[list[Detection]] = [[] for _ in texts]  # uncertain spans, current offsets
+        self.residual: dict[int, list[Detection]] = {}
+        self.pmap = PlaceholderMap()
+        self.replaced = 0
+
+
+def _scrub_paths(meta: dict[str, Any], scrub: Callable[[str], str]) -> None:
+    """source_key and provenance.original_s3_key through the names check (paths.scrub_path)."""
+    if isinstance(meta.get("source_key"), str):
+        meta["source_key"] = scrub(meta["source_key"])
+    prov = meta.get("provenance")
+    if isinstance(prov, dict) and isinstance(prov.get("original_s3_key"), str):
+        prov["original_s3_key"] = scrub(prov["original_s3_key"])
+
+
 def _put_text(record: dict[str, Any], slot: str, text: str) -> None:
     where, key = slot.split(".", 1)
     if where == "messages":
@@ -176,53 +197,98 @@ def scrub_records(
 
     # Cache lookup: a record hits only when every one of its texts is present by hash.
     fingerprint = scrubber.fingerprint
-    cached = cache.get_many([r["metadata"].get("content_hash", "") for r in records], fingerprint) if cache else {}
+    hashes = [r["metadata"].get("content_hash", "") for r in records]
+    cached = cache.get_many(hashes, fingerprint) if cache else {}
     known: dict[str, list[Detection]] = {}
     hits = 0
-    missed: list[int] = []
-    for i, (r, texts) in enumerate(zip(records, texts_per_record)):
-        entry = cached.get(r["metadata"].get("content_hash", ""))
-        if entry is None or not all(text_key(t) in entry for t in texts):
-            missed.append(i)
-        else:
+    for h, texts in zip(hashes, texts_per_record):
+        entry = cached.get(h)
+        if entry is not None and all(text_key(t) in entry for t in texts):
             hits += 1
-            for t in texts:
-                known[text_key(t)] = entry[text_key(t)]
+            known.update(entry)  # also the re-scans of its scrubbed texts, when stored
     to_scan = list({text_key(t): t for texts in texts_per_record for t in texts if text_key(t) not in known}.values())
     log(f"pii[{family}]: {len(records)} records, {hits} cache hits, scanning {len(to_scan)} texts")
     for t, dets in zip(to_scan, scrubber.detect_unfiltered(to_scan)):
         known[text_key(t)] = dets
-    if cache is not None:
-        # content_hash covers the turns only: records with the same turns but other extras (or
-        # rejected responses) share one entry, so merge their texts instead of overwriting.
-        fresh: dict[str, dict[str, list[Detection]]] = {}
-        for i in missed:
-            h = records[i]["metadata"].get("content_hash")
-            if h:
-                entry = fresh.setdefault(h, dict(cached.get(h, {})))
-                entry.update({text_key(t): known[text_key(t)] for t in texts_per_record[i]})
-        cache.put_many(fresh, fingerprint)
+    fresh: dict[str, dict[str, list[Detection]]] = {}  # content hash -> texts scanned in this run
+
+    def remember(i: int, texts: list[str]) -> None:
+        h = hashes[i]
+        if cache is not None and h:
+            entry = fresh.setdefault(h, {})
+            for t in texts:
+                k = text_key(t)
+                if k not in cached.get(h, {}):
+                    entry[k] = known[k]
 
     clean: list[dict] = []
     review: list[dict] = []
     status_counts: Counter[str] = Counter()
     entity_counts: Counter[str] = Counter()
     review_entity_counts: Counter[str] = Counter()
+    rescans: Counter[str] = Counter()
     low, high = scrubber.config.review_band
-    for record, slots, texts in zip(records, slots_per_record, texts_per_record):
-        detections = scrubber.apply_allow_list(texts, [known[text_key(t)] for t in texts], family)
-        pmap = PlaceholderMap()
-        review_spans, replaced = [], 0
-        for ti, ((slot, text), dets) in enumerate(zip(slots, detections)):
-            confident = [d for d in dets if d.score >= high]
-            uncertain = [d for d in dets if low <= d.score < high]
-            new_text, moved = _replace(text, confident, uncertain, pmap)
-            _put_text(record, slot, new_text)
-            replaced += len(confident)
-            entity_counts.update(d.entity_type for d in confident)
-            review_entity_counts.update(d.entity_type for d in uncertain)
-            review_spans += [{"text_index": ti, "field": slot, **d.as_dict()} for d in moved]
+    passes = scrubber.config.max_passes
+    states = [_RecordState(texts) for texts in texts_per_record]
+    for i, texts in enumerate(texts_per_record):
+        remember(i, texts)
+    # Pass 0 scrubs every text; passes 1..max_passes re-scan the texts the previous pass changed and
+    # scrub what they find; one more re-scan checks the last one. A confident detection it still
+    # finds sends the record to review (metadata.pii_review, reason "residual"): the output passes
+    # its own detector.
+    for p in range(passes + 2):
+        pending = [(i, ti) for i, st in enumerate(states) for ti in st.pending]
+        if not pending:
+            break
+        if p:
+            rescan = list({text_key(states[i].texts[ti]): states[i].texts[ti] for i, ti in pending
+                           if text_key(states[i].texts[ti]) not in known}.values())
+            rescans["texts"] += len(rescan)
+            for t, dets in zip(rescan, scrubber.detect_unfiltered(rescan)):
+                known[text_key(t)] = dets
+        for i, st in enumerate(states):
+            if not st.pending:
+                continue
+            todo, st.pending = st.pending, []
+            if p:
+                remember(i, [st.texts[ti] for ti in todo])
+            found = scrubber.apply_allow_list([st.texts[ti] for ti in todo],
+                                              [known[text_key(st.texts[ti])] for ti in todo], family)
+            for ti, dets in zip(todo, found):
+                confident = [d for d in dets if d.score >= high]
+                uncertain = [d for d in dets if low <= d.score < high
+                             and not any(d.start < r.end and r.start < d.end for r in st.review[ti])]
+                if p == passes + 1 and confident:  # still found after the last scrub pass: a human decides
+                    st.residual.setdefault(ti, []).extend(confident)
+                    confident = []
+                new_text, moved = _replace(st.texts[ti], confident, st.review[ti] + uncertain, st.pmap)
+                st.review[ti] = moved
+                st.replaced += len(confident)
+                entity_counts.update(d.entity_type for d in confident)
+                review_entity_counts.update(d.entity_type for d in uncertain)
+                if confident:
+                    st.texts[ti] = new_text
+                    st.pending.append(ti)
+                    if p:
+                        rescans["replaced"] += len(confident)
+    from pixel_assets.lib.pii.paths import scrub_path
+
+    scrubbed_paths: dict[str, str] = {}  # a few distinct paths (one per source file)
+
+    def scrub_path_cached(path: str) -> str:
+        if path not in scrubbed_paths:
+            scrubbed_paths[path] = scrub_path(path, scrubber=scrubber, family=family)
+        return scrubbed_paths[path]
+
+    for record, slots, st in zip(records, slots_per_record, states):
+        review_spans = []
+        for ti, (slot, _text) in enumerate(slots):
+            _put_text(record, slot, st.texts[ti])
+            review_spans += [{"text_index": ti, "field": slot, **d.as_dict()} for d in st.review[ti]]
+            review_spans += [{"text_index": ti, "field": slot, "reason": "residual", **d.as_dict()}
+                             for d in st.residual.get(ti, [])]
         meta = record["metadata"]
+        _scrub_paths(meta, scrub_path_cached)
         meta["content_hash"] = contract.content_hash(record["messages"])
         meta["total_tokens"] = contract.approx_tokens(record["messages"])
         prov = meta.setdefault("provenance", {})
@@ -231,10 +297,13 @@ def scrub_records(
             meta["pii_status"] = "requires_review"
             meta["pii_review"] = review_spans  # field + offsets in the scrubbed texts; no values
             review.append(record)
+            rescans["residual_records"] += bool(st.residual)
         else:
-            meta["pii_status"] = "scrubbed" if replaced else "none_detected"
+            meta["pii_status"] = "scrubbed" if st.replaced else "none_detected"
             clean.append(record)
         status_counts[meta["pii_status"]] += 1
+    if cache is not None:
+        cache.put_many({h: {**cached.get(h, {}), **entry} for h, entry in fresh.items() if entry}, fingerprint)
 
     stats = {
         "family": family,
@@ -245,6 +314,8 @@ def scrub_records(
         "cache_hits": hits if cache is not None else 0,
         "cache_misses": len(records) - hits if cache is not None else len(records),
         "texts_scanned": len(to_scan),
+        "rescan": {"texts": rescans["texts"], "replaced": rescans["replaced"],
+                   "residual_records": rescans["residual_records"]},
         "detector_fingerprint": fingerprint,
         "seconds": round(time.perf_counter() - started, 3),
     }

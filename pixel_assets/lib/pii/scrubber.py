@@ -13,8 +13,9 @@ import signal
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from pixel_assets.lib.pii.config import PiiConfig, load_config
+from pixel_assets.lib.pii.config import PiiConfig, load_config, phone_digits
 from pixel_assets.lib.pii.detection import Detection, drop_placeholders, resolve_overlaps
+from pixel_assets.lib.pii.names import after_place_word, context_names, informal, restore_case
 from pixel_assets.lib.pii.offline import configure_offline
 from pixel_assets.lib.pii.recognizers import (
     find_dates_of_birth, other_pattern_recognizers, run_recognizers, structured_recognizers,
@@ -26,10 +27,11 @@ from pixel_assets.lib.pii.recognizers import (
 _NAME_LIKE_WORDS = {"will", "may", "june", "april", "august", "bill", "don", "grace", "hope", "mark", "rose"}
 _CALENDAR = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january",
              "february", "march", "july", "september", "october", "november", "december"}
-_CAPITALISED = re.compile(r"\b[A-Z][\w]*")
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
+_WORDS = re.compile(r"[^\W\d_][\w'’]*")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(\w])|\n+")  # chat text: lowercase after a stop too
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "prof.", "mt.", "ft.", "apt.", "no."}
 _NER_ONLY_EXCLUDE = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
+_CREDENTIAL_TOKEN = re.compile(r"[\w.'’-]+")
 _FORKED: "PiiScrubber | None" = None  # the scrubber a forked worker inherits
 
 
@@ -56,6 +58,8 @@ class PiiScrubber:
         self._recognizers = None
         self._fingerprint: str | None = None
         self._skip: frozenset[str] | None = None
+        self._numbers: frozenset[str] | None = None
+        self._creds: frozenset[str] | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -71,9 +75,10 @@ class PiiScrubber:
         return self._skip
 
     def needs_ner(self, text: str) -> bool:
-        """False only when no capitalised word other than stop words / weekdays / months occurs."""
+        """False only when no capitalised word other than stop words / weekdays / months occurs.
+        Pass the case-restored text (names.restore_case): a lowercase name is capitalised there."""
         skip = self._skip_words()
-        return any(w.lower() not in skip for w in _CAPITALISED.findall(text))
+        return any(w[0].isupper() and w.lower() not in skip for w in _WORDS.findall(text))
 
     @staticmethod
     def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -88,9 +93,14 @@ class PiiScrubber:
         spans.append((start, len(text)))
         return [(a, b) for a, b in spans if b > a]
 
-    def ner_segments(self, text: str) -> list[tuple[int, int]]:
-        """Sentence spans that need NER (see needs_ner)."""
-        return [(a, b) for a, b in self.sentence_spans(text) if self.needs_ner(text[a:b])]
+    def ner_segments(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, case-restored sentence) of the sentences that need NER (see needs_ner)."""
+        out = []
+        for a, b in self.sentence_spans(text):
+            sentence = restore_case(text[a:b]) if self.config.restore_case else text[a:b]
+            if self.needs_ner(sentence):
+                out.append((a, b, sentence))
+        return out
 
     def _load(self) -> None:
         if self._nlp is None:
@@ -109,18 +119,35 @@ class PiiScrubber:
         out: list[list[Detection]] = []
         # NER runs only on the sentences that contain a capitalised candidate word.
         segments = [self.ner_segments(t) for t in texts]
-        docs = iter(self._nlp.pipe((t[a:b] for t, segs in zip(texts, segments) for a, b in segs),
+        docs = iter(self._nlp.pipe((restored for segs in segments for _a, _b, restored in segs),
                                    batch_size=cfg.batch_size))
+        want_person = wanted is None or "PERSON" in wanted
         for text, segs in zip(texts, segments):
             found = run_recognizers(text, self._recognizers) + find_dates_of_birth(text)
-            for offset, _end in segs:
+            if want_person and cfg.context_names:
+                found += [Detection(a, b, "PERSON", sc) for a, b, sc in context_names(text, cfg.context_score)]
+            for offset, seg_end, _restored in segs:
+                casual = informal(text[offset:seg_end])
                 for ent in next(docs).ents:
-                    etype = cfg.ner_labels.get(ent.label_)
+                    start, end = offset + ent.start_char, offset + ent.end_char
+                    original = text[start:end]
+                    restored = not any(c.isupper() for c in original) and original != ent.text
+                    # In lowercase chat (and on a restored word) the small model labels a name
+                    # ORG or GPE as often as PERSON: such entities use config restored_labels, and
+                    # a lone place-labelled word not after a place preposition is a person.
+                    labels = cfg.restored_labels if restored or casual else cfg.ner_labels
+                    etype = labels.get(ent.label_)
+                    if etype == "LOCATION" and casual and len(ent) == 1 and not after_place_word(text, start):
+                        etype = "PERSON"
                     if etype is None or any(c.isdigit() or c in "@<>/" for c in ent.text):
                         continue
-                    # A lowercase-only "name" is a shaky call for the small model: a human decides.
-                    score = cfg.ner_score if any(c.isupper() for c in ent.text) else min(cfg.ner_score, 0.45)
-                    found.append(Detection(offset + ent.start_char, offset + ent.end_char, etype, score))
+                    if any(c.isupper() for c in original):
+                        score = cfg.ner_score
+                    elif restored:  # capitalised by restore_case: not a common word
+                        score = cfg.restored_score
+                    else:  # NER on a lowercase common word: a shaky call, a human decides
+                        score = min(cfg.ner_score, 0.45)
+                    found.append(Detection(start, end, etype, score))
             found = [d for d in found if d.score >= cfg.min_score and (wanted is None or d.entity_type in wanted)]
             out.append(resolve_overlaps(drop_placeholders(text, found), cfg.priority))
         return out
@@ -149,11 +176,50 @@ class PiiScrubber:
         span = " ".join(text[detection.start : detection.end].casefold().split())
         return span in allow
 
+    def keep(self, text: str, detection: Detection, allow: frozenset[str]) -> Detection | None:
+        """The detection after the allow-lists: None when allowed (a listed name, a public crisis
+        line), trimmed when a clinical credential sits at either end of a name ("Jane Roe, LMFT")."""
+        if self.allowed(text, detection, allow):
+            return None
+        value = text[detection.start : detection.end]
+        if detection.entity_type == "PHONE_NUMBER" and phone_digits(value) in self._public_numbers():
+            return None
+        if detection.entity_type not in ("PERSON", "LOCATION"):
+            return detection
+        credentials = self._credentials()
+        tokens = [(m.start(), m.end()) for m in _CREDENTIAL_TOKEN.finditer(value)]
+        is_cred = lambda t: value[t[0] : t[1]].casefold().replace(".", "") in credentials  # noqa: E731
+        while tokens and is_cred(tokens[-1]):
+            tokens.pop()
+        while tokens and is_cred(tokens[0]):
+            tokens.pop(0)
+        if not tokens:
+            return None
+        start, end = detection.start + tokens[0][0], detection.start + tokens[-1][1]
+        if (start, end) == (detection.start, detection.end):
+            return detection
+        return None if self.allowed(text, Detection(start, end, detection.entity_type, detection.score), allow) \
+            else Detection(start, end, detection.entity_type, detection.score)
+
+    def _public_numbers(self) -> frozenset[str]:
+        if self._numbers is None:
+            self._numbers = self.config.public_number_set()
+        return self._numbers
+
+    def _credentials(self) -> frozenset[str]:
+        if self._creds is None:
+            self._creds = self.config.credential_set()
+        return self._creds
+
     def apply_allow_list(
         self, texts: Sequence[str], detections: Iterable[list[Detection]], family: str | None
     ) -> list[list[Detection]]:
         allow = self.config.allow_set(family)
-        return [[d for d in dets if not self.allowed(t, d, allow)] for t, dets in zip(texts, detections)]
+        out = []
+        for t, dets in zip(texts, detections):
+            kept = [self.keep(t, d, allow) for d in dets]
+            out.append([d for d in kept if d is not None])
+        return out
 
     def detect(self, texts: list[str], family: str | None = None) -> list[list[Detection]]:
         """One list of non-overlapping detections per text, after the family's allow-list."""

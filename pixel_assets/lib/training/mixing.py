@@ -49,16 +49,23 @@ def _take(order: list[int], sizes: Sequence[int], target: float, repeat: bool, r
     return out
 
 
-def mix(unit_families: Sequence[str], sizes: Sequence[int], weights: dict[str, float], *, seed: int,
-        oversample: bool = False, max_records: int | None = None, label: str = "") -> Mix:
-    """Choose units (records, windows or documents) so each family's share of the total size meets
-    its weight. `sizes` are 1 per unit for a record mix, token counts for a token mix."""
+def _shuffled_by_family(unit_families: Sequence[str], weights: dict[str, float], seed: int,
+                        label: str) -> dict[str, list[int]]:
+    """Unit indices per weighted family, each list in a seeded order of its own."""
     by_family: dict[str, list[int]] = {f: [] for f in weights}
     for i, fam in enumerate(unit_families):
         if fam in by_family:
             by_family[fam].append(i)
     for fam, idx in by_family.items():
         _rng(seed, label, fam).shuffle(idx)
+    return by_family
+
+
+def mix(unit_families: Sequence[str], sizes: Sequence[int], weights: dict[str, float], *, seed: int,
+        oversample: bool = False, max_records: int | None = None, label: str = "") -> Mix:
+    """Choose units (records, windows or documents) so each family's share of the total size meets
+    its weight. `sizes` are 1 per unit for a record mix, token counts for a token mix."""
+    by_family = _shuffled_by_family(unit_families, weights, seed, label)
     available = {f: sum(sizes[i] for i in idx) for f, idx in by_family.items()}
     present = {f: w for f, w in weights.items() if available[f] > 0}
     chosen: dict[str, list[int]] = {f: [] for f in weights}
@@ -99,12 +106,7 @@ def cap_stratified(unit_families: Sequence[str], weights: dict[str, float], cap:
                    label: str = "val") -> list[int]:
     """All units of the weighted families (a validation set), or, over `cap`, a seeded sample with
     per-family counts following the weights (spare room given to families that have more)."""
-    by_family: dict[str, list[int]] = {f: [] for f in weights}
-    for i, fam in enumerate(unit_families):
-        if fam in by_family:
-            by_family[fam].append(i)
-    for fam, idx in by_family.items():
-        _rng(seed, label, fam).shuffle(idx)
+    by_family = _shuffled_by_family(unit_families, weights, seed, label)
     total = sum(len(v) for v in by_family.values())
     if cap is None or total <= cap:
         out = [i for f in weights for i in by_family[f]]
