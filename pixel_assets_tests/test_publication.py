@@ -35,7 +35,9 @@ def _compile(registry, seed: int, defect: bool = False):
     frame = h.split_frame(h.clean_records(registry, per_family=40, seed=seed), registry)
     if defect:  # a test-only (crisis) conversation in train: the split gate fails
         frame = h.move_records(frame, lambda r: r["metadata"]["source_family"] == "edge_case_crisis", "train", limit=1)
-    return build_compiled_dataset(frame, registry, shard_max_bytes=20_000, validate_sample=None)
+    # One compile per second at most in practice; versions sort by this time stamp.
+    return build_compiled_dataset(frame, registry, shard_max_bytes=20_000, validate_sample=None,
+                                  generated_at=f"2026-11-30T10:00:{seed:02d}+00:00")
 
 
 def _ledger_bytes(marker: str) -> bytes:
