@@ -55,6 +55,16 @@ def test_help_epilog_documents_exit_status_and_debug():
     assert "PIXEL_DEBUG=1" in text and "pixel COMMAND: error: REASON" in text
 
 
+def test_a_missing_command_module_stops_pixel(monkeypatch):
+    """A listed command module that is not installed is a broken install: `pixel` says which one
+    instead of starting without its commands (they used to vanish from --help silently)."""
+    import pixel_assets.cli as cli
+
+    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "no_such_concern"))
+    with pytest.raises(cli.CommandModuleMissing, match=r"pixel_assets\.cli\.no_such_concern"):
+        build_parser()
+
+
 def test_labeled_file_malformed_json_gives_position_only(tmp_path, capsys):
     path = tmp_path / "labeled.json"
     path.write_text(f'[{{"full_text": "{SECRET}", "spans": [\n  {SECRET}\n')

@@ -7,7 +7,8 @@ import pytest
 
 from pixel_assets.lib.compiled import build_compiled_dataset, publish_compiled_dataset, read_manifest
 from pixel_assets.lib.registry import load_registry
-from pixel_assets.lib.splits import assign_splits, leakage_report
+from pixel_assets.lib.leakage import leakage_report
+from pixel_assets.lib.splits import assign_splits
 from pixel_assets.lib.storage import LocalDataRoot
 
 

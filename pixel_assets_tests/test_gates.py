@@ -3,6 +3,7 @@ defect fails exactly its own gate with a message that names the defect and the o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -95,12 +96,47 @@ def _near_copy_in_val(tmp_path, registry, index: int) -> tuple[LocalDataRoot, di
 
 def test_leakage_fails_on_conversation_copied_into_val(tmp_path, registry):
     root, original = _near_copy_in_val(tmp_path, registry, 0)
-    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "leakage")
+    report = gates.verify_compiled_dataset(root, registry=registry)
+    # The same first user turn makes one split group: the split gate sees it from the shards too.
+    assert report.failed_gates == ["leakage", "split"]
+    assert list(report.gate("split").offender_counts) == ["groups in several splits"]
+    result = report.gate("leakage")
     assert "first user turns in several splits: 1" in result.message
     assert "near-duplicate clusters in several splits: 1" in result.message
     assert result.figures["first_user_turns_in_several_splits"] == 1
     assert any("train+val" in o for o in result.offenders)
     assert original["messages"][1]["content"] not in json.dumps(result.to_dict())  # ids, never text
+
+
+def test_leakage_decontamination_fails_on_a_reworded_copy_that_dedup_misses(tmp_path, registry):
+    """A long train answer copied into val under another question, one word in fifty changed: a
+    new content hash, a new first user turn, and a 5-shingle Jaccard below the dedup threshold (the
+    old checks all pass it). 13-gram decontamination finds it."""
+    import random
+
+    rng = random.Random(5)
+    answer = h._sentence(rng, 200)
+    records = h.clean_records(registry)
+    family = records[0]["metadata"]["source_family"]
+    original = h.make_record(family, 998, registry, h._sentence(rng, 10), answer)
+    words = answer.split()
+    reworded = " ".join("changed" if i % 50 == 25 else w for i, w in enumerate(words))
+    copy = h.make_record(family, 999, registry, h._sentence(rng, 10), reworded)
+
+    def plant(frame):
+        frame = h.move_records(frame, lambda r: r["metadata"]["content_hash"] == original["metadata"]["content_hash"],
+                               "train")
+        return h.add_record_like(frame, original["metadata"]["content_hash"], copy, "val")
+
+    root = LocalDataRoot(tmp_path)
+    h.build_clean_dataset(root, registry, records=[*records, original], edit=plant)
+    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "leakage")
+    assert list(result.offender_counts) == ["val/test records sharing long n-grams with train"]
+    assert result.offenders[0].startswith("val/") and "of its 13-grams in train" in result.offenders[0]
+    assert result.figures["clusters_in_several_splits"] == 0  # the dedup-based check misses it
+    # The same dataset with decontamination set above any overlap: every older check passes it.
+    assert gates.verify_compiled_dataset(root, registry=registry,
+                                         config=gates.GateConfig(decontamination_threshold=1.01)).passed
 
 
 def test_leakage_lists_every_kind_of_offender_despite_the_cap(tmp_path, registry):
@@ -124,7 +160,8 @@ def test_leakage_lists_every_kind_of_offender_despite_the_cap(tmp_path, registry
     assert result.offender_count == sum(counts.values())
     assert all(len(result.offenders_by_kind[k]) == min(n, 2) for k, n in counts.items())
     md = result.markdown()
-    assert f"Offenders: {result.offender_count} in 3 kinds" in md
+    assert counts["val/test records sharing long n-grams with train"] == 5  # the copies and the near copy
+    assert f"Offenders: {result.offender_count} in 4 kinds" in md
     assert "**content hashes in several splits** (4, first 2):" in md
     assert "**first user turns in several splits** (5, first 2):" in md
     assert "**near-duplicate clusters in several splits** (" in md
@@ -142,7 +179,7 @@ def test_settings_are_text_and_figures_are_measurements(root, registry):
     from pixel_assets.defs.gates.checks import gate_metadata
 
     report = gates.verify_compiled_dataset(root, registry=registry)
-    config_fields = {f.name for f in gates.fields(gates.GateConfig)}
+    config_fields = {f.name for f in dataclasses.fields(gates.GateConfig)}
     for gate in report.gates:
         assert not config_fields & set(gate.figures), gate.name  # a GateConfig value is a setting
         metadata = gate_metadata(report, gate)
@@ -336,8 +373,9 @@ def test_split_fails_on_holdout_slice_record_in_val(tmp_path, registry, monkeypa
     result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "split")
     assert "holdout-slice records outside test: 1" in result.message
     assert moved[0][:23] in result.offenders[0] and "(sarcasm, held out as slice)" in result.offenders[0]
-    # Nothing on the record says it is held out: without the recomputation the gate would pass.
-    monkeypatch.setattr(gates, "_recomputed_holdout", lambda *args: {})
+    # Nothing on the record says it is held out: without the gate's own slice recomputation (no
+    # group falls in a slice) it would pass.
+    monkeypatch.setattr(gates.groups, "unit_interval", lambda *args: 1.0)
     assert gates.verify_compiled_dataset(root, registry=registry).passed
 
 
@@ -521,3 +559,29 @@ def test_no_field_value_or_exception_text_in_the_report(root, registry, monkeypa
     report = gates.verify_compiled_dataset(root, registry=registry)
     assert report.gate("split").message.startswith("gate crashed: ")
     assert_no_secret(report)
+
+
+def test_split_fails_when_a_test_record_was_in_train_or_val_in_an_earlier_compile(root, registry):
+    """Forced cross-compile contamination: the committed ledger says a record now in test (or its
+    group) was trained or validated on. The assignment would never do it (test_splits); the gate
+    catches it from the shards and the ledger alone."""
+    import polars as pl
+
+    from pixel_assets.lib.gates.groups import base_key
+    from pixel_assets.lib.splits import LEDGER_KEY, write_ledger
+
+    assert gates.verify_compiled_dataset(root, registry=registry).passed  # no ledger yet
+    ds = gates.load_compiled_dataset(root, "final_dataset")
+    tests = [r for r in ds.records if r.split == "test"]
+    by_hash, by_group = tests[0], tests[1]
+    write_ledger(root, pl.DataFrame({
+        "content_hash": [by_hash.stored_hash, "sha256:" + "1" * 64],
+        "split": ["train", "val"],
+        "group_key": [None, base_key(ds, by_group)],
+    }))
+    assert root.exists(LEDGER_KEY)
+    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "split")
+    kind = "test records an earlier compile trained or validated on"
+    assert list(result.offender_counts) == [kind] and result.offender_counts[kind] == 2
+    assert any("content hash in the ledger's train" in o for o in result.offenders)
+    assert any("group key in the ledger's val" in o for o in result.offenders)

@@ -63,9 +63,10 @@ def test_verify_s3_prefix(clean_dir, s3_client, s3_server, capsys):
     assert main(["verify", uri, "--endpoint-url", s3_server]) == 0
     out = capsys.readouterr().out
     assert "8/8 gates passed" in out and uri + "/manifest.json" in out
-    # A byte changed on S3 fails the hash gate only.
+    # A byte changed on S3 (in an assistant turn: a changed first user turn would also make a new
+    # split group) fails the hash gate only.
     key = "final_dataset/val/val_000.jsonl"
-    remote.write_bytes(key, remote.read_bytes(key).replace(b'"role":"user","content":"', b'"role":"user","content":"x', 1))
+    remote.write_bytes(key, remote.read_bytes(key).replace(b'"role":"assistant","content":"', b'"role":"assistant","content":"x', 1))
     assert main(["verify", uri, "--endpoint-url", s3_server, "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["failed_gates"] == ["hash"]

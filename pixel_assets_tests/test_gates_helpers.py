@@ -23,15 +23,30 @@ from pixel_assets.lib.storage import DataRoot
 PREFIX = "final_dataset"
 PER_FAMILY = 70  # enough non-holdout groups that hash-assigned shares land near 90/5/5
 
-_SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "ze", "po", "qua", "bre", "dan", "fel", "gor", "hil"]
-
-
-def _word(rng: random.Random) -> str:
-    return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4)))
+# Plain lower-case English words (not made-up syllables, which NER reads as names): random
+# sentences of them are neither duplicates nor near-duplicates of each other, and carry no name.
+_WORDS = """
+about activity afterwards again against alert allowed almost also another apart appetite
+approach around assume awkward back because been before being body brain call carrying catches
+chore comes conversation cope coping courage cried criticism curious days deadline doable does
+down dread duration early efore especially esterday even evenings every everything evidence
+exhausted exits failing falls feel feeling feels felt fighting four freeze from gets getting
+give given glad goes going good great happened happens hard hardest have hearing help helped
+helps henever here hope hours intense just keep know lately learned leave like list little lived
+longer look loud love makes maybe mentioned mess might mind minutes modality moment more
+mornings most mostly myself name need nervous next night notice okay once ould over overreacting
+painful part people picture place protect protective reaction reacts reasons reflect replays
+response right room said scale scan scared seems self sense session shift should shows skill
+sleep slow small snapped solve something sound sounds start started stay step still stopped
+suggested system takes talking telling that then these thing things think thinking thinks this
+thought through time today together told tried trying twenty understand used very voice want
+wearing week went what when where which whole whose willing with without wonder work worry would
+write wrong your yourself
+""".split()
 
 
 def _sentence(rng: random.Random, n: int) -> str:
-    return " ".join(_word(rng) for _ in range(n))
+    return " ".join(rng.choice(_WORDS) for _ in range(n))
 
 
 def make_record(family: str, i: int, registry: Registry, user: str, assistant: str) -> dict[str, Any]:
@@ -95,6 +110,20 @@ def add_record_like(frame: pl.DataFrame, like_hash: str, record: dict[str, Any],
 def publish(frame: pl.DataFrame, registry: Registry, root: DataRoot) -> str:
     compiled = build_compiled_dataset(frame, registry, shard_max_bytes=20_000, validate_sample=None)
     return publish_compiled_dataset(compiled, root, prefix=PREFIX)
+
+
+def stage_clean_dataset(root: DataRoot, registry: Registry | None = None,
+                        edit: Callable[[pl.DataFrame], pl.DataFrame] | None = None, seed: int = 7):
+    """The clean dataset (optionally edited) staged under staging/<version>/, as compiled_dataset
+    does; returns the StagedDataset."""
+    from pixel_assets.lib.compiled.promote import stage_compiled_dataset
+
+    registry = registry or load_registry()
+    frame = split_frame(clean_records(registry, seed=seed), registry)
+    if edit is not None:
+        frame = edit(frame)
+    return stage_compiled_dataset(build_compiled_dataset(frame, registry, shard_max_bytes=20_000,
+                                                         validate_sample=None), root)
 
 
 def build_clean_dataset(root: DataRoot, registry: Registry | None = None,

@@ -48,17 +48,32 @@ def test_demo_succeeds_and_prints_summary(demo_run):
 
 
 def test_every_record_accounted_for(demo_run):
+    """Against what the demo wrote (its plan), not against the pipeline's own sums: per family, the
+    records written = quarantined + removed as duplicates + waiting for review + held out of test
+    + published, and the quarantine reasons are the ones planted."""
+    import polars as pl
+
     instance = demo_run["instance"]
+    root = demo_run["root"]
     event = instance.get_latest_materialization_event(dg.AssetKey("dataset_accounting"))
-    meta = event.asset_materialization.metadata
-    assert meta["balanced"].value is True
-    plan = load_plan(demo_run["root"])
+    assert event.asset_materialization.metadata["balanced"].value is True
+    plan = load_plan(root)
+    manifest = json.loads(root.read_text("final_dataset/manifest.json"))
+    published = {f: v["conversations"] for f, v in manifest["source_families"].items()}
+    frames = {name: pl.read_parquet(root.local_path(f"assets/{name}.parquet"))
+              for name in ("quarantine", "dedup_removed", "pii_review_queue", "held_out_of_test")}
+
+    def count(name: str, family: str) -> int:
+        frame = frames[name]
+        return frame.filter(pl.col("source_family") == family).height if frame.height else 0
+
     for family, fam_plan in plan.families.items():
-        norm = instance.get_latest_materialization_event(dg.AssetKey(["normalized", family]))
-        m = norm.asset_materialization.metadata
-        assert m["read"].value == m["valid"].value + m["quarantined"].value
-        if family != "nemotron_generic":  # disabled in the registry
-            assert m["read"].value == fam_plan.records_written, family
+        if family == "nemotron_generic":  # disabled in the registry
+            continue
+        ends = (count("quarantine", family) + count("dedup_removed", family) + count("pii_review_queue", family)
+                + count("held_out_of_test", family) + published.get(family, 0))
+        assert ends == fam_plan.records_written, (family, ends, fam_plan.records_written)
+        assert count("quarantine", family) == sum(fam_plan.malformed.values()), family
 
 
 def test_all_eight_gates_pass_on_a_clean_demo(demo_run):
@@ -69,11 +84,15 @@ def test_all_eight_gates_pass_on_a_clean_demo(demo_run):
     evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
     gates = {e.check_name: e.passed for e in evaluations if e.asset_key == dg.AssetKey("compiled_dataset")}
     assert len(gates) == 8 and all(gates.values()), gates
+    assert [e.passed for e in evaluations if e.asset_key == dg.AssetKey("dataset_accounting")] == [True]
     # the detector's own targets (a WARN check on pii_detector_evaluation) are met too
     detector = [e.passed for e in evaluations if e.asset_key == dg.AssetKey("pii_detector_evaluation")]
     assert detector == [True]
     manifest = json.loads(demo_run["root"].read_text("final_dataset/manifest.json"))
-    assert manifest["total_conversations"] > 0
+    assert manifest["total_conversations"] > 0 and manifest["dataset_version"]
+    # Published through staging: the version's files are under final_dataset/data/<version>/.
+    assert all(e["path"].startswith(f"data/{manifest['dataset_version']}/")
+               for split in manifest["splits"].values() for e in split["shards"])
 
 
 def test_no_planted_pii_in_event_log_or_metadata(demo_run):
@@ -92,6 +111,22 @@ def test_no_planted_pii_in_event_log_or_metadata(demo_run):
     assert "<PERSON_1>" not in dump  # text previews are opt-in: no scrubbed text in metadata by default
     leaked = sorted(v for v in planted if v in dump)
     assert not leaked, f"{len(leaked)} planted PII values found in the event log"
+
+
+@pytest.mark.xfail(strict=False, reason="trust-pii (issue 10 points 2-3: names in informal text, re-scan loop) "
+                   "fixes the scrubber misses; the lead flips this to a plain test after merging it")
+def test_no_planted_person_or_location_in_any_published_shard(demo_run):
+    root = demo_run["root"]
+    plan = load_plan(root)
+    allowed = {n.lower() for n in plan.allow_listed_names}
+    planted = {v for kind in ("PERSON", "LOCATION", "STREET_ADDRESS") for v in plan.pii.get(kind, [])
+               if len(v) >= 4 and v.lower() not in allowed}
+    assert len(planted) > 20
+    shards = [k for k in root.list_keys("final_dataset/data/") if k.endswith(".jsonl")]
+    assert shards
+    text = "\n".join(root.read_text(k) for k in shards)
+    leaked = sorted(v for v in planted if v in text)
+    assert not leaked, f"{len(leaked)} of {len(planted)} planted names/addresses are in the published shards"
 
 
 def _where_is_each_record(root: LocalDataRoot) -> dict[tuple[str, str], dict]:
@@ -148,6 +183,8 @@ def test_ui_metadata_is_labelled_and_readable(demo_run):
     assert leakage["ok"].value is True
     assert (leakage["exact_overlap"].value, leakage["first_user_turn_overlap"].value,
             leakage["near_dup_cluster_overlap"].value, leakage["holdout_violations"].value) == (0, 0, 0, 0)
+    # near_dup_cluster_overlap is measured (MinHash over the assigned records), not zero by construction:
+    # test_splits.test_leakage_report_measures_near_duplicates_across_splits makes it fail.
     assert "| family | records | held_out_records |" in leakage["holdout_slices"].value
     splits = metadata("split_assignment")
     assert splits["by_family"].value.startswith("| source_family | train | val | test |")

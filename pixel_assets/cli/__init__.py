@@ -24,6 +24,10 @@ The line never quotes input data. For the Python traceback instead, set {DEBUG_E
 """
 
 
+class CommandModuleMissing(ImportError):
+    """A module of COMMAND_MODULES is not there (`pixel` refuses to start without it)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pixel", description=__doc__.splitlines()[0], epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,10 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"pixel_assets.cli.{name}")
-        except ModuleNotFoundError as exc:  # a concern not built yet
+        except ModuleNotFoundError as exc:
             if exc.name != f"pixel_assets.cli.{name}":
                 raise
-            continue
+            # Listed but not installed: a broken install or a bad merge, never a command to skip.
+            raise CommandModuleMissing(f"pixel: command module pixel_assets.cli.{name} is listed in "
+                                       "COMMAND_MODULES but cannot be found; reinstall the package") from exc
         module.register(commands, bench)
     return parser
 

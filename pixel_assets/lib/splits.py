@@ -21,9 +21,8 @@ Two independent salted hashes of the group key give uniform numbers in [0, 1):
 ``u_holdout`` decides test-slice holdouts (a group is held out when it contains a record of a
 ``test_slice`` family and ``u_holdout < fraction``), ``u_split`` decides train/val/test by the
 configured ratios. A group containing a ``test_only`` family record goes to test as a whole, so a
-question shared with a holdout family never sits in train. (This is the one case where new data can
-move an existing conversation: a new holdout-family conversation asking the same first question
-pulls its group into test, because leakage-freedom wins over stability. The count is reported.)
+question shared with a holdout family never sits in train (unless the ledger already has the group
+in train or val: see below).
 
 Split ledger (stability across compiles)
 ----------------------------------------
@@ -33,10 +32,13 @@ order) and that record's first question can hash elsewhere. So ``assign_splits``
 of earlier assignments (content hash -> split, kept and removed records alike, see
 ``split_ledger``) and the dedup stage's removed records: a group in which any member, or a record
 removed as its duplicate, was assigned before keeps that split; only groups without history are
-assigned by hash. Holdouts still win (a group with a test-only record, or one that a new slice
-member puts in the slice, goes to test). Should new data bridge groups that were in different
-splits, the group takes the split most of its earlier members had and the moves are counted
-(``ledger_moves``).
+assigned by hash. A group never leaves train or val: when a new record would hold out a group the
+ledger has in train or val (a test-only family record, or a slice member), the group stays where
+it is and that new record is kept out of the dataset altogether (``stats["held_out_of_test"]``,
+the accounting reason ``held_out_of_test``); otherwise a model trained on compile N could be
+evaluated on its own training data in compile N+1. Should new data bridge groups that were in
+different splits, the group takes the split most of its earlier members had and the moves are
+counted (``ledger_moves``).
 
 The record JSON is updated with ``metadata.split``, ``metadata.holdout`` ("none" | "family" |
 "slice" | "group": why the record is in test, for the split gate) and "split" appended to
@@ -51,7 +53,7 @@ from typing import Any
 
 import polars as pl
 
-from pixel_assets.lib.contract import SPLITS, dumps_record
+from pixel_assets.lib.contract import dumps_record
 from pixel_assets.lib.registry import Registry
 
 DEFAULT_RATIOS = (0.9, 0.05, 0.05)
@@ -166,7 +168,9 @@ def _group_keys(frame: pl.DataFrame) -> pl.Series:
             return work.get_column("label")
 
 
-LEDGER_SCHEMA = {"content_hash": pl.String, "split": pl.String}
+# group_key: so the split gate can tell a test record whose group trained in an earlier compile
+# (null in ledgers written before it was recorded).
+LEDGER_SCHEMA = {"content_hash": pl.String, "split": pl.String, "group_key": pl.String}
 _SPLIT_PREFERENCE = {"train": 0, "val": 1, "test": 2}  # tie-break when a bridged group's history disagrees
 
 
@@ -187,7 +191,7 @@ def _ledger_splits(frame: pl.DataFrame, group_keys: pl.Series, ledger: pl.DataFr
     # A removed record stands for its group: it may be the one that was kept last time.
     members = _with_removed(pl.DataFrame({"content_hash": frame.get_column("content_hash"), "group_key": group_keys}),
                             removed)
-    history = members.unique().join(ledger.select(list(LEDGER_SCHEMA)).unique("content_hash", keep="last"),
+    history = members.unique().join(ledger.select("content_hash", "split").unique("content_hash", keep="last"),
                                     on="content_hash", how="inner")
     if history.height == 0:
         return pl.DataFrame(schema={"group_key": pl.String, "ledger_split": pl.String, "ledger_moves": pl.Int64})
@@ -204,9 +208,15 @@ def split_ledger(assigned: pl.DataFrame, removed: pl.DataFrame | None = None,
                  previous: pl.DataFrame | None = None) -> pl.DataFrame:
     """The ledger after this assignment: earlier entries, updated by every kept record's split and
     every removed record's (the split of the record it duplicates)."""
-    current = _with_removed(assigned.select("content_hash", "split"), removed)
-    parts = ([previous.select(list(LEDGER_SCHEMA))] if previous is not None else []) + [current.select(list(LEDGER_SCHEMA))]
-    return pl.concat(parts).unique("content_hash", keep="last", maintain_order=True).cast(LEDGER_SCHEMA)
+    current = _with_removed(assigned.select("content_hash", "split", "group_key"), removed)
+    parts = ([_ledger_columns(previous)] if previous is not None else []) + [_ledger_columns(current)]
+    return pl.concat(parts).unique("content_hash", keep="last", maintain_order=True)
+
+
+def _ledger_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    if "group_key" not in frame.columns:
+        frame = frame.with_columns(group_key=pl.lit(None, pl.String))
+    return frame.select(list(LEDGER_SCHEMA)).cast(LEDGER_SCHEMA)
 
 
 LEDGER_KEY = "state/split_ledger.parquet"  # under the data root, next to assets/ and final_dataset/
@@ -217,14 +227,14 @@ def read_ledger(root, key: str = LEDGER_KEY) -> pl.DataFrame | None:
     if not root.exists(key):
         return None
     try:
-        return root.read_parquet(key).select(list(LEDGER_SCHEMA)).cast(LEDGER_SCHEMA)
+        return _ledger_columns(root.read_parquet(key))
     except Exception as exc:  # a broken ledger must not silently reshuffle every split
         raise ValueError(f"split ledger at {root.uri(key)} is unreadable ({type(exc).__name__}); restore it "
                          "or delete it to assign every group by hash again") from exc
 
 
 def write_ledger(root, ledger: pl.DataFrame, key: str = LEDGER_KEY) -> str:
-    root.write_parquet(key, ledger.select(list(LEDGER_SCHEMA)))
+    root.write_parquet(key, _ledger_columns(ledger))
     return key
 
 
@@ -254,7 +264,9 @@ def assign_splits(
     frame = frame.drop([c for c in ("group_key", "split", "holdout") if c in frame.columns])
     if frame.height == 0:
         if stats is not None:
-            stats.update(groups=0, groups_from_ledger=0, groups_new=0, ledger_moves=0, holdout_overrode_ledger=0)
+            stats.update(groups=0, groups_from_ledger=0, groups_new=0, ledger_moves=0, holdout_overrode_ledger=0,
+                         holdout_groups_pinned=0, held_out_of_test=frame.select("content_hash", "source_family")
+                         .with_columns(group_key=pl.lit(None, pl.String)))
         return frame.with_columns(
             group_key=pl.lit(None, pl.String), split=pl.lit(None, pl.String), holdout=pl.lit(None, pl.String)
         )
@@ -277,6 +289,8 @@ def assign_splits(
                else pl.DataFrame(schema={"group_key": pl.String, "ledger_split": pl.String, "ledger_moves": pl.Int64}))
     groups = groups.join(history, on="group_key", how="left")
     keys = groups.get_column("group_key")
+    ledger_hashes = (ledger.get_column("content_hash").unique() if ledger is not None and ledger.height
+                     else pl.Series("content_hash", [], pl.String))
     groups = groups.with_columns(
         u_split=_unit_interval(keys, f"{salt}|split"), u_holdout=_unit_interval(keys, f"{salt}|holdout")
     ).with_columns(
@@ -284,28 +298,40 @@ def assign_splits(
     ).with_columns(
         g_held=pl.col("g_test_only") | pl.col("g_slice"),
     ).with_columns(
-        g_split=pl.when(pl.col("g_held")).then(pl.lit("test"))
+        # A group that an earlier compile put in train or val stays there: a model trained on it
+        # must never be evaluated on it. Its new holdout records are kept out instead (below).
+        g_pinned=(pl.col("g_held") & pl.col("ledger_split").is_in(["train", "val"])).fill_null(False),
+    ).with_columns(
+        g_split=pl.when(pl.col("g_held") & ~pl.col("g_pinned")).then(pl.lit("test"))
         .when(pl.col("ledger_split").is_not_null()).then(pl.col("ledger_split"))
         .when(pl.col("u_split") < train_r).then(pl.lit("train"))
         .when(pl.col("u_split") < train_r + val_r).then(pl.lit("val"))
         .otherwise(pl.lit("test"))
     )
     work = work.join(groups, on="group_key", how="left", maintain_order="left").with_columns(
-        holdout=pl.when(pl.col("test_only")).then(pl.lit("family"))
+        holdout=pl.when(pl.col("g_pinned")).then(pl.lit("none"))
+        .when(pl.col("test_only")).then(pl.lit("family"))
         .when(pl.col("g_slice") & (pl.col("slice_fraction") > 0)).then(pl.lit("slice"))
         .when(pl.col("g_held")).then(pl.lit("group"))
-        .otherwise(pl.lit("none"))
+        .otherwise(pl.lit("none")),
+        # New (not in the ledger) records that would be held out, in a group pinned to train/val.
+        excluded=pl.col("g_pinned") & (pl.col("test_only") | (pl.col("g_slice") & (pl.col("slice_fraction") > 0)))
+        & ~frame.get_column("content_hash").is_in(ledger_hashes),
     )
     if stats is not None:
         from_ledger = groups.filter(pl.col("ledger_split").is_not_null())
         stats.update(groups=groups.height, groups_from_ledger=from_ledger.height,
                      groups_new=groups.height - from_ledger.height,
                      ledger_moves=int(from_ledger.get_column("ledger_moves").sum() or 0),
-                     holdout_overrode_ledger=int(from_ledger.filter(
-                         pl.col("g_held") & (pl.col("ledger_split") != "test")).height))
+                     holdout_overrode_ledger=0,  # never since groups are pinned; kept for readers
+                     holdout_groups_pinned=int(groups.get_column("g_pinned").sum() or 0))
     out = frame.with_columns(
         group_key=work.get_column("group_key"), split=work.get_column("g_split"), holdout=work.get_column("holdout")
     )
+    excluded = work.get_column("excluded")
+    if stats is not None:
+        stats["held_out_of_test"] = out.filter(excluded).select("content_hash", "source_family", "group_key")
+    out = out.filter(~excluded)
     return out.with_columns(record=set_split_in_records(out))
 
 
@@ -373,65 +399,3 @@ def _set_split_slow(record_json: str, split: str, holdout: str) -> str:
 
 
 # --- leakage report ------------------------------------------------------------------------
-
-
-def leakage_report(frame: pl.DataFrame, registry: Registry) -> dict[str, Any]:
-    """Overlaps across splits and holdout violations, recomputed from the record JSON.
-
-    Every ``*_overlap`` and ``*_violations`` count is zero for a frame from ``assign_splits``; the
-    report holds counts and family names only (no content).
-    """
-    return leakage_from_fields(frame, decode_record_fields(frame), registry)
-
-
-def leakage_from_fields(frame: pl.DataFrame, fields: pl.DataFrame, registry: Registry) -> dict[str, Any]:
-    """leakage_report over fields already decoded by decode_record_fields (one parse, shared)."""
-    work = fields.select(
-        "content_hash", "split", "holdout", pl.when(pl.col("fut") != "").then(pl.col("fut")).alias("fut")
-    ).with_columns(
-        source_family=frame.get_column("source_family"),
-        **({"cluster_id": frame.get_column("cluster_id")} if "cluster_id" in frame.columns else {}),
-    )
-
-    def overlap(col: str) -> int:
-        return int(
-            work.filter(pl.col(col).is_not_null())
-            .group_by(col).agg(pl.col("split").n_unique().alias("n"))
-            .filter(pl.col("n") > 1).height
-        )
-
-    violations: dict[str, int] = {}
-    slices: dict[str, dict[str, Any]] = {}
-    for fam in registry.families:
-        rows = work.filter(pl.col("source_family") == fam.name)
-        if fam.holdout.mode == "test_only":
-            violations[fam.name] = int(rows.filter(pl.col("split") != "test").height)
-        elif fam.holdout.mode == "test_slice":
-            held = rows.filter(pl.col("holdout").is_in(["slice", "group"]))
-            violations[fam.name] = int(held.filter(pl.col("split") != "test").height)
-            slices[fam.name] = {
-                "records": rows.height,
-                "held_out_records": held.height,
-                "held_out_fraction": round(held.height / rows.height, 4) if rows.height else 0.0,
-                "target_fraction": fam.holdout.fraction,
-            }
-    unset = int(work.filter(~pl.col("split").is_in(list(SPLITS)) | pl.col("split").is_null()).height)
-    report = {
-        "records": frame.height,
-        "records_without_split": unset,
-        "splits": {s: int(work.filter(pl.col("split") == s).height) for s in SPLITS},
-        "exact_overlap": overlap("content_hash"),
-        "first_user_turn_overlap": overlap("fut"),
-        "near_dup_cluster_overlap": overlap("cluster_id") if "cluster_id" in work.columns else 0,
-        "near_dup_cluster_checked": "cluster_id" in work.columns,
-        "holdout_violations": violations,
-        "holdout_slices": slices,
-    }
-    report["ok"] = (
-        unset == 0
-        and report["exact_overlap"] == 0
-        and report["first_user_turn_overlap"] == 0
-        and report["near_dup_cluster_overlap"] == 0
-        and not any(violations.values())
-    )
-    return report

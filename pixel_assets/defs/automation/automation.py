@@ -12,7 +12,7 @@ import os
 import dagster as dg
 
 from pixel_assets.defs.automation.executors import data_job_executor
-from pixel_assets.defs.ingest.assets import REGISTRY
+from pixel_assets.defs.keys import REGISTRY
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.ingest.loaders import default_s3_client, resolve_source
 from pixel_assets.lib.registry import Registry

@@ -3,8 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from pixel_assets.defs.ingest.assets import REGISTRY
-from pixel_assets.defs.pii.assets import scrubbed_key
+from pixel_assets.defs.keys import REGISTRY, scrubbed_key
 from pixel_assets.defs.storage.outs import frame_out
 from pixel_assets.lib.report import markdown_table
 

@@ -1,12 +1,14 @@
-"""The eight verification gates as blocking asset checks on compiled_dataset, and the
-verification report asset. Both call pixel_assets.lib.gates (the same code as `pixel verify`)."""
+"""The eight verification gates as blocking asset checks on compiled_dataset (run on the STAGED
+bytes, before anything is published), and the verification report asset of the published dataset.
+Both call pixel_assets.lib.gates (the same code as `pixel verify`)."""
 
 
 from typing import Any
 
 import dagster as dg
 
-from pixel_assets.defs.gates.guard import COMPILED_DATASET_KEY, FINGERPRINT_KEY
+from pixel_assets.defs.gates.guard import staged_prefix, staged_version
+from pixel_assets.defs.keys import COMPILED_DATASET_KEY, FINGERPRINT_KEY, PUBLISHED_DATASET_KEY
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.gates import (
     DEFAULT_PREFIX,
@@ -46,10 +48,11 @@ def gate_metadata(report: VerificationReport, gate: GateResult) -> dict[str, Any
 
 
 @dg.multi_asset_check(specs=GATE_CHECK_SPECS, name="verification_gates",
-                      description="SPEC §6: the eight gates, recomputed from the shards as written.")
+                      description="SPEC §6: the eight gates, recomputed from the staged shards as written.")
 def verification_gates(context: dg.AssetCheckExecutionContext, data_root: DataRootResource):
     root = data_root.root()
-    report = verify_compiled_dataset(root, DEFAULT_PREFIX, config=GateConfig.from_env())
+    prefix = staged_prefix(root, staged_version(context.instance))
+    report = verify_compiled_dataset(root, prefix, config=GateConfig.from_env())
     # The report file is written here too, so it exists when a failed gate skips the report asset.
     key = write_report(root, report)
     context.log.info(f"gates: {len(GATE_NAMES) - len(report.failed_gates)}/{len(GATE_NAMES)} passed; report at {root.uri(key)}")
@@ -60,11 +63,12 @@ def verification_gates(context: dg.AssetCheckExecutionContext, data_root: DataRo
         )
 
 
-@dg.asset(key="verification_report", deps=[COMPILED_DATASET_KEY], group_name="reports", kinds={"json"})
+@dg.asset(key="verification_report", deps=[PUBLISHED_DATASET_KEY], group_name="reports", kinds={"json"})
 def verification_report(context: dg.AssetExecutionContext, data_root: DataRootResource) -> dict:
-    """All eight verdicts with their figures and the manifest they refer to (sha256, generated_at),
-    in final_dataset/verification_report.json next to the manifest. The report the gate checks
-    wrote is reused when it refers to the current manifest and thresholds; otherwise the gates run."""
+    """All eight verdicts on the PUBLISHED dataset with their figures and the manifest they refer
+    to (sha256, generated_at), in final_dataset/verification_report.json next to the manifest. The
+    report the gate checks wrote on staging (copied on promotion) is reused when it verified the
+    same bytes with the same thresholds; otherwise the gates run."""
     root = data_root.root()
     report, reused = current_report(root, DEFAULT_PREFIX, config=GateConfig.from_env())
     key = report_key(report.manifest_key)

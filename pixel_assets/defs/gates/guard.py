@@ -1,24 +1,24 @@
 """The training guard: training assets refuse to run unless every gate passed on the current
-compiled dataset.
+compiled dataset, and that dataset is the one published.
 
 A blocking asset check only stops the run it is part of; a later run that selects only training
 assets would otherwise train on a dataset whose gates failed. So before training, read the latest
 evaluation of each gate from the instance and require that it passed and that it targets the
 latest materialization of ``compiled_dataset``. Given the data root, the guard also requires that
-the published bytes are still the ones the gates verified (``dataset_fingerprint``, recorded in
-each check's metadata): shards replaced after verification are not trained on either.
+the published bytes (final_dataset/) are the ones the gates verified on staging
+(``dataset_fingerprint``, recorded in each check's metadata, relative keys so staged and promoted
+copies agree): a compile that was verified but not promoted, or shards replaced after promotion,
+are not trained on.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
+from pixel_assets.defs.keys import COMPILED_DATASET_KEY, DATASET_VERSION_KEY, FINGERPRINT_KEY
 from pixel_assets.lib.gates import GATE_NAMES
 from pixel_assets.lib.storage import DataRoot
 
-FINGERPRINT_KEY = "dataset_fingerprint"  # check metadata: the published bytes the gate verified
-
-COMPILED_DATASET_KEY = dg.AssetKey("compiled_dataset")
 
 
 def gate_problems(
@@ -63,22 +63,55 @@ def gate_problems(
             verified = evaluation.metadata.get(FINGERPRINT_KEY)
             verified = getattr(verified, "value", verified)
             if verified != current_fingerprint:
-                problems[key.name] = (f"passed in run {record.run_id[:8]}, but the published dataset changed since "
-                                      f"(verified {str(verified)[:19]}, now {current_fingerprint[:19]})")
+                problems[key.name] = (f"passed in run {record.run_id[:8]} on {str(verified)[:19]}, but the dataset "
+                                      f"is now {current_fingerprint[:19]}: the published dataset changed since, or "
+                                      "the verified compile was not promoted (materialize published_dataset)")
     return problems
+
+
+def staged_version(instance: dg.DagsterInstance) -> str | None:
+    """The dataset version the latest compiled_dataset materialization staged."""
+    event = instance.get_latest_materialization_event(COMPILED_DATASET_KEY)
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get(DATASET_VERSION_KEY)
+    return getattr(value, "value", value)
+
+
+def staged_prefix(root: DataRoot, version: str | None) -> str:
+    """Where that version is to be verified: its staging folder, or final_dataset/ once promoted
+    (the staging folder is removed on promotion)."""
+    from pixel_assets.lib.compiled import DEFAULT_PREFIX, read_manifest
+    from pixel_assets.lib.compiled.promote import staging_prefix
+
+    if version is None:
+        return DEFAULT_PREFIX
+    prefix = staging_prefix(version)
+    if not root.exists(f"{prefix}/manifest.json"):
+        try:
+            if read_manifest(root, validate=False).get("dataset_version") == version:
+                return DEFAULT_PREFIX
+        except ValueError:
+            pass
+    return prefix
 
 
 def require_passed_gates(context: dg.AssetExecutionContext | dg.OpExecutionContext,
                          data_root: DataRoot | None = None) -> None:
     """Raise dg.Failure naming every failed or missing gate unless all eight passed on the current
-    compiled_dataset materialization (and, given ``data_root``, on the bytes published there now).
+    compiled_dataset materialization (and, given ``data_root``, on exactly the bytes published
+    under final_dataset/ now: verified on staging, then promoted).
     Call it first thing in every training asset."""
     fingerprint = None
     if data_root is not None:
         from pixel_assets.lib.compiled import dataset_fingerprint
 
         fingerprint = dataset_fingerprint(data_root)
-    problems = gate_problems(context.instance, current_fingerprint=fingerprint)
+    # First whether every gate passed at all; only then whether it was on the published bytes
+    # (so a failed gate is named alone, not among seven "not promoted" lines).
+    problems = gate_problems(context.instance)
+    if not problems and fingerprint is not None:
+        problems = gate_problems(context.instance, current_fingerprint=fingerprint)
     if problems:
         lines = [f"{name}: {why}" for name, why in problems.items()]
         raise dg.Failure(

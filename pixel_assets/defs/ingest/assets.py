@@ -3,38 +3,19 @@
 import dagster as dg
 import polars as pl
 
+from pixel_assets.defs.keys import REGISTRY, family_tags, normalized_key, quarantine_key, raw_key  # noqa: F401 (re-exported)
 from pixel_assets.defs.storage.outs import frame_out
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.contract import QUARANTINE_FRAME_SCHEMA
-from pixel_assets.lib.coverage import CoverageThresholds, compute_coverage
+from pixel_assets.lib.coverage import CoverageThresholds, compute_coverage, unmatched_sources
 from pixel_assets.lib.ingest import ingest_family
-from pixel_assets.lib.registry import Family, load_registry
+from pixel_assets.lib.registry import Family
 from pixel_assets.lib.report import markdown_table
-
-REGISTRY = load_registry()
-
-
-def raw_key(family: str) -> dg.AssetKey:
-    return dg.AssetKey(["raw", family])
-
-
-def normalized_key(family: str) -> dg.AssetKey:
-    return dg.AssetKey(["normalized", family])
-
-
-def quarantine_key(family: str) -> dg.AssetKey:
-    return dg.AssetKey(["quarantine", family])
-
 
 def _sources_md(family: Family) -> str:
     return markdown_table(
         [{"path": s.path, "format": s.format, "options": s.options or ""} for s in family.sources]
     )
-
-
-def family_tags(family: Family) -> dict[str, str]:
-    """Tags on every per-family asset, so the UI can filter a family's whole lineage."""
-    return {"family": family.name, "required": str(family.required).lower()}
 
 
 def build_raw_source_spec(family: Family) -> dg.AssetSpec:
@@ -142,7 +123,7 @@ class CoverageConfig(dg.Config):
     kinds={"json"},
 )
 def coverage_report(
-    context: dg.AssetExecutionContext, config: CoverageConfig, **frames: pl.DataFrame
+    context: dg.AssetExecutionContext, config: CoverageConfig, data_root: DataRootResource, **frames: pl.DataFrame
 ) -> dict:
     """Present / partial / missing per required family, from *normalized* record counts (the
     coverage gate applies the same thresholds to the *compiled* conversations, after dedup and PII)."""
@@ -150,6 +131,7 @@ def coverage_report(
         {name: len(frame) for name, frame in frames.items()},
         REGISTRY,
         CoverageThresholds(config.min_present, config.min_partial),
+        unmatched_sources(REGISTRY, data_root.root(), data_root.s3_client()),
     )
     rows = [{"family": n, "normalized_records": v["conversations"],
              **{k: x for k, x in v.items() if k != "conversations"}} for n, v in report["families"].items()]
@@ -158,9 +140,18 @@ def coverage_report(
             "ok": report["ok"],
             "required_missing": ", ".join(report["required_missing"]) or "none",
             "required_partial": ", ".join(report["required_partial"]) or "none",
+            # ERROR: a required family's source glob matches no file; WARNING: a non-required one's.
+            "required_sources_without_files": ", ".join(report["required_sources_without_files"]) or "none",
+            "optional_sources_without_files": ", ".join(report["optional_sources_without_files"]) or "none",
             "families": dg.MetadataValue.md(markdown_table(rows)),
         }
     )
-    if not report["ok"]:
+    if report["required_missing"]:
         context.log.warning(f"required families missing: {report['required_missing']}")
+    if report["required_sources_without_files"]:
+        context.log.error(f"ERROR required families whose source globs match no file: "
+                          f"{report['required_sources_without_files']}")
+    if report["optional_sources_without_files"]:
+        context.log.warning(f"non-required families whose source globs match no file: "
+                            f"{report['optional_sources_without_files']}")
     return report

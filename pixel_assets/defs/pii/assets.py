@@ -6,21 +6,13 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from pixel_assets.defs.ingest.assets import REGISTRY, family_tags, normalized_key
+from pixel_assets.defs.keys import REGISTRY, family_tags, normalized_key, review_key, scrubbed_key
 from pixel_assets.defs.pii.resources import PiiResource
 from pixel_assets.defs.storage.outs import frame_out
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.contract import empty_records_frame
 from pixel_assets.lib.registry import Family
 from pixel_assets.lib.report import markdown_table
-
-
-def scrubbed_key(family: str) -> dg.AssetKey:
-    return dg.AssetKey(["scrubbed", family])
-
-
-def review_key(family: str) -> dg.AssetKey:
-    return dg.AssetKey(["pii_review", family])
 
 
 class PiiScrubConfig(dg.Config):

@@ -15,7 +15,8 @@ import polars as pl
 from pixel_assets.lib.compiled.manifest import EXPORT_KEY, MANIFEST_VERSION, validate_manifest
 from pixel_assets.lib.contract import SPLITS, record_errors, sha256_digest, utc_now_iso
 from pixel_assets.lib.registry import Registry
-from pixel_assets.lib.splits import decode_record_fields, leakage_from_fields
+from pixel_assets.lib.leakage import leakage_from_fields
+from pixel_assets.lib.splits import decode_record_fields
 
 DEFAULT_SHARD_MAX_BYTES = 50_000_000
 

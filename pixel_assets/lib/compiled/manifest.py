@@ -77,8 +77,10 @@ def validate_manifest(manifest: dict[str, Any], *, max_errors: int = 50) -> list
         shards = splits[split]["shards"]
         if sum(s["conversation_count"] for s in shards) != splits[split]["conversations"]:
             errors.append(f"splits/{split}: conversations != sum of shard conversation_count")
+        version = manifest.get("dataset_version")
+        data_dir = f"data/{version}/" if version else ""
         for shard in shards:
-            if not shard["path"].startswith(f"{split}/{split}_"):
+            if not shard["path"].startswith(f"{data_dir}{split}/{split}_"):
                 errors.append(f"splits/{split}: shard {shard['shard_id']} path is not under {split}/")
     total = manifest["total_conversations"]
     if sum(splits[s]["conversations"] for s in SPLITS) != total:
@@ -94,6 +96,9 @@ def validate_manifest(manifest: dict[str, Any], *, max_errors: int = 50) -> list
             errors.append(f"source_families: {split} counts do not add up to splits/{split}")
     if len(provenance) != total:
         errors.append(f"provenance_map has {len(provenance)} entries for {total} conversations")
+    if manifest.get("dataset_version") and not manifest["compiled_export"]["path"].startswith(
+            f"data/{manifest['dataset_version']}/"):
+        errors.append("compiled_export path is not under data/<dataset_version>/")
     if manifest["compiled_export"]["conversation_count"] != total:
         errors.append("compiled_export conversation_count != total_conversations")
     return errors[:max_errors]

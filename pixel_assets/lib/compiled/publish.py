@@ -1,6 +1,8 @@
-"""Publish a compiled dataset to a DataRoot (local directory or S3) at "final_dataset/".
+"""Write a compiled dataset into one folder of a DataRoot (local directory or S3), unverified.
 
-Order, so a reader never sees a manifest that points at missing or partial shards:
+The pipeline writes this way only into its staging area (``staging/<version>/``); what readers see
+under ``final_dataset/`` is promoted from there once every gate passed (``promote.py``). Tests and
+benchmarks use it to lay a dataset down directly. Order inside the folder, so a reader never sees a manifest that points at missing or partial shards:
 
 1. delete the previous ``manifest.json`` (shards are about to be overwritten at their canonical
    paths, so the old manifest would no longer match them; "no manifest" means "not published");
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +31,8 @@ from pixel_assets.lib.storage import DataRoot
 
 DEFAULT_PREFIX = "final_dataset"
 MANAGED_FOLDERS = (*SPLITS, "compiled")
+DATA_FOLDER = "data"  # versioned layout: <prefix>/data/<dataset_version>/{train,val,test,compiled}/
+_VERSION_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}")
 
 
 class ManifestError(ValueError):
@@ -103,27 +108,51 @@ def read_manifest(root: DataRoot, prefix: str = DEFAULT_PREFIX, *, validate: boo
     return manifest
 
 
+def data_dir_of(manifest: Any) -> str:
+    """The folder (relative to the manifest) that holds a versioned dataset's files,
+    "data/<dataset_version>"; "" for the unversioned layout (split folders next to the manifest)."""
+    version = manifest.get("dataset_version") if isinstance(manifest, dict) else None
+    return f"{DATA_FOLDER}/{version}" if isinstance(version, str) and _VERSION_RE.fullmatch(version) else ""
+
+
+def _stored_manifest(root: DataRoot, prefix: str) -> tuple[bytes | None, dict[str, Any] | None]:
+    key = _join(prefix, MANIFEST_NAME)
+    if not root.exists(key):
+        return None, None
+    data = root.read_bytes(key)
+    try:
+        manifest = json.loads(data)
+    except ValueError:
+        manifest = None
+    return data, manifest if isinstance(manifest, dict) else None
+
+
 def dataset_fingerprint(root: DataRoot, prefix: str = DEFAULT_PREFIX) -> str:
-    """sha256 over the manifest and every file in the split and export folders, as stored now
-    (key and sha256 of its bytes). Two equal fingerprints mean the same published bytes: the gates
-    record it, and training compares it, so shards replaced after verification are noticed even
-    when the manifest was left alone."""
-    manifest_key = _join(prefix, MANIFEST_NAME)
-    manifest = sha256_digest(root.read_bytes(manifest_key)) if root.exists(manifest_key) else None
-    files = {key: sha256_digest(root.read_bytes(key)) for key in published_files(root, prefix)}
-    return fingerprint_of(manifest_key, manifest, files)
+    """sha256 over the manifest and every file of the dataset it describes, as stored now (key
+    relative to ``prefix`` and sha256 of its bytes). Two equal fingerprints mean the same bytes: the
+    gates record it, and training compares it, so shards replaced after verification are noticed
+    even when the manifest was left alone. Keys are relative, so a staged dataset and the same
+    dataset once promoted have the same fingerprint."""
+    data, manifest = _stored_manifest(root, prefix)
+    files = {key: sha256_digest(root.read_bytes(_join(prefix, key))) for key in published_files(root, prefix, manifest)}
+    return fingerprint_of(MANIFEST_NAME, sha256_digest(data) if data is not None else None, files)
 
 
-def published_files(root: DataRoot, prefix: str = DEFAULT_PREFIX) -> list[str]:
-    """Every file key in the split and export folders (S3 "folder" marker objects left out)."""
-    return sorted(key for folder in MANAGED_FOLDERS for key in root.list_keys(_join(prefix, folder) + "/")
+def published_files(root: DataRoot, prefix: str = DEFAULT_PREFIX, manifest: dict[str, Any] | None = None) -> list[str]:
+    """Every file of the dataset, relative to ``prefix``: the split and export folders of its data
+    folder (S3 "folder" marker objects left out). ``manifest``: the stored one when not given."""
+    if manifest is None:
+        manifest = _stored_manifest(root, prefix)[1]
+    base = _join(prefix, data_dir_of(manifest))
+    strip = len(prefix.strip("/")) + 1 if prefix.strip("/") else 0
+    return sorted(key[strip:] for folder in MANAGED_FOLDERS for key in root.list_keys(_join(base, folder) + "/")
                   if not key.endswith("/"))
 
 
 def fingerprint_of(manifest_key: str, manifest_sha256: str | None, files: dict[str, str | None]) -> str:
     """The dataset fingerprint from file digests ("sha256:<hex>", None = missing): the manifest
-    first, then the files by key. The gates build it from the bytes they read, so the shards are
-    not read a second time."""
+    first, then the files by key (relative to the dataset prefix). The gates build it from the
+    bytes they read, so the shards are not read a second time."""
     digest = hashlib.sha256()
     for key, sha in [(manifest_key, manifest_sha256), *sorted(files.items())]:
         digest.update(f"{key}\t{sha.removeprefix('sha256:') if sha else 'missing'}\n".encode())
