@@ -40,14 +40,10 @@ def read_split(root: DataRoot, split: str, families: set[str] | None = None,
     """The records of one split of the published dataset, in shard order (optionally only some
     families), read through the manifest."""
     manifest = read_manifest(root, prefix, validate=False)
-    try:  # the versioned layout (shards under <prefix>/data/<version>/), when publication has it
-        from pixel_assets.lib.compiled.publish import data_dir_of
-    except ImportError:
-        data_dir_of = None
-    base = "/".join(p for p in (prefix, data_dir_of(manifest) if data_dir_of else "") if p)
     records = []
     for shard in manifest["splits"][split]["shards"]:
-        for line in root.read_text(f"{base}/{shard['path']}").splitlines():
+        # A shard's path is relative to the manifest's folder (data/<version>/... when versioned).
+        for line in root.read_text(f"{prefix}/{shard['path']}").splitlines():
             if not line.strip():
                 continue
             record = json.loads(line)
