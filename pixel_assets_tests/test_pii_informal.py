@@ -102,3 +102,22 @@ def test_over_redaction_on_pii_free_conversations(scrubber):
     lowercase = [[{**m, "content": m["content"].lower()} for m in c] for c in clean_conversations(100, seed=31)]
     result = evaluate_detector(scrubber, labeled_set(10, seed=2), clean=lowercase)
     assert result["over_redaction"]["per_conversation"] <= MAX_FALSE_DETECTIONS_PER_CLEAN_CONVERSATION
+
+
+@pytest.mark.parametrize("text,value,entity", [
+    # Full names that are also ordinary words, as the object of a person verb (missed in the demo).
+    ("I finally told Crystal Sharp how I felt.", "Crystal Sharp", "PERSON"),
+    ("It keeps happening. I finally told Tiffany Myers how I felt.", "Tiffany Myers", "PERSON"),
+    # Plural USPS street suffixes ("Coves", "Drives", "Flats") and "Causeway" with a unit.
+    ("I still drive past 29706 Smith Coves where it happened.", "29706 Smith Coves", "STREET_ADDRESS"),
+    ("I still drive past 867 Reed Drives where it happened.", "867 Reed Drives", "STREET_ADDRESS"),
+    ("I still drive past 32621 Justin Causeway Apt. 639 where it happened.", "32621 Justin Causeway Apt. 639",
+     "STREET_ADDRESS"),
+])
+def test_demo_shaped_names_and_addresses_are_found(scrubber, text, value, entity):
+    [dets] = scrubber.detect([text])
+    assert value in [text[d.start:d.end] for d in dets if d.entity_type == entity]
+
+
+def test_capitalised_words_after_a_verb_are_not_a_name_when_three_run_together(scrubber):
+    assert persons(scrubber, "Last night I texted Crisis Text Line and it helped.") == []

@@ -113,8 +113,6 @@ def test_no_planted_pii_in_event_log_or_metadata(demo_run):
     assert not leaked, f"{len(leaked)} planted PII values found in the event log"
 
 
-@pytest.mark.xfail(strict=False, reason="trust-pii (issue 10 points 2-3: names in informal text, re-scan loop) "
-                   "fixes the scrubber misses; the lead flips this to a plain test after merging it")
 def test_no_planted_person_or_location_in_any_published_shard(demo_run):
     root = demo_run["root"]
     plan = load_plan(root)

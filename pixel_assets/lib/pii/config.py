@@ -14,7 +14,7 @@ import yaml
 
 DEFAULT_CONFIG = "pii.yaml"  # in pixel_assets/config/
 # Bump when detector code changes in a way that changes results (invalidates cached detections).
-DETECTOR_VERSION = "2"
+DETECTOR_VERSION = "3"  # 3: plural street suffixes, capitalised names as objects of person verbs
 
 
 class PiiConfigError(ValueError):

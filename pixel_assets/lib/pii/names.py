@@ -250,6 +250,14 @@ _SUBJECT_RE = re.compile(
     r"(?P<name>" + _NAMEISH + r")\s+(?:(?P<verb>" + _PERSON_VERBS + r")|left|is|was|has|had|does|did|never|always|"
     r"still|just|and i|and me)\b"
 )
+# A capitalised first + last name as the object of a person verb ("I finally told Bryce Maldonado",
+# "I met Crystal Sharp"): mid-sentence capitals after these verbs are a name even when both words are
+# also ordinary words. Exactly two capitalised words, so "called Crisis Text Line" is not one.
+_OBJECT_RE = re.compile(
+    r"\b(?:told|tell|tells|asked|ask|texted|text|called|call|met|meet|messaged|emailed|thanked|forgave|"
+    r"hugged|visited|married|divorced|dating|dated|with)\s+(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’-]+\s+"
+    r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’-]+)(?!\s+[A-ZÀ-ÖØ-Þ])\b"
+)
 _NOT_NAME = frozenset("""
 said says told tells texted called yelled hit left came went got gets is was has had and or but
 """.split())
@@ -307,6 +315,10 @@ def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
         found[(start, _trim(text, start, end))] = score
     for start, end in _glued_names(text):
         found.setdefault((start, end), score)
+    for m in _OBJECT_RE.finditer(text):
+        first = m.group("name").split()[0]
+        if not set(word_flags(first) or "") & set("sx"):  # not a stop word or calendar word ("told Monday ...")
+            found.setdefault(m.span("name"), score)
     for m in _SUBJECT_RE.finditer(text):
         flags = word_flags(m.group("name"))
         if len(m.group("name")) > 2 and (flags is None or (flags == "w" and m.group("verb"))):

@@ -39,19 +39,33 @@ _IP_SCORE = 0.8
 # Social handles: @name not preceded by a word char (so not the middle of an email).
 _HANDLE_PATTERNS = [(r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{1,28}[A-Za-z0-9_])\b", 0.8)]
 # Street addresses: number + capitalised street name + suffix, optional unit.
-_STREET_SUFFIX = (
-    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|"
-    r"Terrace|Ter|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Crossing|Xing|"
-    r"Loop|Path|Pike|Ridge|Row|Run|Alley|Station|Mission|Overpass|Plaza|Port|Points?|Pines?|"
-    r"Mountains?|Mills?|Meadows?|Manors?|Lights?|Lakes?|Landing|Keys?|Islands?|Hills?|Heights|"
-    r"Harbors?|Groves?|Gardens?|Fields?|Falls|Estates?|Extensions?|Crescent|Creek|Courts|"
-    r"Corners?|Centers?|Camp|Burgs?|Brooks?|Bridge|Branch|Bypass|Bluffs?|Club|Common|Cove|"
-    r"Canyon|Curve|Dale|Dam|Divide|Ferry|Forge|Fork|Forks|Fort|Freeway|Gateway|Glen|Green|"
-    r"Haven|Hollow|Inlet|Junction|Knolls?|Lodge|Mall|Motorway|Neck|Orchard|Oval|Park|Parks|"
-    r"Pass|Prairie|Radial|Ranch|Rapids?|Rest|Route|Shoals?|Shores?|Skyway|Springs?|Spur|"
-    r"Stream|Summit|Throughway|Trace|Track|Trafficway|Tunnel|Turnpike|Union|Valleys?|Via|"
-    r"Viaduct|Views?|Villages?|Ville|Vista|Walks?|Wall|Wells?)"
+_STREET_SUFFIX_WORDS = (
+    "Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|"
+    "Terrace|Ter|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Crossing|Xing|"
+    "Loop|Path|Pike|Ridge|Row|Run|Alley|Station|Mission|Overpass|Plaza|Port|Point|Pine|"
+    "Mountain|Mill|Meadow|Manor|Light|Lake|Landing|Key|Island|Hill|Heights|"
+    "Harbor|Grove|Garden|Field|Falls|Estate|Extension|Crescent|Creek|"
+    "Corner|Center|Camp|Burg|Brook|Bridge|Branch|Bypass|Bluff|Club|Common|Cove|"
+    "Canyon|Curve|Dale|Dam|Divide|Ferry|Forge|Fork|Fort|Freeway|Gateway|Glen|Green|"
+    "Haven|Hollow|Inlet|Junction|Knoll|Lodge|Mall|Motorway|Neck|Orchard|Oval|Park|"
+    "Pass|Prairie|Radial|Ranch|Rapid|Rest|Route|Shoal|Shore|Skyway|Spring|Spur|"
+    "Stream|Summit|Throughway|Trace|Track|Trafficway|Tunnel|Turnpike|Union|Valley|Via|"
+    "Viaduct|View|Village|Ville|Vista|Walk|Wall|Well"
 )
+
+
+def _street_suffixes() -> str:
+    """USPS street suffixes (Faker's en_US list is that standard list) plus common abbreviations,
+    each also in the plural ("Coves", "Drives", "Flats")."""
+    from faker.providers.address.en_US import Provider
+
+    words = set(_STREET_SUFFIX_WORDS.split("|")) | set(Provider.street_suffixes)
+    alternatives = sorted({w.rstrip("s") if w.endswith("s") and len(w) > 4 else w for w in words}, key=len,
+                          reverse=True)
+    return "(?:" + "|".join(f"{w}s?" for w in alternatives) + ")"
+
+
+_STREET_SUFFIX = _street_suffixes()
 _ADDRESS_PATTERNS = [(
     r"\b\d{1,6}\s+(?:[A-Z][a-z]+\.?\s+){1,3}" + _STREET_SUFFIX + r"\b\.?"
     r"(?:,?\s+(?:Apt\.?|Suite|Unit|#)\s*\d+)?"
