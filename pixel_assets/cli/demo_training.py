@@ -19,6 +19,18 @@ DEMO_ENV = {
 def demo_environment() -> None:
     for name, value in DEMO_ENV.items():
         os.environ.setdefault(name, value)
+    _quiet_libraries()
+
+
+def _quiet_libraries() -> None:
+    """The demo's terminal shows the per-stage lines, not library progress bars and deprecation
+    notices (transformers 5 warns on every trainer it builds); the Dagster log keeps the progress."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\.|$)")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("WANDB_SILENT", "true")
 
 
 def _fmt(value) -> str:
