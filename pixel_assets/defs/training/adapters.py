@@ -82,34 +82,13 @@ def load_trained(base: str, adapter_dir: Path | None, force_cpu: bool = False):
 
 
 def eval_loss(model, tokenizer, records: list[dict], max_length: int | None = None) -> float:
-    """Mean token loss over a stage's validation lines: assistant tokens of conversations (the
-    library's evaluate_records), every token of phase-A text blocks (written here: the library
-    evaluates conversations only)."""
-    import torch
-
+    """Mean token loss over a stage's validation lines (the library's evaluate_records: assistant
+    tokens of conversations, every token of phase-A text blocks); NaN when no token has a loss."""
     from pixel_assets.lib.training.evaluation import evaluate_records
 
-    chats = [r for r in records if "messages" in r]
-    texts = [r for r in records if "messages" not in r and r.get("text")]
-    total, count = 0.0, 0
-    if chats:
-        fig = evaluate_records(model, tokenizer, chats, max_length=max_length)
-        if fig["loss"] is not None:
-            total, count = fig["loss"] * fig["tokens"], fig["tokens"]
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for record in texts:
-            ids = (tokenizer(record["text"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
-            ids = ids[:max_length] if max_length else ids
-            if len(ids) < 2:
-                continue
-            batch = torch.tensor([ids], device=device)
-            total += float(model(input_ids=batch, labels=batch).loss) * (len(ids) - 1)
-            count += len(ids) - 1
-    model.train(was_training)
-    return total / count if count else float("nan")
+    lines = [r for r in records if "messages" in r or r.get("text")]
+    loss = evaluate_records(model, tokenizer, lines, max_length=max_length)["loss"]
+    return float("nan") if loss is None else loss
 
 
 def probe_answers(model, tokenizer, seed: int, max_new_tokens: int | None = None) -> list[dict[str, Any]]:
