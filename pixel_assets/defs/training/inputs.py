@@ -13,43 +13,21 @@ assets are part of the data side (group `compiled`, materialized by the compile 
 gates pass); they read the published files and train nothing.
 """
 
-import json
 from collections import defaultdict
 from typing import Any
 
 import dagster as dg
 
-from pixel_assets.defs.gates.guard import COMPILED_DATASET_KEY
+from pixel_assets.defs.keys import PUBLISHED_DATASET_KEY
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.defs.training import settings as s
-from pixel_assets.lib.compiled.publish import read_manifest
 from pixel_assets.lib.storage import DataRoot
 from pixel_assets.lib.training.curriculum import Curriculum, StageConfig
+from pixel_assets.lib.training.plan import read_published_split as read_split
 
-try:  # verify-then-publish: training reads what `published_dataset` promoted
-    from pixel_assets.defs.keys import PUBLISHED_DATASET_KEY as UPSTREAM_KEY
-except ImportError:  # before it: the compiled dataset is published by compiled_dataset itself
-    UPSTREAM_KEY = COMPILED_DATASET_KEY
+UPSTREAM_KEY = PUBLISHED_DATASET_KEY  # verify-then-publish: training reads what `published_dataset` promoted
 
-DATASET_PREFIX = "final_dataset"
 TRAINING_SPLITS = ("train", "val")  # what training reads; the test split is evaluation's only
-
-
-def read_split(root: DataRoot, split: str, families: set[str] | None = None,
-               prefix: str = DATASET_PREFIX) -> list[dict[str, Any]]:
-    """The records of one split of the published dataset, in shard order (optionally only some
-    families), read through the manifest."""
-    manifest = read_manifest(root, prefix, validate=False)
-    records = []
-    for shard in manifest["splits"][split]["shards"]:
-        # A shard's path is relative to the manifest's folder (data/<version>/... when versioned).
-        for line in root.read_text(f"{prefix}/{shard['path']}").splitlines():
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            if families is None or record["metadata"]["source_family"] in families:
-                records.append(record)
-    return records
 
 
 def records_by_family(root: DataRoot, splits: tuple[str, ...]) -> dict[str, dict[str, list[dict]]]:
