@@ -131,3 +131,28 @@ def test_every_dialog_format_takes_the_options():
     for fmt, key in (("chatml", "messages"), ("sharegpt", "conversations"), ("client_therapist", "conversation")):
         recs, quar = load(fmt, [{key: turns}], role_map=role_map)
         assert quar == [] and pairs(recs[0]) == [("user", "q"), ("assistant", "a")], fmt
+
+
+@pytest.mark.parametrize("options, expected", [
+    ({"consecutive_turns": "merg"}, "consecutive_turns"),
+    ({"role_map": {"seeker": "usr"}}, "role_map"),
+])
+def test_a_misspelt_option_value_fails_the_registry_load_naming_the_entry(options, expected):
+    data = minimal_registry()
+    data["families"][2]["sources"][0]["options"] = options
+    with pytest.raises(RegistryError, match=rf"families\[2\].*sources\[0\].*{expected}"):
+        parse_registry(data)
+
+
+def test_hf_dataset_takes_its_row_formats_options_and_no_others():
+    data = minimal_registry()
+    data["families"][0]["sources"][0] = {"path": "sources/x/saved", "format": "hf_dataset",
+                                         "options": {"row_format": "qa_csv", "answer_column": "reply", "split": "test"}}
+    source = parse_registry(data).families[0].sources[0]
+    assert (source.row_format, source.option("answer_column"), source.option("html")) == ("qa_csv", "reply", True)
+    data["families"][0]["sources"][0]["options"] = {"row_format": "qa_csv", "messages_key": "dialog"}
+    with pytest.raises(RegistryError, match=r"families\[0\].*no options \['messages_key'\]"):
+        parse_registry(data)
+    data["families"][0]["sources"][0]["options"] = {"row_format": "transcripts"}
+    with pytest.raises(RegistryError, match=r"families\[0\].*row_format 'transcripts'"):
+        parse_registry(data)

@@ -152,7 +152,16 @@ def _parse_source(where: str, raw: Any) -> Source:
         hints = [f"{b!r} -> {close[0]!r}" for b in sorted(bad) if (close := difflib.get_close_matches(b, accepted, 1))]
         hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
         raise _fail(where, f"format {fmt!r} has no options {sorted(bad)}{hint}; it accepts {sorted(accepted)}")
-    return Source(path=path, format=fmt, options=dict(options))
+    source = Source(path=path, format=fmt, options=dict(options))
+    # Values too (a misspelt `consecutive_turns: merg`), so the code location fails on load naming
+    # the entry rather than a run failing later. Lazy import: the loaders import this module.
+    from pixel_assets.lib.ingest.formats import IngestConfigError, validate_options
+
+    try:
+        validate_options(source)
+    except IngestConfigError as exc:
+        raise _fail(where, str(exc)) from None
+    return source
 
 
 def _parse_holdout(where: str, raw: Any) -> Holdout:
