@@ -122,7 +122,7 @@ def test_misspelt_dialog_option_is_a_registry_error_naming_the_entry_and_the_fix
         parse_registry(data)
     message = str(info.value)
     assert re.search(r"families\[4\].*sources\[0\]", message)
-    assert "role_mapp" in message and "did you mean 'role_mapp' -> 'role_map'" in message
+    assert "role_mapp" in message and "did you mean 'role_map' for 'role_mapp'" in message
 
 
 def test_every_dialog_format_takes_the_options():

@@ -149,9 +149,10 @@ def _parse_source(where: str, raw: Any) -> Source:
     accepted = accepted_options(fmt, row_format)
     bad = set(options) - set(accepted)
     if bad:
-        hints = [f"{b!r} -> {close[0]!r}" for b in sorted(bad) if (close := difflib.get_close_matches(b, accepted, 1))]
+        bad_names = sorted(map(str, bad))
+        hints = [f"{close[0]!r} for {b!r}" for b in bad_names if (close := difflib.get_close_matches(b, accepted, 1))]
         hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
-        raise _fail(where, f"format {fmt!r} has no options {sorted(bad)}{hint}; it accepts {sorted(accepted)}")
+        raise _fail(where, f"format {fmt!r} has no options {bad_names}{hint}; it accepts {sorted(accepted)}")
     source = Source(path=path, format=fmt, options=dict(options))
     # Values too (a misspelt `consecutive_turns: merg`), so the code location fails on load naming
     # the entry rather than a run failing later. Lazy import: the loaders import this module.

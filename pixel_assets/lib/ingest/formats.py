@@ -162,9 +162,10 @@ def _is_str_list(value: Any) -> bool:
 
 def validate_options(source: Source) -> None:
     """Fail fast on unusable option values (the registry checks only their names)."""
-    from pixel_assets.lib.registry import DIALOG_OPTIONS, FORMAT_OPTIONS
+    from pixel_assets.lib.registry import DIALOG_OPTIONS, ROW_FORMATS_OF_HF_DATASET
 
-    if source.format not in EXTRACTORS or source.row_format not in FORMAT_OPTIONS:
+    row_formats = ROW_FORMATS_OF_HF_DATASET if source.format == "hf_dataset" else EXTRACTORS
+    if source.format not in EXTRACTORS or source.row_format not in row_formats:
         raise IngestConfigError(f"source {source.path!r}: no loader for format {source.row_format!r}")
     for key, default in source.accepted_options().items():
         if key in DIALOG_OPTIONS and source.row_format in DIALOG_FORMATS:

@@ -206,7 +206,8 @@ def ingest_family(
         split = source.option("split") if source.format == "hf_dataset" else None
         matches = resolve_source(source.path, root, s3_client, split=split)
         if not matches:
-            log(f"WARNING {family.name}: source glob {source.path!r} matched no files")
+            where = " (not in the local Hugging Face cache)" if source.path.startswith(tables.HF_PREFIX) else ""
+            log(f"WARNING {family.name}: source glob {source.path!r} matched no files{where}")
             continue
         for file_root, key in matches:
             source_key = file_root.uri(key)
