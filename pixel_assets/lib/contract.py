@@ -200,6 +200,7 @@ QUARANTINE_REASONS = (
     "no_user_or_assistant_turn",
     "empty_content",
     "unknown_role",
+    "consecutive_turns",  # two turns in a row by one speaker, with the source's consecutive_turns: quarantine
     "wrong_types",
     "oversize_record",
     "unreadable_source",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,12 +21,22 @@ SEED_REQUIRED_FAMILIES = (
     "roleplay_simulator", "dpo_preference",
 )
 
+# Options every turn-list format accepts besides where its turns are (docs/ingest.md, "Dialog options").
+DIALOG_OPTIONS: dict[str, Any] = {
+    "role_key": ["role", "from", "speaker", "author"],  # first key with a non-null value wins
+    "content_key": ["content", "text", "value", "message", "utterance"],  # first string wins
+    "role_map": {},  # source role name -> user | assistant | system, before the built-in aliases
+    "consecutive_turns": "keep",  # keep | merge | quarantine
+    "system_fields": [],  # record keys carried as one system turn ("situation: ...")
+    "metadata_fields": [],  # record keys copied into the record metadata (scalars)
+}
+
 # Every source format the loaders read, with the options each accepts and their defaults.
-# Adding a CSV/JSON source with other column or key names is an edit of `options` only.
+# Adding a CSV/JSON/Parquet source with other column or key names is an edit of `options` only.
 FORMAT_OPTIONS: dict[str, dict[str, Any]] = {
-    "chatml": {"messages_key": "messages"},
-    "client_therapist": {"conversation_key": "conversation"},
-    "sharegpt": {"conversations_key": "conversations"},
+    "chatml": {"messages_key": "messages", **DIALOG_OPTIONS},
+    "client_therapist": {"conversation_key": "conversation", **DIALOG_OPTIONS},
+    "sharegpt": {"conversations_key": "conversations", **DIALOG_OPTIONS},
     "context_response": {"user_key": "Context", "assistant_key": "Response"},
     "cot_qa": {"question_key": "question", "answer_key": "answer", "reasoning_key": "metadata.reasoning"},
     "instruction": {"instruction_key": "instruction", "input_key": "input", "output_keys": ["output", "response"]},
@@ -34,7 +45,11 @@ FORMAT_OPTIONS: dict[str, dict[str, Any]] = {
     "edge_case_prompt_response": {"prompt_key": "prompt", "response_key": "response", "prompt_role": "assistant"},
     "preference_pairs": {"prompt_key": "prompt", "chosen_key": "chosen", "rejected_key": "rejected"},
     "transcripts": {},
+    # A dataset saved with datasets.save_to_disk, or hf://owner/name in the local HF hub cache;
+    # each row has the shape of `row_format`, whose options are accepted beside these.
+    "hf_dataset": {"row_format": "chatml", "split": "train"},
 }
+ROW_FORMATS_OF_HF_DATASET = tuple(f for f in FORMAT_OPTIONS if f not in ("hf_dataset", "transcripts"))
 
 HOLDOUT_MODES = ("none", "test_only", "test_slice")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -50,8 +65,25 @@ class Source:
     format: str
     options: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def row_format(self) -> str:
+        """The shape of one record: the format itself, or an hf_dataset's `row_format`."""
+        if self.format == "hf_dataset":
+            return self.options.get("row_format", FORMAT_OPTIONS["hf_dataset"]["row_format"])
+        return self.format
+
+    def accepted_options(self) -> dict[str, Any]:
+        """Every option this source accepts, with its default."""
+        return accepted_options(self.format, self.row_format)
+
     def option(self, key: str) -> Any:
-        return self.options.get(key, FORMAT_OPTIONS[self.format][key])
+        return self.options.get(key, self.accepted_options()[key])
+
+
+def accepted_options(fmt: str, row_format: str | None = None) -> dict[str, Any]:
+    if fmt == "hf_dataset":
+        return {**FORMAT_OPTIONS.get(row_format or "", {}), **FORMAT_OPTIONS["hf_dataset"]}
+    return FORMAT_OPTIONS[fmt]
 
 
 @dataclass(frozen=True)
@@ -111,10 +143,26 @@ def _parse_source(where: str, raw: Any) -> Source:
         raise _fail(where, f"unknown format {fmt!r}; known formats: {', '.join(FORMAT_OPTIONS)}")
     if not isinstance(options, dict):
         raise _fail(where, "'options' must be a mapping")
-    bad = set(options) - set(FORMAT_OPTIONS[fmt])
+    row_format = options.get("row_format", FORMAT_OPTIONS["hf_dataset"]["row_format"])
+    if fmt == "hf_dataset" and row_format not in ROW_FORMATS_OF_HF_DATASET:
+        raise _fail(where, f"hf_dataset row_format {row_format!r} is not one of {', '.join(ROW_FORMATS_OF_HF_DATASET)}")
+    accepted = accepted_options(fmt, row_format)
+    bad = set(options) - set(accepted)
     if bad:
-        raise _fail(where, f"format {fmt!r} has no options {sorted(bad)}; it accepts {sorted(FORMAT_OPTIONS[fmt])}")
-    return Source(path=path, format=fmt, options=dict(options))
+        bad_names = sorted(map(str, bad))
+        hints = [f"{close[0]!r} for {b!r}" for b in bad_names if (close := difflib.get_close_matches(b, accepted, 1))]
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        raise _fail(where, f"format {fmt!r} has no options {bad_names}{hint}; it accepts {sorted(accepted)}")
+    source = Source(path=path, format=fmt, options=dict(options))
+    # Values too (a misspelt `consecutive_turns: merg`), so the code location fails on load naming
+    # the entry rather than a run failing later. Lazy import: the loaders import this module.
+    from pixel_assets.lib.ingest.formats import IngestConfigError, validate_options
+
+    try:
+        validate_options(source)
+    except IngestConfigError as exc:
+        raise _fail(where, str(exc)) from None
+    return source
 
 
 def _parse_holdout(where: str, raw: Any) -> Holdout:

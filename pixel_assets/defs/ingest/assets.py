@@ -66,6 +66,7 @@ def build_ingest_asset(family: Family) -> dg.AssetsDefinition:
             "valid": result.valid,
             "quarantined": len(result.quarantine),
             "source_files": len(result.files),
+            "merged_turns": result.merged_turns,
         }
         context.log.info(f"{family.name}: {counts}")
         yield dg.Output(

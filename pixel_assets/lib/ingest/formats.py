@@ -9,75 +9,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from pixel_assets.lib.ingest.dialog import DIALOG_FORMATS, messages_format, validate_dialog_options
+from pixel_assets.lib.ingest.extracted import (  # noqa: F401 (Reject, Turn, Extracted: re-exported)
+    Extracted,
+    IngestConfigError,
+    Reject,
+    Turn,
+    get_path,
+    quality_extras,
+    require_dict,
+)
 from pixel_assets.lib.registry import Source
-
-ROLE_ALIASES = {
-    "user": "user", "human": "user", "client": "user", "patient": "user",
-    "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "therapist": "assistant",
-    "counselor": "assistant",
-    "system": "system",
-}
-ROLE_KEYS = ("role", "from", "speaker", "author")
-CONTENT_KEYS = ("content", "text", "value", "message", "utterance")
-
-
-class Reject(Exception):
-    """A unit that cannot become a record: ``reason`` is a contract.QUARANTINE_REASONS entry."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason, self.detail = reason, detail
-
-
-class IngestConfigError(ValueError):
-    """A source's options are unusable (a configuration error, not bad input)."""
-
-
-@dataclass
-class Turn:
-    role: str  # canonical: system | user | assistant
-    content: str  # raw, not yet cleaned
-    html: bool | None = None  # True: an HTML fragment; False: never HTML; None: detect tags
-
-
-@dataclass
-class Extracted:
-    turns: list[Turn]
-    record_type: str = "conversation"  # conversation | text | preference
-    extras: dict[str, Any] = field(default_factory=dict)  # extra metadata keys
-    rejected: str | None = None  # preference pairs: the rejected response, raw
-
-
-def canonical_role(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise Reject("wrong_types", f"{where}: role is {type(value).__name__}, not a string")
-    role = ROLE_ALIASES.get(value.strip().lower())
-    if role is None:
-        raise Reject("unknown_role", f"{where}: unrecognised role value")
-    return role
-
-
-def _require_dict(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Reject("wrong_types", f"record is {type(value).__name__}, not an object")
-    return value
-
-
-def _get_path(item: dict[str, Any], dotted: str) -> Any:
-    """item['a']['b'] for 'a.b'; None when any step is missing."""
-    value: Any = item
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 def _string_field(item: dict[str, Any], key: str, *, required: bool = True) -> str | None:
-    value = _get_path(item, key)
+    value = get_path(item, key)
     if value is None:
         if required:
             raise Reject("wrong_types", f"missing key {key!r}")
@@ -87,95 +35,40 @@ def _string_field(item: dict[str, Any], key: str, *, required: bool = True) -> s
     return value
 
 
-def _first_usable_key(turn: dict[str, Any], keys: tuple[str, ...], what: str, where: str,
-                      usable: Callable[[Any], bool]) -> str:
-    """The first alias key whose value is usable: exports often carry a second alias set to null."""
-    present = [k for k in keys if k in turn]
-    if not present:
-        raise Reject("wrong_types", f"{where} has none of the {what} keys {list(keys)}")
-    for key in present:
-        if usable(turn[key]):
-            return key
-    found = ", ".join(f"{k}={type(turn[k]).__name__}" for k in present)
-    raise Reject("wrong_types", f"{where}: no usable {what} under the {what} keys {present} ({found})")
-
-
-def parse_turns(turns: Any, key: str) -> list[Turn]:
-    """A list of {role|from|speaker|author, content|text|value|message|utterance} turns."""
-    if not isinstance(turns, list):
-        raise Reject("wrong_types", f"{key!r} is {type(turns).__name__ if turns is not None else 'missing'}, not a list")
-    parsed: list[Turn] = []
-    for i, turn in enumerate(turns, start=1):
-        where = f"turn {i}"
-        if not isinstance(turn, dict):
-            raise Reject("wrong_types", f"{where} is {type(turn).__name__}, not an object")
-        # Any non-null role is taken, so a numeric role still surfaces as wrong_types.
-        role_key = _first_usable_key(turn, ROLE_KEYS, "role", where, lambda v: v is not None)
-        role = canonical_role(turn[role_key], where)
-        content_key = _first_usable_key(turn, CONTENT_KEYS, "content", where, lambda v: isinstance(v, str))
-        parsed.append(Turn(role, turn[content_key]))
-    return parsed
-
-
-def _quality_extras(item: dict[str, Any]) -> dict[str, Any]:
-    # quality_score is optional in the contract; copy it when the source has one (top level or
-    # under metadata). Out-of-range values surface later as schema_violation, not silently.
-    for value in (item.get("quality_score"), _get_path(item, "metadata.quality_score")):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise Reject("wrong_types", "quality_score is not a number")
-        return {"quality_score": float(value)}
-    return {}
-
-
-def _messages_format(key_option: str) -> Callable[[Any, Source], Extracted]:
-    def extract(item: Any, source: Source) -> Extracted:
-        item = _require_dict(item)
-        key = source.option(key_option)
-        turns = parse_turns(item.get(key), key)
-        system = item.get("system")  # ShareGPT exports often carry the system prompt beside the turns
-        if isinstance(system, str) and system.strip():
-            turns.insert(0, Turn("system", system))
-        return Extracted(turns, extras=_quality_extras(item))
-
-    return extract
-
-
 def extract_context_response(item: Any, source: Source) -> Extracted:
-    item = _require_dict(item)
+    item = require_dict(item)
     return Extracted(
         [Turn("user", _string_field(item, source.option("user_key"))),
          Turn("assistant", _string_field(item, source.option("assistant_key")))],
-        extras=_quality_extras(item),
+        extras=quality_extras(item),
     )
 
 
 def extract_cot_qa(item: Any, source: Source) -> Extracted:
-    item = _require_dict(item)
+    item = require_dict(item)
     question = _string_field(item, source.option("question_key"))
     answer = _string_field(item, source.option("answer_key"))
     reasoning = _string_field(item, source.option("reasoning_key"), required=False)
     # The reasoning is what stage 2 teaches: it goes before the answer in the assistant turn.
     assistant = f"{reasoning.strip()}\n\n{answer.strip()}" if reasoning and reasoning.strip() else answer
-    return Extracted([Turn("user", question), Turn("assistant", assistant)], extras=_quality_extras(item))
+    return Extracted([Turn("user", question), Turn("assistant", assistant)], extras=quality_extras(item))
 
 
 def extract_instruction(item: Any, source: Source) -> Extracted:
-    item = _require_dict(item)
+    item = require_dict(item)
     instruction = _string_field(item, source.option("instruction_key"))
     extra_input = _string_field(item, source.option("input_key"), required=False)
     output_keys = source.option("output_keys")
-    output_key = next((k for k in output_keys if _get_path(item, k) is not None), None)
+    output_key = next((k for k in output_keys if get_path(item, k) is not None), None)
     if output_key is None:
         raise Reject("wrong_types", f"none of the output keys {list(output_keys)} present")
     output = _string_field(item, output_key)
     user = f"{instruction.strip()}\n\n{extra_input.strip()}" if extra_input and extra_input.strip() else instruction
-    return Extracted([Turn("user", user), Turn("assistant", output)], extras=_quality_extras(item))
+    return Extracted([Turn("user", user), Turn("assistant", output)], extras=quality_extras(item))
 
 
 def extract_qa_csv(row: Any, source: Source) -> Extracted:
-    row = _require_dict(row)
+    row = require_dict(row)
     html = bool(source.option("html"))
     # Title and body of the question, each only when non-empty (many rows have no body).
     question = "\n\n".join(row[c].strip() for c in source.option("question_columns") if row[c].strip())
@@ -183,7 +76,7 @@ def extract_qa_csv(row: Any, source: Source) -> Extracted:
 
 
 def extract_marker_text(row: Any, source: Source) -> Extracted:
-    row = _require_dict(row)
+    row = require_dict(row)
     text = row[source.option("text_column")]
     markers = {m.lower(): "user" for m in source.option("user_markers")}
     markers |= {m.lower(): "assistant" for m in source.option("assistant_markers")}
@@ -203,24 +96,24 @@ def extract_marker_text(row: Any, source: Source) -> Extracted:
 
 
 def extract_edge_case(item: Any, source: Source) -> Extracted:
-    item = _require_dict(item)
+    item = require_dict(item)
     prompt_role = source.option("prompt_role")
     response_role = "user" if prompt_role == "assistant" else "assistant"
     turns = [Turn(prompt_role, _string_field(item, source.option("prompt_key"))),
              Turn(response_role, _string_field(item, source.option("response_key")))]
     extras = {k: item[k] for k in ("category", "difficulty_level")
               if isinstance(item.get(k), (str, int, float)) and not isinstance(item.get(k), bool)}
-    return Extracted(turns, extras=extras | _quality_extras(item))
+    return Extracted(turns, extras=extras | quality_extras(item))
 
 
 def extract_preference(item: Any, source: Source) -> Extracted:
-    item = _require_dict(item)
+    item = require_dict(item)
     return Extracted(
         [Turn("user", _string_field(item, source.option("prompt_key"))),
          Turn("assistant", _string_field(item, source.option("chosen_key")))],
         record_type="preference",
         rejected=_string_field(item, source.option("rejected_key")),
-        extras=_quality_extras(item),
+        extras=quality_extras(item),
     )
 
 
@@ -229,10 +122,15 @@ def extract_transcript(text: Any, source: Source) -> Extracted:
     return Extracted([Turn("assistant", text)], record_type="text")
 
 
+def extract_dataset_row(row: Any, source: Source) -> Extracted:
+    # An hf_dataset row has the shape of the source's row_format.
+    return EXTRACTORS[source.row_format](row, source)
+
+
 EXTRACTORS: dict[str, Callable[[Any, Source], Extracted]] = {
-    "chatml": _messages_format("messages_key"),
-    "client_therapist": _messages_format("conversation_key"),
-    "sharegpt": _messages_format("conversations_key"),
+    "chatml": messages_format("messages_key"),
+    "client_therapist": messages_format("conversation_key"),
+    "sharegpt": messages_format("conversations_key"),
     "context_response": extract_context_response,
     "cot_qa": extract_cot_qa,
     "instruction": extract_instruction,
@@ -241,16 +139,19 @@ EXTRACTORS: dict[str, Callable[[Any, Source], Extracted]] = {
     "edge_case_prompt_response": extract_edge_case,
     "preference_pairs": extract_preference,
     "transcripts": extract_transcript,
+    "hf_dataset": extract_dataset_row,
 }
 
+# How a format's files are read when the file name does not say (.parquet always reads as Parquet).
 CONTAINERS = {fmt: "json" for fmt in EXTRACTORS}
-CONTAINERS.update({"qa_csv": "csv", "marker_text_csv": "csv", "transcripts": "text"})
+CONTAINERS.update({"qa_csv": "csv", "marker_text_csv": "csv", "transcripts": "text", "hf_dataset": "hf_dataset"})
 
 
 def csv_required_columns(source: Source) -> list[str]:
-    if source.format == "qa_csv":
+    """The columns a CSV-shaped source needs (also checked against a Parquet file's schema)."""
+    if source.row_format == "qa_csv":
         return [*source.option("question_columns"), source.option("answer_column")]
-    if source.format == "marker_text_csv":
+    if source.row_format == "marker_text_csv":
         return [source.option("text_column")]
     return []
 
@@ -261,11 +162,14 @@ def _is_str_list(value: Any) -> bool:
 
 def validate_options(source: Source) -> None:
     """Fail fast on unusable option values (the registry checks only their names)."""
-    from pixel_assets.lib.registry import FORMAT_OPTIONS
+    from pixel_assets.lib.registry import DIALOG_OPTIONS, ROW_FORMATS_OF_HF_DATASET
 
-    if source.format not in EXTRACTORS:
-        raise IngestConfigError(f"source {source.path!r}: no loader for format {source.format!r}")
-    for key, default in FORMAT_OPTIONS[source.format].items():
+    row_formats = ROW_FORMATS_OF_HF_DATASET if source.format == "hf_dataset" else EXTRACTORS
+    if source.format not in EXTRACTORS or source.row_format not in row_formats:
+        raise IngestConfigError(f"source {source.path!r}: no loader for format {source.row_format!r}")
+    for key, default in source.accepted_options().items():
+        if key in DIALOG_OPTIONS and source.row_format in DIALOG_FORMATS:
+            continue  # validate_dialog_options below
         value = source.option(key)
         ok = (
             _is_str_list(value) if isinstance(default, list)
@@ -275,5 +179,7 @@ def validate_options(source: Source) -> None:
         if not ok:
             kind = "a non-empty list of strings" if isinstance(default, list) else type(default).__name__
             raise IngestConfigError(f"source {source.path!r}: option {key!r} must be {kind}")
-    if source.format == "edge_case_prompt_response" and source.option("prompt_role") not in ("user", "assistant"):
+    if source.row_format in DIALOG_FORMATS:
+        validate_dialog_options(source)
+    if source.row_format == "edge_case_prompt_response" and source.option("prompt_role") not in ("user", "assistant"):
         raise IngestConfigError(f"source {source.path!r}: option 'prompt_role' must be 'user' or 'assistant'")
