@@ -52,7 +52,10 @@ class GateConfig:
     val_max: float = 0.07
     test_min: float = 0.03
     test_max: float = 0.07
-    near_dup_threshold: float = 0.8  # Jaccard at which two records count as one cluster
+    # Near-duplicates (leakage, by the gate's own exact similarity join): the exact Jaccard of two
+    # records' word shingles (near_dup_shingle words each) at which they count as one cluster.
+    near_dup_threshold: float = 0.8
+    near_dup_shingle: int = 5
     # Decontamination (leakage gate, independent of dedup): a val/test record fails when this share
     # of its word n-grams occurs in train, n-grams found in more than `common_docs` train records
     # left out (shared phrasing). The demo data, built from phrase banks, peaks near 0.5.
