@@ -62,7 +62,10 @@ class GateConfig:
     decontamination_ngram: int = 13
     decontamination_threshold: float = 0.6
     decontamination_common_docs: int = 2
-    pii_min_score: float = 0.6  # structured PII re-scan: "high confidence" floor
+    # Structured PII (the gate's own matcher): the regions whose phone numbers libphonenumber reads
+    # in running text: the countries of the sources' people (the name locales), wider than the
+    # scrubber's list.
+    pii_phone_regions: str = "US,GB,CA,AU,IE,IN,DE,FR,ES,IT,NL,PL,PT,BR,MX,SE,DK,FI,CZ,HU,RO,TR,HR"
     # Names (pii_names): conversations sampled (all when fewer), the sample's seed, and the largest
     # share of sampled conversations that may still carry a PERSON span (the demo measures ~0.014).
     pii_name_sample: int = 2000
