@@ -60,25 +60,47 @@ def test_near_duplicate_pairs_are_exact_and_complete():
     assert len(brute) >= 10 and near_duplicate_pairs(sets, 0.7) == brute
 
 
-def test_leakage_finds_a_near_duplicate_pair_that_dedups_lsh_misses(tmp_path, registry):
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory, registry):
+    """One clean dataset with every planted defect (built and verified once, to keep the suite
+    short): the near-duplicate pair dedup's LSH misses (train + test), two structured-PII texts the
+    scrubber's recognizers miss, and 45 conversations with lowercase names its NER misses.
+    Decontamination is set above any overlap: it flags the pair too, and the near-duplicate check
+    alone must catch it."""
     (user_a, answer_a), (user_b, answer_b) = _pair_dedup_misses()
     records = h.clean_records(registry)
     family = records[0]["metadata"]["source_family"]
     original = h.make_record(family, 998, registry, user_a, answer_a)
     copy = h.make_record(family, 999, registry, user_b, answer_b)
+    rng = random.Random(4)
+    for i, text in enumerate(STRUCTURED_PLANTS.values()):
+        records[i] = h.make_record(records[i]["metadata"]["source_family"], 700 + i, registry, text,
+                                   h._sentence(rng, 18))
+    named = 0
+    for i, rec in enumerate(records[len(STRUCTURED_PLANTS):], start=len(STRUCTURED_PLANTS)):
+        fam = rec["metadata"]["source_family"]
+        if named < 45 and registry[fam].holdout.mode == "none":
+            text = f"{NAME_PLANTS[named % len(NAME_PLANTS)]} {h._sentence(rng, 6)} {named}"
+            records[i] = h.make_record(fam, 600 + named, registry, text, rec["messages"][2]["content"])
+            named += 1
 
     def plant(frame):
         frame = h.move_records(frame, lambda r: r["metadata"]["content_hash"] == original["metadata"]["content_hash"],
                                "train")
         return h.add_record_like(frame, original["metadata"]["content_hash"], copy, "test")
 
-    root = LocalDataRoot(tmp_path)
+    root = LocalDataRoot(tmp_path_factory.mktemp("planted"))
     h.build_clean_dataset(root, registry, records=[*records, original], edit=plant)
-    # Decontamination (long n-grams) flags this copy too; set above any overlap, the near-duplicate
-    # check alone must catch it.
-    config = gates.GateConfig(decontamination_threshold=1.01)
-    result = only_failure(gates.verify_compiled_dataset(root, registry=registry, config=config), "leakage")
+    report = gates.verify_compiled_dataset(root, registry=registry,
+                                           config=gates.GateConfig(decontamination_threshold=1.01))
+    assert report.failed_gates == ["leakage", "pii"], {g.name: g.message for g in report.gates if not g.passed}
+    return report
+
+
+def test_leakage_finds_a_near_duplicate_pair_that_dedups_lsh_misses(planted):
+    result = planted.gate("leakage")
     assert list(result.offender_counts) == ["near-duplicate clusters in several splits"]
+    assert result.offender_counts["near-duplicate clusters in several splits"] == 1
     assert "near-dup cluster of 2 in test+train" in result.offenders[0]
     assert result.figures["first_user_turns_in_several_splits"] == 0  # the turn check misses it too
 
@@ -108,19 +130,11 @@ def test_find_structured_counts_pii_and_leaves_public_lines_placeholders_and_pla
         regions_of("US,XX")
 
 
-def test_pii_gate_finds_structured_pii_the_scrubbers_recognizers_miss(tmp_path, registry):
+def test_pii_gate_finds_structured_pii_the_scrubbers_recognizers_miss(planted):
     from pixel_assets.lib.pii.structured import find_structured_pii
 
     assert find_structured_pii(list(STRUCTURED_PLANTS.values())) == [[], []]  # the producer's method misses both
-    records = h.clean_records(registry)
-    rng = random.Random(4)
-    for i, text in enumerate(STRUCTURED_PLANTS.values()):
-        records[i] = h.make_record(records[i]["metadata"]["source_family"], 700 + i, registry, text,
-                                   h._sentence(rng, 18))
-    root = LocalDataRoot(tmp_path)
-    h.build_clean_dataset(root, registry, records=records)
-    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "pii")
-    assert list(result.offender_counts) == ["records with structured PII"]
+    result = planted.gate("pii")
     assert result.offender_counts["records with structured PII"] == 2
     assert result.figures["found_PHONE_NUMBER"] == 1 and result.figures["found_EMAIL_ADDRESS"] == 1
     assert "91234" not in result.markdown() and "jane" not in result.markdown()
@@ -141,31 +155,23 @@ def test_gazetteer_reads_names_in_context_not_ordinary_words():
     assert [gazetteer_names(t) for t in NAME_PLANTS] == [["dawn"], ["joy"], ["grace"]]
     assert gazetteer_names("Dr. Okafor said maria gonzalez would call") == ["okafor", "maria gonzalez"]
     for clean in ("I hope that helps, take care of yourself.", "will you be there? may I ask why?",
-                  "my friend said it was fine", "my sister <PERSON_1> said hi", "love is hard work"):
+                  "my friend said it was fine", "my sister <PERSON_1> said hi", "love is hard work",
+                  "in honor of your friend.  Hope this helps", "Dr. <PERSON_1> shows that"):
         assert gazetteer_names(clean) == [], clean
 
 
-def test_pii_gate_fails_on_lowercase_names_the_scrubbers_ner_misses(tmp_path, registry):
+def test_pii_gate_fails_on_lowercase_names_the_scrubbers_ner_misses(planted):
     from pixel_assets.lib.gates.pii_names import person_spans
     from pixel_assets.lib.pii.scrubber import PiiScrubber
 
     assert PiiScrubber(n_process=1).detect(NAME_PLANTS) == [[], [], []]  # the producer misses them
     assert person_spans(NAME_PLANTS) == [(), (), ()]  # and so does NER alone
-    records = h.clean_records(registry)
-    rng = random.Random(6)
-    planted = 0
-    for i, rec in enumerate(records):
-        family = rec["metadata"]["source_family"]
-        if planted < 45 and registry[family].holdout.mode == "none":
-            text = f"{NAME_PLANTS[planted % len(NAME_PLANTS)]} {h._sentence(rng, 6)} {planted}"
-            records[i] = h.make_record(family, 600 + planted, registry, text, rec["messages"][2]["content"])
-            planted += 1
-    root = LocalDataRoot(tmp_path)
-    h.build_clean_dataset(root, registry, records=records)
-    result = only_failure(gates.verify_compiled_dataset(root, registry=registry), "pii")
-    assert list(result.offender_counts) == ["sampled conversations with person names above the residual rate"]
+    result = planted.gate("pii")
+    assert set(result.offender_counts) == {"records with structured PII",
+                                           "sampled conversations with person names above the residual rate"}
     assert result.figures["name_sample_with_person_by_gazetteer"] >= 45
     assert result.figures["name_sample_with_person_by_ner"] <= 2
+    assert result.figures["name_sample_with_person"] / result.figures["name_sample_conversations"] > 0.02
     assert not any(n in result.markdown().lower() for n in ("dawn", "joy", "grace"))
 
 
