@@ -109,6 +109,10 @@ def test_a_shared_single_turn_is_not_a_whole_record():
     copy_["messages"][1]["content"] = "another question"  # new hash, same whole assistant text
     assert test.match(copy_) is not None
     refuse_test_content(LocalDataRoot("/nonexistent"), {"train.jsonl": [conv("Tell me more.")]}, "stage", test=test)
+    # phase A: the record's text in a row is the record; its turns scattered among others are not
+    in_a_row = "Other text.\n\nquestion 0\n\nThat sounds hard.\n\nquestion 1\n\nWhat helped last time?\n\nMore."
+    scattered = "question 0\n\nThat sounds hard.\n\nOther text.\n\nquestion 1\n\nWhat helped last time?"
+    assert test.match({"text": in_a_row}) is not None and test.match({"text": scattered}) is None
 
 
 def test_nothing_published_means_only_labels_are_checked(tmp_path):

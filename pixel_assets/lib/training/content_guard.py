@@ -9,8 +9,8 @@ nothing is written. A line is test content when
 - its whole normalized assistant text (every assistant turn, whitespace collapsed, casefolded, in
   order: a preference pair's prompt turns and chosen answer) equals a test record's: a relabelled
   record with a new hash still carries it; or
-- (a phase-A block, plain text) every assistant paragraph of one test record is among its
-  paragraphs.
+- (a phase-A block, plain text) it holds the paragraphs of one test record's text (every
+  non-system turn, as phase A lays a record out) in a row.
 
 A single turn may legitimately repeat across records in templated data; the whole assistant text
 of a record must not. The test split is read from the data root's published dataset and indexed
@@ -27,7 +27,7 @@ from typing import Any
 
 from pixel_assets.lib import contract
 from pixel_assets.lib.storage import DataRoot
-from pixel_assets.lib.training.text_blocks import paragraphs
+from pixel_assets.lib.training.text_blocks import paragraphs, record_text
 
 _SEPARATOR = "\n\x1f\n"  # between turns of one assistant text (never inside a normalized turn)
 _CACHE: dict[tuple[str, str], TestContent] = {}
@@ -64,13 +64,13 @@ def _paragraphs(texts: Iterable[str]) -> list[str]:
 @dataclass
 class TestContent:
     """What the test split's records look like, for lookups: content hashes, the digest of each
-    record's whole assistant text, and each record's assistant paragraphs (by its first one)."""
+    record's whole assistant text, and each record's text as paragraphs (by its first one)."""
 
     __test__ = False
 
     hashes: dict[str, str] = field(default_factory=dict)  # content hash -> itself (a known test hash)
     assistant_texts: dict[str, str] = field(default_factory=dict)  # digest of whole assistant text -> hash
-    paragraphs_by_first: dict[str, list[tuple[str, frozenset[str]]]] = field(default_factory=dict)
+    paragraphs_by_first: dict[str, list[tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]]) -> TestContent:
@@ -86,11 +86,9 @@ class TestContent:
             turns = _assistant_turns(messages)
             if turns:
                 out.assistant_texts[_digest(_SEPARATOR.join(turns))] = chash
-                raw = [m["content"] for m in messages if isinstance(m, dict) and m.get("role") == "assistant"
-                       and isinstance(m.get("content"), str)]
-                paras = _paragraphs(raw)
+                paras = tuple(_paragraphs([record_text(r)]))
                 if paras:
-                    out.paragraphs_by_first.setdefault(paras[0], []).append((chash, frozenset(paras)))
+                    out.paragraphs_by_first.setdefault(paras[0], []).append((chash, paras))
         return out
 
     def match(self, line: Mapping[str, Any]) -> str | None:
@@ -110,10 +108,10 @@ class TestContent:
         if turns and (found := self.assistant_texts.get(_digest(_SEPARATOR.join(turns)))):
             return found
         if isinstance(line.get("text"), str):  # a phase-A block: paragraphs, no roles
-            block = set(_paragraphs([line["text"]]))
-            for para in block:
+            block = _paragraphs([line["text"]])
+            for i, para in enumerate(block):
                 for chash, paras in self.paragraphs_by_first.get(para, ()):
-                    if paras <= block:
+                    if tuple(block[i:i + len(paras)]) == paras:
                         return chash
         return None
 
