@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 
+import numpy as np
+
 _WORDS = re.compile(r"\w+")
+
+
+_MULT = np.uint64(0x100000001B3)  # folds the word hashes of a shingle into one 64-bit value
 
 
 def shingle_set(texts: Sequence[str], size: int) -> frozenset[int]:
@@ -24,7 +29,12 @@ def shingle_set(texts: Sequence[str], size: int) -> frozenset[int]:
     words = _WORDS.findall(" ".join(texts).lower())
     if len(words) < size:
         return frozenset([hash(tuple(words))]) if words else frozenset()
-    return frozenset(hash(tuple(words[i:i + size])) for i in range(len(words) - size + 1))
+    word_hashes = np.fromiter(map(hash, words), dtype=np.int64, count=len(words)).view(np.uint64)
+    n = len(words) - size + 1
+    folded = word_hashes[:n].copy()
+    for k in range(1, size):  # polynomial fold, wrapping at 2**64
+        folded = folded * _MULT + word_hashes[k:k + n]
+    return frozenset(folded.view(np.int64).tolist())
 
 
 def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
@@ -36,24 +46,35 @@ def _prefix_length(size: int, threshold: float) -> int:
     return size - math.ceil(threshold * size - 1e-9) + 1
 
 
+def _ranked(sets: Sequence[frozenset[int]]) -> list[np.ndarray]:
+    """Each set as the sorted global ranks of its shingles, rarest first (ties by hash value)."""
+    sizes = np.fromiter((len(s) for s in sets), dtype=np.int64, count=len(sets))
+    flat = np.fromiter((h for s in sets for h in s), dtype=np.int64, count=int(sizes.sum()))
+    values, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[np.lexsort((values, counts))] = np.arange(len(values))
+    ranks = rank[inverse]
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    return [np.sort(ranks[bounds[i]:bounds[i + 1]]) for i in range(len(sets))]
+
+
 def near_duplicate_pairs(sets: Sequence[frozenset[int]], threshold: float) -> list[tuple[int, int, float]]:
     """Every pair (i, j, jaccard), i < j, whose shingle sets have exact Jaccard >= threshold."""
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-    freq: Counter = Counter()
-    for s in sets:
-        freq.update(s)
-    ordered = [sorted(s, key=lambda t: (freq[t], t)) for s in sets]
-    index: dict[int, list[int]] = defaultdict(list)  # shingle -> documents with it in their prefix
+    if not sets:
+        return []
+    ordered = _ranked(sets)
+    index: dict[int, list[int]] = defaultdict(list)  # shingle rank -> documents with it in their prefix
     pairs = []
     # Smallest sets first: a probe only meets sets no larger than itself, so the size filter
     # |y| >= t|x| is one comparison.
-    for x in sorted(range(len(sets)), key=lambda i: len(ordered[i])):
-        tokens = ordered[x]
-        if not tokens:
+    for x in sorted(range(len(sets)), key=lambda i: len(sets[i])):
+        size = len(sets[x])
+        if not size:
             continue
-        prefix = tokens[:_prefix_length(len(tokens), threshold)]
-        candidates = {y for t in prefix for y in index.get(t, ()) if len(ordered[y]) >= threshold * len(tokens)}
+        prefix = ordered[x][:_prefix_length(size, threshold)].tolist()
+        candidates = {y for t in prefix for y in index.get(t, ()) if len(sets[y]) >= threshold * size}
         for y in candidates:
             score = jaccard(sets[x], sets[y])
             if score >= threshold:
