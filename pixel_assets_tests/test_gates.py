@@ -185,7 +185,7 @@ def test_settings_are_text_and_figures_are_measurements(root, registry):
         metadata = gate_metadata(report, gate)
         assert all(isinstance(metadata[k], str) for k in gate.settings), gate.name
     assert gate_metadata(report, report.gate("leakage"))["near_dup_threshold"] == "0.8"
-    assert gate_metadata(report, report.gate("pii"))["pii_min_score"] == "0.6"
+    assert gate_metadata(report, report.gate("pii"))["pii_phone_regions"].startswith("US,GB,")
     assert gate_metadata(report, report.gate("coverage"))["min_present"] == str(gates.GateConfig().min_present)
     distribution = gate_metadata(report, report.gate("distribution"))
     assert distribution["train_share_band"] == "0.85-0.95" and isinstance(distribution["non_holdout_train_share"], float)

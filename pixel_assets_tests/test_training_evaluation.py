@@ -42,12 +42,17 @@ def _test_split():
     return recs + records("cptsd", "train", 5) + records("edge_case_crisis", "val", 2)
 
 
-def test_test_records_are_split_into_hard_holdouts_and_ordinary_test_records():
+def test_test_records_are_split_into_hard_holdouts_group_holdouts_and_ordinary_test_records():
     sections = split_test_records(_test_split())
+    assert list(sections) == ["holdout", "group_holdout", "test"]
     assert set(sections["holdout"]) == set(HOLDOUT_FAMILIES)
     assert len(sections["holdout"]["edge_case_crisis"]) == 3  # the val-split records are not test records
+    # A record in test only because its group holds a held-out record is reported on its own, not
+    # as an ordinary test record.
+    assert {f: len(v) for f, v in sections["group_holdout"].items()} == {"cptsd": 1}
+    assert all(r["metadata"]["holdout"] == "group" for r in sections["group_holdout"]["cptsd"])
     assert {f: len(v) for f, v in sections["test"].items()} == {
-        "voice_persona": 2, "long_running_therapy": 2, "sarcasm": 2, "cptsd": 3}
+        "voice_persona": 2, "long_running_therapy": 2, "sarcasm": 2, "cptsd": 2}
     for fams in sections.values():
         assert all(r["metadata"]["split"] == "test" for recs in fams.values() for r in recs)
 

@@ -8,6 +8,9 @@ take (a split, a registry family), anything else as a short hash ("value sha256:
 
 Layout: config (names, thresholds), loading (the dataset as written), report (verdicts),
 redaction (how offenders are shown), one module per gate, verify (run all, write the report).
+The gates' own methods, sharing no code with the producers (lib/dedup, lib/pii): near_duplicates
+(exact similarity join), pii_structured (patterns, validators, libphonenumber), pii_names and
+pii_gazetteer (NER on whole texts, a census name gazetteer in context).
 """
 
 from pixel_assets.lib.gates.config import (

@@ -52,14 +52,20 @@ class GateConfig:
     val_max: float = 0.07
     test_min: float = 0.03
     test_max: float = 0.07
-    near_dup_threshold: float = 0.8  # Jaccard at which two records count as one cluster
+    # Near-duplicates (leakage, by the gate's own exact similarity join): the exact Jaccard of two
+    # records' word shingles (near_dup_shingle words each) at which they count as one cluster.
+    near_dup_threshold: float = 0.8
+    near_dup_shingle: int = 5
     # Decontamination (leakage gate, independent of dedup): a val/test record fails when this share
     # of its word n-grams occurs in train, n-grams found in more than `common_docs` train records
     # left out (shared phrasing). The demo data, built from phrase banks, peaks near 0.5.
     decontamination_ngram: int = 13
     decontamination_threshold: float = 0.6
     decontamination_common_docs: int = 2
-    pii_min_score: float = 0.6  # structured PII re-scan: "high confidence" floor
+    # Structured PII (the gate's own matcher): the regions whose phone numbers libphonenumber reads
+    # in running text: the countries of the sources' people (the name locales), wider than the
+    # scrubber's list.
+    pii_phone_regions: str = "US,GB,CA,AU,IE,IN,DE,FR,ES,IT,NL,PL,PT,BR,MX,SE,DK,FI,CZ,HU,RO,TR,HR"
     # Names (pii_names): conversations sampled (all when fewer), the sample's seed, and the largest
     # share of sampled conversations that may still carry a PERSON span (the demo measures ~0.014).
     pii_name_sample: int = 2000

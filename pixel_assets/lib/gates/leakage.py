@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from pixel_assets.lib import contract
 from pixel_assets.lib.gates.config import GateConfig
 from pixel_assets.lib.gates.loading import CompiledDataset, ShardRecord
+from pixel_assets.lib.gates.near_duplicates import clusters_of, near_duplicate_pairs, shingle_set
 from pixel_assets.lib.gates.report import GateResult
 from pixel_assets.lib.registry import Registry
 from pixel_assets.lib.gates.redaction import _result, _short, _spread, _text_hash
 
 
-def _near_duplicate_clusters(records: Sequence[dict[str, Any]], threshold: float) -> list[list[int]]:
-    """Clusters (index lists, size >= 2) of near-duplicate records, by the dedup stage's own code."""
-    from pixel_assets.lib.dedup import dedup_text, near_duplicate_clusters
-
-    if not records:
-        return []
-    labels = near_duplicate_clusters([dedup_text(r) for r in records], threshold=threshold)
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i, label in enumerate(labels.tolist()):
-        groups[label].append(i)
-    return [g for g in groups.values() if len(g) > 1]
+def _near_duplicate_clusters(records: Sequence[ShardRecord], threshold: float, shingle: int) -> list[list[int]]:
+    """Clusters (index lists, size >= 2) of near-duplicate records, by the gate's own exact
+    similarity join (near_duplicates), not the dedup stage's LSH."""
+    sets = [shingle_set([m["content"] for m in r.messages
+                         if m.get("role") != "system" and isinstance(m.get("content"), str)], shingle)
+            for r in records]
+    return clusters_of(len(sets), near_duplicate_pairs(sets, threshold))
 
 
 _WORDS = re.compile(r"\w+")
@@ -74,7 +71,7 @@ def gate_leakage(ds: CompiledDataset, registry: Registry, config: GateConfig) ->
     by_hash = _spread((ds.recomputed_hash(r), r.split, r.id) for r in recs)
     by_turn = _spread((_text_hash(t), r.split, r.id) for r in recs
                       if (t := contract.first_user_turn(r.messages)) is not None)
-    clusters = _near_duplicate_clusters([r.record for r in recs], config.near_dup_threshold)
+    clusters = _near_duplicate_clusters(recs, config.near_dup_threshold, config.near_dup_shingle)
     contaminated, ngram_figures = decontamination(ds, config)
     hash_leaks = [f"{_short(h)} in {'+'.join(sorted(s))} ({', '.join(ids[:3])})"
                   for h, (s, ids) in by_hash.items() if len(s) > 1]
@@ -98,7 +95,7 @@ def gate_leakage(ds: CompiledDataset, registry: Registry, config: GateConfig) ->
                    "no content hash, near-duplicate cluster or first user turn spans two splits; no val/test "
                    f"record shares >= {config.decontamination_threshold:.2f} of its {config.decontamination_ngram}-grams "
                    "with train", config, figures,
-                   settings={"near_dup_threshold": config.near_dup_threshold,
+                   settings={"near_dup_threshold": config.near_dup_threshold, "near_dup_shingle": config.near_dup_shingle,
                              "decontamination_ngram": config.decontamination_ngram,
                              "decontamination_threshold": config.decontamination_threshold,
                              "decontamination_common_docs": config.decontamination_common_docs})

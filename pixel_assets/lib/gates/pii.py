@@ -10,12 +10,15 @@ from pixel_assets.lib.gates.loading import CompiledDataset
 from pixel_assets.lib.gates.report import GateResult
 from pixel_assets.lib.registry import Registry
 from pixel_assets.lib.gates.pii_names import name_scan, wilson_upper
+from pixel_assets.lib.gates.pii_structured import find_structured, public_national_numbers, regions_of
 from pixel_assets.lib.gates.redaction import _result, _short, _strings
 
 
 def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
+    # Shared with lib/pii: the list of metadata fields the pipeline writes itself (a constant)
+    # and the operator's allow-list of public crisis lines (configuration); no detector code.
+    from pixel_assets.lib.pii.config import load_config
     from pixel_assets.lib.pii.scrub import PIPELINE_METADATA
-    from pixel_assets.lib.pii.structured import find_structured_pii
 
     review = [f"{r.id} {_short(r.stored_hash)}" for r in ds.records if r.meta.get("pii_status") == "requires_review"]
     # Every string a record carries that came from a source: all message values (whatever their
@@ -38,10 +41,13 @@ def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Gat
                     owners.append(i)
     found: dict[int, Counter] = defaultdict(Counter)
     by_type: Counter = Counter()
-    for owner, detections in zip(owners, find_structured_pii(texts, min_score=config.pii_min_score)):
-        for d in detections:
-            found[owner][d.entity_type] += 1
-            by_type[d.entity_type] += 1
+    regions = regions_of(config.pii_phone_regions)
+    public = public_national_numbers(load_config().public_numbers)
+    for owner, text in zip(owners, texts):
+        counts = find_structured(text, regions, public)
+        found[owner].update(counts)
+        by_type.update(counts)
+    found = {i: c for i, c in found.items() if c}
     pii = [f"{ds.records[i].id} {_short(ds.records[i].stored_hash)}: "
            + ", ".join(f"{t} x{n}" for t, n in sorted(c.items())) for i, c in sorted(found.items())]
     # Names, by a detector path independent of the scrubber's (pii_names), on a seeded sample.
@@ -56,6 +62,8 @@ def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Gat
                "requires_review_records": len(review), "records_with_structured_pii": len(found),
                **{f"found_{t}": n for t, n in sorted(by_type.items())},
                "name_sample_conversations": sampled, "name_sample_with_person": with_names,
+               "name_sample_with_person_by_ner": names["with_names_by_ner"],
+               "name_sample_with_person_by_gazetteer": names["with_names_by_gazetteer"],
                "name_residual_rate": round(rate, 4), "name_residual_rate_upper95": round(upper, 4),
                "paths_with_person_names": len(names["path_offenders"])}
     result = _result("pii", {"requires_review records in shards": review,
@@ -66,7 +74,7 @@ def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Gat
                      f"{len(ds.records)} records re-scanned: no requires_review, no structured PII, no name in a "
                      f"path; names in {with_names}/{sampled} sampled conversations (rate {rate:.4f}, "
                      f"95% upper bound {upper:.4f}, limit {config.pii_name_max_rate})",
-                     config, figures, settings={"pii_min_score": config.pii_min_score,
+                     config, figures, settings={"pii_phone_regions": config.pii_phone_regions,
                                                 "pii_name_sample": config.pii_name_sample,
                                                 "pii_name_seed": config.pii_name_seed,
                                                 "pii_name_max_rate": config.pii_name_max_rate})

@@ -1,13 +1,17 @@
-"""The PII gate's own name check: a detector path independent of the scrubber's.
+"""The PII gate's own name check: two name methods, neither the scrubber's detector path.
 
-The scrubber runs NER only where its capitalization shortcut says a name may be. This check runs
-spaCy's named-entity recognizer over every whole message text of a seeded sample of conversations
-(``pii_name_sample``, default 2,000; all of them when the dataset is smaller), and over the paths a
-record carries (``source_key``, ``provenance.original_s3_key``, the manifest's provenance_map
-entries), and counts PERSON spans that are neither a scrubber placeholder (``<PERSON_1>``) nor on
-the allow-list of the record's family (config/pii.yaml: creators, public figures). The residual
-rate is the share of sampled conversations with such a span; the gate fails when its 95% upper
-bound (Wilson) exceeds ``pii_name_max_rate``, so a small sample cannot pass by luck.
+Over every whole message text of a seeded sample of conversations (``pii_name_sample``, default
+2,000; all of them when the dataset is smaller) it runs spaCy's named-entity recognizer (names by
+their shape, on the whole text: the scrubber runs NER only where its capitalization shortcut says
+a name may be) and the census gazetteer in context (``pii_gazetteer``: names by their spelling,
+whatever their case, which NER misses when a name is lowercase and an English word). A span
+counts unless it is a scrubber placeholder (``<PERSON_1>``) or on the allow-list of the record's
+family (config/pii.yaml: creators, public figures). The residual rate is the share of sampled
+conversations with such a span (either method); the gate fails when it exceeds
+``pii_name_max_rate`` and reports its 95% upper bound (Wilson) beside it.
+
+Paths a record carries (``source_key``, ``provenance.original_s3_key``, the manifest's
+provenance_map entries) are checked with NER on template sentences.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from pixel_assets.lib.pii.detection import PLACEHOLDER_RE
 from pixel_assets.lib.gates.loading import CompiledDataset, ShardRecord
+from pixel_assets.lib.gates.pii_gazetteer import gazetteer_names
 
-_PLACEHOLDER = re.compile(r"<[A-Z_]+_\d+>")
 _PATH_SEP = re.compile(r"[/_\-.]+")
 _MEMO: dict[str, tuple[str, ...]] = {}  # text sha256 -> PERSON spans (re-verifying the same bytes is free)
 _MEMO_MAX = 500_000
@@ -45,7 +50,7 @@ def person_spans(texts: list[str]) -> list[tuple[str, ...]]:
     found: dict[str, tuple[str, ...]] = {}
     if todo:
         for key, doc in zip(list(todo), _nlp().pipe(list(todo.values()), batch_size=64)):
-            found[key] = tuple(e.text for e in doc.ents if e.label_ == "PERSON" and not _PLACEHOLDER.search(e.text))
+            found[key] = tuple(e.text for e in doc.ents if e.label_ == "PERSON" and not PLACEHOLDER_RE.search(e.text))
         if len(_MEMO) < _MEMO_MAX:
             _MEMO.update(found)
     return [found[k] if k in found else _MEMO[k] for k in keys]
@@ -137,14 +142,21 @@ def name_scan(ds: CompiledDataset, registry: Any, sample_size: int, seed: int) -
             if m.get("role") != "system" and isinstance(m.get("content"), str):
                 texts.append(m["content"])
                 owners.append(i)
+    # Two methods with different blind spots, each counted: spaCy NER (names by their shape) and
+    # the census gazetteer in context (names by their spelling, whatever their case).
     hits: dict[int, int] = {}
-    for owner, spans in zip(owners, person_spans(texts)):
-        residual = _residual(spans, _allowed(sample[owner].family))
-        if residual:
-            hits[owner] = hits.get(owner, 0) + len(residual)
+    by_method: dict[str, set[int]] = {"ner": set(), "gazetteer": set()}
+    for owner, text, spans in zip(owners, texts, person_spans(texts)):
+        allowed = _allowed(sample[owner].family)
+        for method, found in (("ner", spans), ("gazetteer", tuple(gazetteer_names(text)))):
+            residual = _residual(found, allowed)
+            if residual:
+                hits[owner] = hits.get(owner, 0) + len(residual)
+                by_method[method].add(owner)
     in_messages = [f"{sample[i].id} {_hash(sample[i])}: {n} PERSON span{'s' if n > 1 else ''}" for i, n in sorted(hits.items())]
     in_paths = _path_hits(ds, records, _not_names(registry))
     return {"sampled": len(sample), "conversations_with_names": len(hits), "offenders": in_messages,
+            "with_names_by_ner": len(by_method["ner"]), "with_names_by_gazetteer": len(by_method["gazetteer"]),
             "path_offenders": in_paths}
 
 

@@ -2,11 +2,12 @@
 
 The loss is the mean negative log-likelihood of the assistant tokens (the chat template's
 `{% generation %}` spans), token-weighted over a family's records: the quantity the SFT stages
-optimise, so numbers are comparable across checkpoints. The test split is reported in two sections:
-`holdout` (records held out on purpose: the test-only family edge_case_crisis and the test-only
-slices of voice_persona, long_running_therapy, sarcasm; metadata.holdout "family" | "slice") and
-`test` (ordinary test records). `final_evaluation.json` holds one table: rows = section/family,
-columns = checkpoints.
+optimise, so numbers are comparable across checkpoints. The test split is reported in three
+sections: `holdout` (records held out on purpose: the test-only family edge_case_crisis and the
+test-only slices of voice_persona, long_running_therapy, sarcasm; metadata.holdout "family" |
+"slice"), `group_holdout` (ordinary records in test only because their group holds a held-out
+record; metadata.holdout "group") and `test` (ordinary test records, holdout "none").
+`final_evaluation.json` holds one table: rows = section/family, columns = checkpoints.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 
 EVALUATION_KEY = "training/evaluation/final_evaluation.json"
 HARD_HOLDOUT_MARKERS = ("family", "slice")  # splits.py metadata.holdout values of held-out records
-SECTIONS = ("holdout", "test")
+GROUP_HOLDOUT_MARKER = "group"  # in test with its group, not by the split ratios
+SECTIONS = ("holdout", "group_holdout", "test")
 
 
 def _encode(tokenizer, record: dict[str, Any], max_length: int | None) -> tuple[list[int], list[int], bool]:
@@ -87,13 +89,15 @@ def evaluate_checkpoint(model, tokenizer, records_by_family: Mapping[str, Sequen
 
 
 def split_test_records(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, list[dict]]]:
-    """Test-split records as {"holdout": {family: [...]}, "test": {family: [...]}}; other splits ignored."""
+    """Test-split records as {section: {family: [...]}} (SECTIONS); other splits ignored."""
     out: dict[str, dict[str, list[dict]]] = {s: {} for s in SECTIONS}
     for r in records:
         meta = r.get("metadata") or {}
         if meta.get("split") != "test":
             continue
-        section = "holdout" if meta.get("holdout") in HARD_HOLDOUT_MARKERS else "test"
+        holdout = meta.get("holdout")
+        section = ("holdout" if holdout in HARD_HOLDOUT_MARKERS else
+                   "group_holdout" if holdout == GROUP_HOLDOUT_MARKER else "test")
         out[section].setdefault(meta.get("source_family", "unknown"), []).append(r)
     return out
 

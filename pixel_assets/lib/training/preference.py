@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pixel_assets.lib.training.content_guard import refuse_test_content
 from pixel_assets.lib.training.preference_config import SAMPLED_SOURCES, SOURCE_FAMILIES, PreferenceConfig
 from pixel_assets.lib.training.sampling import Messages, Sampler
 
@@ -229,6 +230,7 @@ def _jsonl(rows: Iterable[dict]) -> str:
 
 def write_preference_data(root, data: PreferenceData, prefix: str = DATA_PREFIX) -> dict[str, str]:
     """Write {train,val,kto_train,kto_val}.jsonl under `prefix` on a DataRoot; returns name -> key."""
+    refuse_test_content(root, {f: getattr(data, name) for name, f in FILES.items()}, f"preference data {prefix!r}")
     keys = {}
     for name, filename in FILES.items():
         key = f"{prefix}/{filename}"

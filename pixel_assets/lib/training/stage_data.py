@@ -15,7 +15,8 @@
    keeps one session per line (the trainer packs the same way), the stats show the packing.
 
 Files: `training/stages/<stage>/{train,val}.jsonl` (+ `stats.json`) under a DataRoot, written by
-`write_stage_data`, which refuses any line whose metadata says `split: test`.
+`write_stage_data`, which refuses any line whose metadata says `split: test`, and any line that
+carries a test record's content whatever its labels say (`content_guard`).
 """
 
 from __future__ import annotations
@@ -28,18 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pixel_assets.lib.storage import DataRoot
+from pixel_assets.lib.training.content_guard import TestSplitLeak, refuse_test_content
 from pixel_assets.lib.training.curriculum import StageConfig
 from pixel_assets.lib.training.mixing import cap_stratified, mix
 from pixel_assets.lib.training.packing import pack_sessions, packing_stats, split_conversation, template_ids, text_ids
 from pixel_assets.lib.training.text_blocks import build_blocks, record_text
 
 STAGES_PREFIX = "training/stages"
-
-
-class TestSplitLeak(RuntimeError):
-    """A test-split record was about to enter a stage file."""
-
-    __test__ = False  # not a pytest class
 
 
 @dataclass
@@ -242,6 +238,7 @@ def write_stage_data(root: DataRoot, stage_name: str, data: StageData) -> dict[s
     keys = stage_keys(stage_name)
     for split in ("train", "val"):
         assert_no_test_records(getattr(data, split), stage_name, split)
+    refuse_test_content(root, {"train.jsonl": data.train, "val.jsonl": data.val}, f"stage {stage_name!r}")
     for split in ("train", "val"):
         root.write_bytes(keys[split], jsonl_bytes(getattr(data, split)))
     root.write_text(keys["stats"], json.dumps(data.stats, sort_keys=True, indent=1))
