@@ -25,6 +25,8 @@ import importlib
 import re
 from functools import lru_cache
 
+from pixel_assets.lib.language import foreign_function_words
+
 # Faker locales the name list and the evaluation draw from (accented spellings included).
 NAME_LOCALES = ("en_US", "en_GB", "en_IE", "en_IN", "fr_FR", "de_DE", "es_ES", "es_MX", "it_IT", "pt_BR",
                 "pl_PL", "nl_NL", "sv_SE", "da_DK", "fi_FI", "cs_CZ", "hu_HU", "ro_RO", "tr_TR", "hr_HR")
@@ -277,9 +279,21 @@ def _nameish(word: str, after_cue: bool, after_title: bool = False) -> bool:
         return False
     if after_title:
         return True
-    if "v" in flags:
+    if "v" in flags or _gerund(w):
         return False
     return word[0].isupper() or set(flags) <= set("aw") or w in detection_names()
+
+
+def _gerund(word: str) -> bool:
+    """A verb's -ing form ("continuing"): after "your boyfriend" it is what he does, not who he is."""
+    return word.endswith("ing") and any("v" in (word_flags(stem) or "") for stem in (word[:-3], word[:-3] + "e"))
+
+
+# Clinical terms capitalised as names of conditions/therapies ("diagnosed with Major Depression").
+CLINICAL_HEADS = frozenset("""
+depression disorder disorders anxiety syndrome therapy therapies illness disease attack attacks dysfunction
+addiction phobia psychosis episode treatment program programs anonymous behavior behaviour personality
+""".split())
 
 
 # Two capitalised words glued together by a lost space ("QuennevilleQuenneville Emotional
@@ -316,18 +330,28 @@ def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
     for start, end in _glued_names(text):
         found.setdefault((start, end), score)
     for m in _OBJECT_RE.finditer(text):
-        first = m.group("name").split()[0]
+        first, last = m.group("name").split()
+        if last.casefold() in CLINICAL_HEADS:
+            continue  # "with Major Depression", "called Narcotics Anonymous"
         if not set(word_flags(first) or "") & set("sx"):  # not a stop word or calendar word ("told Monday ...")
             found.setdefault(m.span("name"), score)
     for m in _SUBJECT_RE.finditer(text):
         flags = word_flags(m.group("name"))
         if len(m.group("name")) > 2 and (flags is None or (flags == "w" and m.group("verb"))):
             found.setdefault((m.start("name"), _trim(text, *m.span("name"))), score)
+    foreign = _foreign_words(text)
     for m in _WORD.finditer(text):
         w = m.group()
-        if w.islower() and len(w) > 2 and w.casefold() in detection_names() and not is_common(w):
+        if w.islower() and len(w) > 2 and w.casefold() in detection_names() and not is_common(w) \
+                and not (foreign >= 2 and w in foreign_function_words()):  # "pero" in Spanish text
             found.setdefault((m.start(), _trim(text, m.start(), m.end())), score)
     return [(s, e, sc) for (s, e), sc in sorted(found.items())]
+
+
+def _foreign_words(text: str) -> int:
+    """How many function words of another language the text holds (0 for pure ASCII English fast)."""
+    words = foreign_function_words()
+    return sum(1 for w in _WORD.findall(text) if w.casefold() in words)
 
 
 def _trim(text: str, start: int, end: int) -> int:

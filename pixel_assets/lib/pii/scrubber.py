@@ -14,7 +14,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pixel_assets.lib.pii.config import PiiConfig, load_config, phone_digits
-from pixel_assets.lib.pii.detection import Detection, drop_placeholders, resolve_overlaps
+from pixel_assets.lib.language import foreign_paragraphs
+from pixel_assets.lib.pii.detection import Detection, drop_placeholders, overlaps, resolve_overlaps
+from pixel_assets.lib.pii.evidence import NameEvidence
 from pixel_assets.lib.pii.names import after_place_word, context_names, informal, restore_case
 from pixel_assets.lib.pii.offline import configure_offline
 from pixel_assets.lib.pii.recognizers import (
@@ -94,9 +96,13 @@ class PiiScrubber:
         return [(a, b) for a, b in spans if b > a]
 
     def ner_segments(self, text: str) -> list[tuple[int, int, str]]:
-        """(start, end, case-restored sentence) of the sentences that need NER (see needs_ner)."""
+        """(start, end, case-restored sentence) of the sentences that need NER (see needs_ner), outside
+        paragraphs in another language (lib/language.py: English NER there finds function words)."""
         out = []
+        foreign = foreign_paragraphs(text)
         for a, b in self.sentence_spans(text):
+            if any(overlaps(a, b, fa, fb) for fa, fb in foreign):
+                continue
             sentence = restore_case(text[a:b]) if self.config.restore_case else text[a:b]
             if self.needs_ner(sentence):
                 out.append((a, b, sentence))
@@ -125,7 +131,10 @@ class PiiScrubber:
         for text, segs in zip(texts, segments):
             found = run_recognizers(text, self._recognizers) + find_dates_of_birth(text)
             if want_person and cfg.context_names:
-                found += [Detection(a, b, "PERSON", sc) for a, b, sc in context_names(text, cfg.context_score)]
+                foreign = foreign_paragraphs(text) if segs or not text.isascii() else []
+                found += [Detection(a, b, "PERSON", sc) for a, b, sc in context_names(text, cfg.context_score)
+                          if not any(overlaps(a, b, fa, fb) for fa, fb in foreign)]
+            evidence = NameEvidence(text) if segs else None
             for offset, seg_end, _restored in segs:
                 casual = informal(text[offset:seg_end])
                 for ent in next(docs).ents:
@@ -140,6 +149,8 @@ class PiiScrubber:
                     if etype == "LOCATION" and casual and len(ent) == 1 and not after_place_word(text, start):
                         etype = "PERSON"
                     if etype is None or any(c.isdigit() or c in "@<>/" for c in ent.text):
+                        continue
+                    if not evidence.is_person(start, end):  # titles, terms, common words (evidence.py)
                         continue
                     if any(c.isupper() for c in original):
                         score = cfg.ner_score

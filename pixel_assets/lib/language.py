@@ -1,0 +1,82 @@
+"""Language policy: records are English; a record with a message in another language is quarantined.
+
+Why quarantine rather than keep: the PII detector's NER model, its common-word vocabulary and its
+name cues are English. On Spanish text it calls function words people ("pero lo") and misses
+names written the Spanish way, so neither the text nor its privacy would be right. Quarantined
+records are counted under reason `language` (the detail names the detected language code only).
+
+Identification is py3langid (langid.py's model, bundled in the wheel: no download). A message is
+judged only when it has enough words to be judged (MIN_WORDS); a short message ("ok", "gracias")
+never quarantines a record, and a confident call is required (MIN_PROBABILITY).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+ACCEPTED_LANGUAGES = frozenset({"en"})
+MIN_WORDS = 8
+MIN_PROBABILITY = 0.95
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+@lru_cache(maxsize=1)
+def _identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def detect_language(text: str) -> str | None:
+    """ISO 639-1 code of a confidently identified language, or None (too short or unsure)."""
+    if len(_WORD.findall(text)) < MIN_WORDS:
+        return None
+    code, probability = _identifier().classify(text)
+    return str(code) if probability >= MIN_PROBABILITY else None
+
+
+def foreign_language(texts) -> str | None:
+    """The first confidently identified language outside ACCEPTED_LANGUAGES among `texts`, or None."""
+    for text in texts:
+        code = detect_language(text)
+        if code is not None and code not in ACCEPTED_LANGUAGES:
+            return code
+    return None
+
+
+# --- inside the PII detector --------------------------------------------------------------------
+# The detector's NER and name cues are English: in a paragraph of another language they mark
+# function words as people ("pero lo"). Such paragraphs get the pattern recognizers only (email,
+# phone, URL, ...); the pipeline quarantines the record anyway (policy above), so this matters for
+# `pixel pii-detect` / `pii-eval` on raw text and for bilingual answers.
+FOREIGN_LANGUAGES = ("es", "fr", "it", "pt", "de", "nl")
+_PARAGRAPH = re.compile(r"[^\n]+(?:\n(?!\s*\n)[^\n]*)*")
+_TOKEN = re.compile(r"[^\W\d_]+")
+
+
+@lru_cache(maxsize=1)
+def foreign_function_words() -> frozenset[str]:
+    """Function words of FOREIGN_LANGUAGES (spaCy's stop-word lists) that are not English stop words."""
+    import importlib
+
+    from spacy.lang.en.stop_words import STOP_WORDS as ENGLISH
+
+    words: set[str] = set()
+    for code in FOREIGN_LANGUAGES:
+        words |= importlib.import_module(f"spacy.lang.{code}.stop_words").STOP_WORDS
+    return frozenset(w for w in words - set(ENGLISH) if len(w) > 1)
+
+
+def foreign_paragraphs(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the paragraphs confidently in a language outside ACCEPTED_LANGUAGES. Only a
+    paragraph with two or more foreign function words is given to the identifier (cheap filter)."""
+    function_words = foreign_function_words()
+    out = []
+    for m in _PARAGRAPH.finditer(text):
+        hits = sum(1 for w in _TOKEN.findall(m.group()) if w.casefold() in function_words)
+        if hits >= 2:
+            code = detect_language(m.group())
+            if code is not None and code not in ACCEPTED_LANGUAGES:
+                out.append(m.span())
+    return out
