@@ -68,15 +68,31 @@ def foreign_function_words() -> frozenset[str]:
     return frozenset(w for w in words - set(ENGLISH) if len(w) > 1)
 
 
+FOREIGN_SHARE = 0.15  # Spanish/French/... prose is a third function words; an English book list is not
+
+
 def foreign_paragraphs(text: str) -> list[tuple[int, int]]:
     """(start, end) of the paragraphs confidently in a language outside ACCEPTED_LANGUAGES. Only a
-    paragraph with two or more foreign function words is given to the identifier (cheap filter)."""
+    paragraph in which foreign function words are two or more and FOREIGN_SHARE of the words goes to
+    the identifier (cheap filter); one too short to judge that follows a foreign paragraph and holds
+    a foreign function word ("¡Mucho éxito en tu nueva jornada!") is taken as the same language."""
     function_words = foreign_function_words()
-    out = []
+    out: list[tuple[int, int]] = []
+    previous_foreign = False
     for m in _PARAGRAPH.finditer(text):
-        hits = sum(1 for w in _TOKEN.findall(m.group()) if w.casefold() in function_words)
-        if hits >= 2:
+        tokens = _TOKEN.findall(m.group())
+        hits = sum(1 for w in tokens if w.casefold() in function_words)
+        foreign = False
+        if hits >= 2 and hits >= FOREIGN_SHARE * len(tokens):
             code = detect_language(m.group())
-            if code is not None and code not in ACCEPTED_LANGUAGES:
-                out.append(m.span())
+            foreign = code is not None and code not in ACCEPTED_LANGUAGES
+            if code is None and previous_foreign:
+                foreign = True
+        elif len(_WORD.findall(m.group())) < MIN_WORDS and (
+                (hits and previous_foreign) or ("¿" in m.group() or "¡" in m.group())):
+            foreign = True  # too short to identify: Spanish punctuation or the previous paragraph's language
+        if foreign:
+            out.append(m.span())
+        if any(c.isalpha() for c in m.group()):
+            previous_foreign = foreign
     return out

@@ -8,9 +8,20 @@ function words ("pero lo"). An NER span is dropped when every word in it is one 
 - a word the corpus mostly writes in lower case: lowercase vs. capitalised mid-sentence counts in
   the packaged counsel-chat sample plus the text itself ("Hope" is "hope" far more often);
 - a function word of another language (spaCy's stop-word lists, minus English stop words and
-  the detector's name list);
-- written in lower case inside properly cased prose: a writer who capitalises sentences and "I"
-  capitalises names, so restored-case NER is for chat-style text only.
+  the detector's name list) in a text holding at least two of them ("pero lo", not "ellie and Una");
+- written in lower case in careful prose: a writer who starts every sentence of a text of four or
+  more sentences with a capital and writes "I" capitalised also capitalises names, so restored-case
+  NER is for chat-style text only ("treatmetn", "netural" in a therapist's answer).
+
+"Mostly lower case" needs the corpus to have seen the word in lower case at least MIN_CORPUS_LOWER
+times: a name the text itself writes in lower case ("my roommate raven") is not evidence against it.
+
+A single capitalised word that is an ordinary English word (noun, verb, adjective or adverb in
+the packaged vocabulary) and not on the detector's name list is no evidence on its own either
+("Annoyed", "Girl Scout"); names that are words ("Grace", "Will") are on the list.
+
+A span that starts with "the" ("the Vet Center") names an organisation, a title ("Drs") or an
+acronym in capitals ("LGBTQ") is no evidence either. The same rules apply to NER LOCATION spans.
 
 Names found by context cues ("my husband will", "dr. okafor", "I met Crystal Sharp") are evidence
 themselves and never pass through here.
@@ -24,10 +35,15 @@ from collections import Counter
 from functools import lru_cache
 
 from pixel_assets.lib import language
-from pixel_assets.lib.pii.names import detection_names, informal
+from pixel_assets.lib.pii.names import TITLES, detection_names, informal, word_flags
 
 CASE_CORPUS = "counsel_chat/counselchat-data.csv"  # in pixel_assets/data/
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+MIN_CORPUS_LOWER = 2
+_LOWER_I = re.compile(r"(?<![\w'’])i(?![\w'’]|\.\s?e\.)|(?<![\w'’])i['’](?:m|ve|d|ll)\b")
+_TITLE = re.compile(r"(?:" + TITLES + r"|drs|mrs?|messrs)\.?")
+CAREFUL_MIN_SENTENCES = 4
+_SENTENCES = re.compile(r"[^.!?\n]+[.!?]*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“(]\s*|\n\s*)$")
 
 
@@ -87,30 +103,58 @@ class NameEvidence:
     def __init__(self, text: str):
         self.text = text
         self._lower, self._upper = case_counts([text])
+        sentences = [m.group().strip() for m in _SENTENCES.finditer(text) if any(c.isalpha() for c in m.group())]
+        foreign = foreign_function_words()
+        self._foreign = foreign if sum(1 for w in _WORD.findall(text) if w.casefold() in foreign) >= 2 else frozenset()
+        # careful prose: enough sentences, "I" never lowercase, nearly every sentence capitalised ("e.g. the"
+        # and list items may start in lower case)
+        lowercase_starts = sum(1 for x in sentences if informal(x))
+        self.careful = (len(sentences) >= CAREFUL_MIN_SENTENCES and not _LOWER_I.search(text)
+                        and lowercase_starts <= 0.2 * len(sentences))
 
     def mostly_lowercase(self, word: str) -> bool:
         lower, upper = corpus_case_counts()
         w = word.casefold()
-        return lower[w] + self._lower[w] > upper[w] + self._upper[w]
+        return lower[w] >= MIN_CORPUS_LOWER and lower[w] + self._lower[w] > upper[w] + self._upper[w]
 
-    def lowercase_in_prose(self, start: int, word: str) -> bool:
-        """A lowercase word inside a properly cased sentence (not chat style)."""
-        if not word.islower():
-            return False
-        a = max(self.text.rfind(c, 0, start) for c in ".!?\n") + 1
-        ends = [i for i in (self.text.find(c, start) for c in ".!?\n") if i >= 0]
-        return not informal(self.text[a : min(ends) if ends else len(self.text)].strip())
+    def lowercase_in_prose(self, word: str) -> bool:
+        """A lowercase word in careful prose (see the module docstring)."""
+        return self.careful and word.islower()
 
     def is_person(self, start: int, end: int) -> bool:
         words = list(_WORD.finditer(self.text, start, end))
-        if not words:
+        if not words or words[0].group().casefold() == "the":
             return False
-        foreign = foreign_function_words()
         for m in words:
             w = m.group()
-            if w.casefold() in foreign or self.lowercase_in_prose(m.start(), w):
+            if (w.isupper() and len(w) > 1) or _TITLE.fullmatch(w.casefold()):
                 continue
-            if self.mostly_lowercase(w[:-2] if w.endswith(("'s", "’s")) else w):
+            if w.casefold() in self._foreign or self.lowercase_in_prose(w):
+                continue
+            base = w[:-2] if w.endswith(("'s", "’s")) else w
+            if self.mostly_lowercase(base) or _ordinary_word(base):
                 continue
             return True  # a word with name evidence
         return False
+
+    def cue_is_name(self, start: int, end: int) -> bool:
+        """A name found by a context cue, unless it is written against the cue: lowercase in careful
+        prose ("nurse practitioner", "basic self-care is"), an acronym ("someone is LGBTQ doesn't"),
+        foreign function words, or an ordinary word at a sentence start ("Hope this helps")."""
+        words = list(_WORD.finditer(self.text, start, end))
+        if not words:
+            return False
+        for m in words:
+            w = m.group()
+            if w.casefold() in self._foreign or self.lowercase_in_prose(w) or (w.isupper() and len(w) > 1):
+                continue
+            if (m.start() == 0 or _SENTENCE_START.search(self.text[max(0, m.start() - 3) : m.start()])) \
+                    and self.mostly_lowercase(w):
+                continue
+            return True
+        return False
+
+
+def _ordinary_word(word: str) -> bool:
+    flags = word_flags(word)
+    return flags is not None and bool(set(flags) & set("nvar")) and word.casefold() not in detection_names()

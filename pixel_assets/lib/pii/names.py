@@ -228,7 +228,8 @@ def after_place_word(text: str, start: int) -> bool:
     return _PLACE_WORDS.search(text[max(0, start - 20) : start]) is not None
 
 
-# Relationship and title words after which a name-shaped word is a name.
+# Relationship and title words after which a name-shaped word is a name. "called" only after a
+# person word ("a guy called dev"): "an app called Headspace", "a treatment called Dialectical ...".
 RELATIONS = (
     "husband|wife|partner|boyfriend|girlfriend|fianc[ée]e?|spouse|ex|ex-husband|ex-wife|ex-boyfriend|"
     "ex-girlfriend|mom|mum|mother|dad|father|stepdad|stepmom|stepfather|stepmother|brother|sister|"
@@ -242,7 +243,8 @@ _NAMEISH = r"[^\W\d_][\w'’-]*"
 _CUE_RE = re.compile(
     r"(?i:\b(?:(?:my|our|his|her|their|your)\s+(?:(?:best|old|new|older|younger|little|big|late|step|ex|former|"
     r"current|favou?rite)[- ]?)?(?:" + RELATIONS + r")(?:\s+(?P<title1>" + TITLES + r")\.?)?|(?P<title2>" + TITLES +
-    r")\.?|named|called))\s+(?P<name>" + _NAMEISH + r")(?:\s+(?P<last>" + _NAMEISH + r"))?"
+    r")\.?|named|(?:someone|somebody|guy|girl|man|woman|boy|lady|dude|kid|person|friend)\s+called))\s+"
+    r"(?P<name>" + _NAMEISH + r")(?:\s+(?P<last>" + _NAMEISH + r"))?"
 )
 # A name-shaped subject: an uncommon word right before one of these ("kasia keeps texting me"). A
 # WordNet-only noun ("eve", "jade") needs one of the person verbs; "eve and i" is not enough.
@@ -260,6 +262,9 @@ _OBJECT_RE = re.compile(
     r"hugged|visited|married|divorced|dating|dated|with)\s+(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’-]+\s+"
     r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’-]+)(?!\s+[A-ZÀ-ÖØ-Þ])\b"
 )
+# "called"/"call" as a person verb only after its subject ("I called", "she finally called").
+_NAMING_VERB = re.compile(r"call(?:ed)?\b")
+_CALLER = re.compile(r"(?i:\b(?:i|we|he|she|they|you|finally|just|then|never|also|and|to)\s+)$")
 _NOT_NAME = frozenset("""
 said says told tells texted called yelled hit left came went got gets is was has had and or but
 """.split())
@@ -320,6 +325,9 @@ def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
     found: dict[tuple[int, int], float] = {}
     for m in _CUE_RE.finditer(text):
         name = m.group("name")
+        title = m.group("title2") or m.group("title1")
+        if title and title.casefold() not in _ABBREVIATED_TITLES and text.startswith(".", m.end(title2_or_1(m))):
+            continue  # "...otherwise miss. Hope this helps": a sentence end, not "Miss Hope"
         if not _nameish(name, after_cue=True, after_title=bool(m.group("title1") or m.group("title2"))):
             continue
         start, end = m.span("name")
@@ -333,6 +341,8 @@ def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
         first, last = m.group("name").split()
         if last.casefold() in CLINICAL_HEADS:
             continue  # "with Major Depression", "called Narcotics Anonymous"
+        if _NAMING_VERB.match(m.group()) and not _CALLER.search(text, 0, m.start()):
+            continue  # "a technique, called Thought Stopping": naming a thing, not calling a person
         if not set(word_flags(first) or "") & set("sx"):  # not a stop word or calendar word ("told Monday ...")
             found.setdefault(m.span("name"), score)
     for m in _SUBJECT_RE.finditer(text):
@@ -346,6 +356,13 @@ def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
                 and not (foreign >= 2 and w in foreign_function_words()):  # "pero" in Spanish text
             found.setdefault((m.start(), _trim(text, m.start(), m.end())), score)
     return [(s, e, sc) for (s, e), sc in sorted(found.items())]
+
+
+_ABBREVIATED_TITLES = frozenset({"dr", "mr", "mrs", "ms", "mx", "prof"})
+
+
+def title2_or_1(m: re.Match) -> str:
+    return "title2" if m.group("title2") else "title1"
 
 
 def _foreign_words(text: str) -> int:

@@ -49,6 +49,19 @@ def _detect_chunk(texts: list[str]) -> list[list[Detection]]:
     return _FORKED._detect_serial(texts)
 
 
+_NUMBER_TYPES = ("PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IP_ADDRESS")
+
+
+def _drop_numbers_inside_links(found: list[Detection]) -> list[Detection]:
+    """A number inside a link ("...&qid=1471479801&...") is part of the URL, which is replaced whole:
+    without this the merged span would take the number's higher-priority type."""
+    links = [(d.start, d.end) for d in found if d.entity_type == "URL"]
+    if not links:
+        return found
+    return [d for d in found if d.entity_type not in _NUMBER_TYPES
+            or not any(a <= d.start and d.end <= b for a, b in links)]
+
+
 class PiiScrubber:
     """Detects PII spans. `detect()` applies the family allow-list; `detect_unfiltered()` does not."""
 
@@ -131,9 +144,12 @@ class PiiScrubber:
         for text, segs in zip(texts, segments):
             found = run_recognizers(text, self._recognizers) + find_dates_of_birth(text)
             if want_person and cfg.context_names:
-                foreign = foreign_paragraphs(text) if segs or not text.isascii() else []
-                found += [Detection(a, b, "PERSON", sc) for a, b, sc in context_names(text, cfg.context_score)
-                          if not any(overlaps(a, b, fa, fb) for fa, fb in foreign)]
+                cues = context_names(text, cfg.context_score)
+                if cues:
+                    foreign = foreign_paragraphs(text)
+                    evidence = NameEvidence(text)
+                    found += [Detection(a, b, "PERSON", sc) for a, b, sc in cues
+                              if not any(overlaps(a, b, fa, fb) for fa, fb in foreign) and evidence.cue_is_name(a, b)]
             evidence = NameEvidence(text) if segs else None
             for offset, seg_end, _restored in segs:
                 casual = informal(text[offset:seg_end])
@@ -160,6 +176,7 @@ class PiiScrubber:
                         score = min(cfg.ner_score, 0.45)
                     found.append(Detection(start, end, etype, score))
             found = [d for d in found if d.score >= cfg.min_score and (wanted is None or d.entity_type in wanted)]
+            found = _drop_numbers_inside_links(found)
             out.append(resolve_overlaps(drop_placeholders(text, found), cfg.priority))
         return out
 
