@@ -9,9 +9,9 @@ function words ("pero lo"). An NER span is dropped when every word in it is one 
   the packaged counsel-chat sample plus the text itself ("Hope" is "hope" far more often);
 - a function word of another language (spaCy's stop-word lists, minus English stop words and
   the detector's name list) in a text holding at least two of them ("pero lo", not "ellie and Una");
-- written in lower case in careful prose: a writer who starts every sentence of a text of four or
-  more sentences with a capital and writes "I" capitalised also capitalises names, so restored-case
-  NER is for chat-style text only ("treatmetn", "netural" in a therapist's answer).
+- written in lower case in careful prose (careful_prose: a long text whose writer starts sentences
+  with a capital and writes "I" capitalised also capitalises names), so restored-case NER is for
+  chat-style text only ("treatmetn", "netural" in a therapist's answer).
 
 "Mostly lower case" needs the corpus to have seen the word in lower case at least MIN_CORPUS_LOWER
 times: a name the text itself writes in lower case ("my roommate raven") is not evidence against it.
@@ -19,6 +19,9 @@ times: a name the text itself writes in lower case ("my roommate raven") is not 
 A single capitalised word that is an ordinary English word (noun, verb, adjective or adverb in
 the packaged vocabulary) and not on the detector's name list is no evidence on its own either
 ("Annoyed", "Girl Scout"); names that are words ("Grace", "Will") are on the list.
+
+A span inside a quoted title ("Love in Abundance: a Counselor's Advice on Open Marriage",
+“Codependent No More”) is a title: three or more words, most of them capitalised.
 
 A span that starts with "the" ("the Vet Center") names an organisation, a title ("Drs") or an
 acronym in capitals ("LGBTQ") is no evidence either. The same rules apply to NER LOCATION spans.
@@ -35,15 +38,16 @@ from collections import Counter
 from functools import lru_cache
 
 from pixel_assets.lib import language
-from pixel_assets.lib.pii.names import TITLES, detection_names, informal, word_flags
+from pixel_assets.lib.pii.names import TITLES, detection_names, word_flags
 
 CASE_CORPUS = "counsel_chat/counselchat-data.csv"  # in pixel_assets/data/
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 MIN_CORPUS_LOWER = 2
 _LOWER_I = re.compile(r"(?<![\w'’])i(?![\w'’]|\.\s?e\.)|(?<![\w'’])i['’](?:m|ve|d|ll)\b")
 _TITLE = re.compile(r"(?:" + TITLES + r"|drs|mrs?|messrs)\.?")
-CAREFUL_MIN_SENTENCES = 4
-_SENTENCES = re.compile(r"[^.!?\n]+[.!?]*")
+CAREFUL_MIN_SENTENCES = 3
+CAREFUL_MIN_WORDS = 40
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"'”’)]*\s+|\n+")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“(]\s*|\n\s*)$")
 
 
@@ -97,20 +101,41 @@ def foreign_function_words() -> frozenset[str]:
     return language.foreign_function_words() - detection_names()
 
 
+_QUOTED = re.compile(r"\"([^\"\n]{3,160})\"|“([^”\n]{3,160})”")
+
+
+def quoted_titles(text: str) -> list[tuple[int, int]]:
+    """(start, end) of quoted strings of three or more words, at least 60% of them capitalised."""
+    out = []
+    for m in _QUOTED.finditer(text):
+        group = 1 if m.group(1) is not None else 2
+        words = _WORD.findall(m.group(group))
+        if len(words) >= 3 and sum(w[0].isupper() for w in words) >= 0.6 * len(words):
+            out.append(m.span(group))
+    return out
+
+
+def careful_prose(text: str) -> bool:
+    """Long, properly cased prose: CAREFUL_MIN_WORDS words or more in CAREFUL_MIN_SENTENCES sentences
+    or more, "I" never in lower case, and at most one sentence in five starting in lower case (list
+    items, a sentence after "e.g.")."""
+    if len(text.split()) < CAREFUL_MIN_WORDS or _LOWER_I.search(text):
+        return False
+    firsts = [next((c for c in piece if c.isalpha()), "") for piece in _SENTENCE_SPLIT.split(text)]
+    firsts = [c for c in firsts if c]
+    return len(firsts) >= CAREFUL_MIN_SENTENCES and sum(c.islower() for c in firsts) <= 0.2 * len(firsts)
+
+
 class NameEvidence:
     """Decides, for one text, whether an NER PERSON span has name evidence."""
 
     def __init__(self, text: str):
         self.text = text
         self._lower, self._upper = case_counts([text])
-        sentences = [m.group().strip() for m in _SENTENCES.finditer(text) if any(c.isalpha() for c in m.group())]
         foreign = foreign_function_words()
         self._foreign = foreign if sum(1 for w in _WORD.findall(text) if w.casefold() in foreign) >= 2 else frozenset()
-        # careful prose: enough sentences, "I" never lowercase, nearly every sentence capitalised ("e.g. the"
-        # and list items may start in lower case)
-        lowercase_starts = sum(1 for x in sentences if informal(x))
-        self.careful = (len(sentences) >= CAREFUL_MIN_SENTENCES and not _LOWER_I.search(text)
-                        and lowercase_starts <= 0.2 * len(sentences))
+        self.careful = careful_prose(text)
+        self._titles = quoted_titles(text) if any(q in text for q in "\"“") else []
 
     def mostly_lowercase(self, word: str) -> bool:
         lower, upper = corpus_case_counts()
@@ -121,9 +146,12 @@ class NameEvidence:
         """A lowercase word in careful prose (see the module docstring)."""
         return self.careful and word.islower()
 
+    def in_quoted_title(self, start: int, end: int) -> bool:
+        return any(a <= start and end <= b for a, b in self._titles)
+
     def is_person(self, start: int, end: int) -> bool:
         words = list(_WORD.finditer(self.text, start, end))
-        if not words or words[0].group().casefold() == "the":
+        if not words or words[0].group().casefold() == "the" or self.in_quoted_title(start, end):
             return False
         for m in words:
             w = m.group()
