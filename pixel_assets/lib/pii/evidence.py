@@ -8,7 +8,8 @@ function words ("pero lo"). An NER span is dropped when every word in it is one 
 - a word the corpus mostly writes in lower case: lowercase vs. capitalised mid-sentence counts in
   the packaged counsel-chat sample plus the text itself ("Hope" is "hope" far more often);
 - a function word of another language (spaCy's stop-word lists, minus English stop words and
-  the detector's name list) in a text holding at least two of them ("pero lo", not "ellie and Una");
+  the detector's name list) in a text where such words are two or more and language.FOREIGN_SHARE
+  of the words ("pero lo", not "ellie and Una");
 - written in lower case in careful prose (careful_prose: a long text whose writer starts sentences
   with a capital and writes "I" capitalised also capitalises names), so restored-case NER is for
   chat-style text only ("treatmetn", "netural" in a therapist's answer).
@@ -16,9 +17,10 @@ function words ("pero lo"). An NER span is dropped when every word in it is one 
 "Mostly lower case" needs the corpus to have seen the word in lower case at least MIN_CORPUS_LOWER
 times: a name the text itself writes in lower case ("my roommate raven") is not evidence against it.
 
-A single capitalised word that is an ordinary English word (noun, verb, adjective or adverb in
-the packaged vocabulary) and not on the detector's name list is no evidence on its own either
-("Annoyed", "Girl Scout"); names that are words ("Grace", "Will") are on the list.
+In careful prose, a capitalised ordinary English word (noun, verb, adjective or adverb in the
+packaged vocabulary) that is not on the detector's name list is no evidence on its own either
+("Girl Scout"): such writers capitalise terms and titles; names that are words ("Grace", "Will")
+are on the list. In chat text a capitalised "Guy" or "Jade" is more likely a name.
 
 A span inside a quoted title ("Love in Abundance: a Counselor's Advice on Open Marriage",
 “Codependent No More”) is a title: three or more words, most of them capitalised.
@@ -84,7 +86,7 @@ def corpus_fingerprint() -> str:
 
 @lru_cache(maxsize=1)
 def corpus_case_counts() -> tuple[Counter, Counter]:
-    """Case counts over the packaged counsel-chat questions and answers (HTML stripped)."""
+    """Case counts over the packaged counsel-chat questions and answers in English (HTML stripped)."""
     import html
     import io
 
@@ -92,7 +94,13 @@ def corpus_case_counts() -> tuple[Counter, Counter]:
 
     frame = pl.read_csv(io.BytesIO(_corpus_bytes()), columns=["questionText", "answerText"])
     texts = (html.unescape(re.sub(r"<[^>]+>", " ", v)) for col in frame.iter_columns() for v in col.drop_nulls())
-    return case_counts(texts)
+    foreign = language.foreign_function_words()
+
+    def english(text: str) -> bool:  # the Spanish answers write "una", "con", "mi" in lower case
+        tokens = _WORD.findall(text)
+        return sum(1 for w in tokens if w.casefold() in foreign) < language.FOREIGN_SHARE * max(1, len(tokens))
+
+    return case_counts(t for t in texts if english(t))
 
 
 @lru_cache(maxsize=1)
@@ -133,7 +141,9 @@ class NameEvidence:
         self.text = text
         self._lower, self._upper = case_counts([text])
         foreign = foreign_function_words()
-        self._foreign = foreign if sum(1 for w in _WORD.findall(text) if w.casefold() in foreign) >= 2 else frozenset()
+        tokens = _WORD.findall(text)
+        hits = sum(1 for w in tokens if w.casefold() in foreign)
+        self._foreign = foreign if hits >= 2 and hits >= language.FOREIGN_SHARE * len(tokens) else frozenset()
         self.careful = careful_prose(text)
         self._titles = quoted_titles(text) if any(q in text for q in "\"“") else []
 
@@ -151,8 +161,9 @@ class NameEvidence:
 
     def is_person(self, start: int, end: int) -> bool:
         words = list(_WORD.finditer(self.text, start, end))
-        if not words or words[0].group().casefold() == "the" or self.in_quoted_title(start, end):
-            return False
+        if sum(len(m.group()) for m in words) < 2 or words[0].group().casefold() == "the" \
+                or self.in_quoted_title(start, end):
+            return False  # "i." of "i. e.", "the Vet Center", a word of a quoted title
         for m in words:
             w = m.group()
             if (w.isupper() and len(w) > 1) or _TITLE.fullmatch(w.casefold()):
@@ -160,7 +171,7 @@ class NameEvidence:
             if w.casefold() in self._foreign or self.lowercase_in_prose(w):
                 continue
             base = w[:-2] if w.endswith(("'s", "’s")) else w
-            if self.mostly_lowercase(base) or _ordinary_word(base):
+            if self.mostly_lowercase(base) or (self.careful and _ordinary_word(base)):
                 continue
             return True  # a word with name evidence
         return False

@@ -17,7 +17,7 @@ from pixel_assets.lib.pii.config import PiiConfig, load_config, phone_digits
 from pixel_assets.lib.language import foreign_paragraphs
 from pixel_assets.lib.pii.detection import Detection, drop_placeholders, overlaps, resolve_overlaps
 from pixel_assets.lib.pii.evidence import NameEvidence
-from pixel_assets.lib.pii.names import after_place_word, context_names, informal, restore_case
+from pixel_assets.lib.pii.names import after_place_word, context_names, detection_names, informal, restore_case
 from pixel_assets.lib.pii.offline import configure_offline
 from pixel_assets.lib.pii.recognizers import (
     find_dates_of_birth, other_pattern_recognizers, run_recognizers, structured_recognizers,
@@ -32,6 +32,8 @@ _CALENDAR = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 _WORDS = re.compile(r"[^\W\d_][\w'’]*")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(\w])|\n+")  # chat text: lowercase after a stop too
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "prof.", "mt.", "ft.", "apt.", "no."}
+_PLACE_BEFORE = re.compile(r"\b(?:in|from|near|around|outside)\s+$")
+_INITIAL = re.compile(r"[A-Z]\.")
 _NER_ONLY_EXCLUDE = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
 _CREDENTIAL_TOKEN = re.compile(r"[\w.'’-]+")
 _FORKED: "PiiScrubber | None" = None  # the scrubber a forked worker inherits
@@ -101,8 +103,8 @@ class PiiScrubber:
         spans, start = [], 0
         for m in _SENTENCE_BREAK.finditer(text):
             words = text[start : m.start()].split()
-            if words and words[-1].lower() in _ABBREVIATIONS:
-                continue  # "Dr. Smith": not a sentence end
+            if words and (words[-1].lower() in _ABBREVIATIONS or _INITIAL.fullmatch(words[-1])):
+                continue  # "Dr. Smith", "Robin J. Landwehr": not a sentence end
             spans.append((start, m.start()))
             start = m.end()
         spans.append((start, len(text)))
@@ -164,6 +166,9 @@ class PiiScrubber:
                     etype = labels.get(ent.label_)
                     if etype == "LOCATION" and casual and len(ent) == 1 and not after_place_word(text, start):
                         etype = "PERSON"
+                    elif etype == "PERSON" and len(ent) == 1 and _PLACE_BEFORE.search(text, 0, start) \
+                            and not text.startswith(("'s", "’s"), end) and original.casefold() not in detection_names():
+                        etype = "LOCATION"  # "resources in Whistler", "moved from Cerritos"
                     if etype is None or any(c.isdigit() or c in "@<>/" for c in ent.text):
                         continue
                     if not evidence.is_person(start, end):  # titles, terms, common words (evidence.py)
