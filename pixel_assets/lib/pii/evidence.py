@@ -7,9 +7,9 @@ function words ("pero lo"). An NER span is dropped when every word in it is one 
 
 - a word the corpus mostly writes in lower case: lowercase vs. capitalised mid-sentence counts in
   the packaged counsel-chat sample plus the text itself ("Hope" is "hope" far more often);
-- a function word of another language (spaCy's stop-word lists, minus English stop words and
-  the detector's name list) in a text where such words are two or more and language.FOREIGN_SHARE
-  of the words ("pero lo", not "ellie and Una");
+- a function word of another language (spaCy's stop-word lists, minus English stop words) in a
+  text where such words are two or more and language.FOREIGN_SHARE of the words ("pero lo" in
+  Spanish; not "Sara" or "ellie and Una" in English);
 - written in lower case in careful prose (careful_prose: a long text whose writer starts sentences
   with a capital and writes "I" capitalised also capitalises names), so restored-case NER is for
   chat-style text only ("treatmetn", "netural" in a therapist's answer).
@@ -25,8 +25,8 @@ are on the list. In chat text a capitalised "Guy" or "Jade" is more likely a nam
 A span inside a quoted title ("Love in Abundance: a Counselor's Advice on Open Marriage",
 “Codependent No More”) is a title: three or more words, most of them capitalised.
 
-A span that starts with "the" ("the Vet Center") names an organisation, a title ("Drs") or an
-acronym in capitals ("LGBTQ") is no evidence either. The same rules apply to NER LOCATION spans.
+A span that starts with "the" ("the Vet Center") names an organisation; a title ("Drs") is no
+evidence either, nor, after a cue, an acronym in capitals ("someone is LGBTQ doesn't"). The same rules apply to NER LOCATION spans.
 
 Names found by context cues ("my husband will", "dr. okafor", "I met Crystal Sharp") are evidence
 themselves and never pass through here.
@@ -103,12 +103,6 @@ def corpus_case_counts() -> tuple[Counter, Counter]:
     return case_counts(t for t in texts if english(t))
 
 
-@lru_cache(maxsize=1)
-def foreign_function_words() -> frozenset[str]:
-    """Function words of other languages that are not on the detector's name list ("sara", "ben")."""
-    return language.foreign_function_words() - detection_names()
-
-
 _QUOTED = re.compile(r"\"([^\"\n]{3,160})\"|“([^”\n]{3,160})”")
 
 
@@ -140,7 +134,7 @@ class NameEvidence:
     def __init__(self, text: str):
         self.text = text
         self._lower, self._upper = case_counts([text])
-        foreign = foreign_function_words()
+        foreign = language.foreign_function_words()
         tokens = _WORD.findall(text)
         hits = sum(1 for w in tokens if w.casefold() in foreign)
         self._foreign = foreign if hits >= 2 and hits >= language.FOREIGN_SHARE * len(tokens) else frozenset()
@@ -166,7 +160,7 @@ class NameEvidence:
             return False  # "i." of "i. e.", "the Vet Center", a word of a quoted title
         for m in words:
             w = m.group()
-            if (w.isupper() and len(w) > 1) or _TITLE.fullmatch(w.casefold()):
+            if _TITLE.fullmatch(w.casefold()):
                 continue
             if w.casefold() in self._foreign or self.lowercase_in_prose(w):
                 continue
