@@ -26,10 +26,11 @@ A span inside a quoted title ("Love in Abundance: a Counselor's Advice on Open M
 “Codependent No More”) is a title: three or more words, most of them capitalised.
 
 A span that starts with "the" ("the Vet Center") names an organisation; a title ("Drs") is no
-evidence either, nor, after a cue, an acronym in capitals ("someone is LGBTQ doesn't"). The same rules apply to NER LOCATION spans.
+evidence either. The same rules apply to NER LOCATION spans.
 
 Names found by context cues ("my husband will", "dr. okafor", "I met Crystal Sharp") are evidence
-themselves and never pass through here.
+themselves; `cue_is_name` drops one only when it is written against the cue (lowercase in careful
+prose, an acronym, foreign function words, an ordinary word starting a sentence).
 """
 
 from __future__ import annotations

@@ -326,7 +326,7 @@ def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
     for m in _CUE_RE.finditer(text):
         name = m.group("name")
         title = m.group("title2") or m.group("title1")
-        if title and title.casefold() not in _ABBREVIATED_TITLES and text.startswith(".", m.end(title2_or_1(m))):
+        if title and title.casefold() not in _ABBREVIATED_TITLES and text.startswith(".", m.end(_title_group(m))):
             continue  # "...otherwise miss. Hope this helps": a sentence end, not "Miss Hope"
         if not _nameish(name, after_cue=True, after_title=bool(m.group("title1") or m.group("title2"))):
             continue
@@ -349,11 +349,10 @@ def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
         flags = word_flags(m.group("name"))
         if len(m.group("name")) > 2 and (flags is None or (flags == "w" and m.group("verb"))):
             found.setdefault((m.start("name"), _trim(text, *m.span("name"))), score)
-    foreign = _foreign_words(text)
     for m in _WORD.finditer(text):
         w = m.group()
         if w.islower() and len(w) > 2 and w.casefold() in detection_names() and not is_common(w) \
-                and not (foreign >= 2 and w in foreign_function_words()):  # "pero" in Spanish text
+                and not (w in foreign_function_words() and _foreign_words(text) >= 2):  # "pero" in Spanish
             found.setdefault((m.start(), _trim(text, m.start(), m.end())), score)
     return [(s, e, sc) for (s, e), sc in sorted(found.items())]
 
@@ -361,12 +360,12 @@ def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
 _ABBREVIATED_TITLES = frozenset({"dr", "mr", "mrs", "ms", "mx", "prof"})
 
 
-def title2_or_1(m: re.Match) -> str:
+def _title_group(m: re.Match) -> str:
     return "title2" if m.group("title2") else "title1"
 
 
 def _foreign_words(text: str) -> int:
-    """How many function words of another language the text holds (0 for pure ASCII English fast)."""
+    """How many function words of another language the text holds."""
     words = foreign_function_words()
     return sum(1 for w in _WORD.findall(text) if w.casefold() in words)
 

@@ -145,6 +145,7 @@ class PiiScrubber:
         want_person = wanted is None or "PERSON" in wanted
         for text, segs in zip(texts, segments):
             found = run_recognizers(text, self._recognizers) + find_dates_of_birth(text)
+            evidence = None  # NameEvidence, built when first needed: most texts have no name candidate
             if want_person and cfg.context_names:
                 cues = context_names(text, cfg.context_score)
                 if cues:
@@ -152,7 +153,6 @@ class PiiScrubber:
                     evidence = NameEvidence(text)
                     found += [Detection(a, b, "PERSON", sc) for a, b, sc in cues
                               if not any(overlaps(a, b, fa, fb) for fa, fb in foreign) and evidence.cue_is_name(a, b)]
-            evidence = NameEvidence(text) if segs else None
             for offset, seg_end, _restored in segs:
                 casual = informal(text[offset:seg_end])
                 for ent in next(docs).ents:
@@ -166,11 +166,12 @@ class PiiScrubber:
                     etype = labels.get(ent.label_)
                     if etype == "LOCATION" and casual and len(ent) == 1 and not after_place_word(text, start):
                         etype = "PERSON"
-                    elif etype == "PERSON" and len(ent) == 1 and _PLACE_BEFORE.search(text, 0, start) \
+                    elif etype == "PERSON" and len(ent) == 1 and _PLACE_BEFORE.search(text[max(0, start - 12) : start]) \
                             and not text.startswith(("'s", "’s"), end) and original.casefold() not in detection_names():
                         etype = "LOCATION"  # "resources in Whistler", "moved from Cerritos"
                     if etype is None or any(c.isdigit() or c in "@<>/" for c in ent.text):
                         continue
+                    evidence = evidence or NameEvidence(text)
                     if not evidence.is_person(start, end):  # titles, terms, common words (evidence.py)
                         continue
                     if any(c.isupper() for c in original):
