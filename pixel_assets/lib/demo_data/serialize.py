@@ -81,7 +81,8 @@ def _write_counsel_chat(root: DataRoot, plan: DemoPlan) -> None:
     # empty_content), and 28 answers are in Spanish (quarantined as language); the plan says so.
     for row in csv.DictReader(io.StringIO(csv_bytes.decode("utf-8"))):
         fam.records_written += 1
-        question = "\n\n".join((row[c] or "").strip() for c in ("questionTitle", "questionText") if (row[c] or "").strip())
+        parts = ((row[c] or "").strip() for c in ("questionTitle", "questionText"))
+        question = "\n\n".join(p for p in parts if p)
         turns = [clean_text(question), clean_text(row["answerText"] or "", html=True)]
         reason = None
         if not all(turns):

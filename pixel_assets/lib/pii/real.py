@@ -66,7 +66,8 @@ def per_1000_words(count: int, n_words: int) -> float:
 
 
 def _scored(detections: list[list[Detection]]) -> list[list[Detection]]:
-    return [[d for d in dets if DETECTED_TYPE_MAP.get(d.entity_type, d.entity_type) in REAL_TYPES] for dets in detections]
+    scored = lambda d: DETECTED_TYPE_MAP.get(d.entity_type, d.entity_type) in REAL_TYPES  # noqa: E731
+    return [[d for d in dets if scored(d)] for dets in detections]
 
 
 def _figures(samples: list[dict[str, Any]], detections: list[list[Detection]], n_words: int) -> dict[str, Any]:

@@ -166,8 +166,10 @@ class PiiScrubber:
                     etype = labels.get(ent.label_)
                     if etype == "LOCATION" and casual and len(ent) == 1 and not after_place_word(text, start):
                         etype = "PERSON"
-                    elif etype == "PERSON" and len(ent) == 1 and _PLACE_BEFORE.search(text[max(0, start - 12) : start]) \
-                            and not text.startswith(("'s", "’s"), end) and original.casefold() not in detection_names():
+                    elif etype == "PERSON" and len(ent) == 1 \
+                            and _PLACE_BEFORE.search(text[max(0, start - 12) : start]) \
+                            and not text.startswith(("'s", "’s"), end) \
+                            and original.casefold() not in detection_names():
                         etype = "LOCATION"  # "resources in Whistler", "moved from Cerritos"
                     if etype is None or any(c.isdigit() or c in "@<>/" for c in ent.text):
                         continue
