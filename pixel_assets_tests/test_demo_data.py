@@ -27,6 +27,7 @@ from pixel_assets.lib.demo_data import (
     shingles,
 )
 from pixel_assets.lib.ingest import clean_text, ingest_family
+from pixel_assets.lib.language import foreign_language
 from pixel_assets.lib.registry import load_registry
 from pixel_assets.lib.storage import LocalDataRoot
 
@@ -131,8 +132,12 @@ def read_source(root, key: str, fmt: str) -> list[tuple[str, list[dict[str, str]
             if fmt == "qa_csv":
                 question = f"{row['questionTitle']}\n\n{row['questionText']}"
                 answer = clean_text(row["answerText"], html=True)
-                out.append((f"row {i}", [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-                            if clean_text(question) and answer else "empty_content"))
+                messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+                if not (clean_text(question) and answer):
+                    messages = "empty_content"
+                elif foreign_language(m["content"] for m in messages):  # the language policy (lib/language.py)
+                    messages = "language"
+                out.append((f"row {i}", messages))
                 continue
             text = row["text"]
             if not text.strip():

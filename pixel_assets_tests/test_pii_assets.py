@@ -102,6 +102,8 @@ def test_default_metadata_holds_counts_and_no_message_text(default_run):
     assert "| requires_review | 1 |" in statuses
     assert review["dagster/row_count"].value == 1
     assert "| US_SSN | 1 |" in review["uncertain_by_entity_type"].value
+    # over-redaction at a glance (issue 17): placeholders per 1,000 words of the scrubbed records
+    assert 0 < scrubbed["placeholders_per_1000_words"].value < 1000
 
 
 def test_pii_assets_carry_the_ingest_family_tags():

@@ -205,6 +205,7 @@ QUARANTINE_REASONS = (
     "oversize_record",
     "unreadable_source",
     "schema_violation",
+    "language",  # a message confidently identified as not English (lib/language.py)
 )
 
 # Quarantine entries never hold raw content (it may contain PII): where it is, its hash, its size.

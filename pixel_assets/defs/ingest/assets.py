@@ -9,6 +9,7 @@ from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.contract import QUARANTINE_FRAME_SCHEMA
 from pixel_assets.lib.coverage import CoverageThresholds, compute_coverage, unmatched_sources
 from pixel_assets.lib.ingest import ingest_family
+from pixel_assets.lib.ingest.sentences import family_repairs
 from pixel_assets.lib.registry import Family
 from pixel_assets.lib.report import markdown_table
 
@@ -67,6 +68,7 @@ def build_ingest_asset(family: Family) -> dg.AssetsDefinition:
             "quarantined": len(result.quarantine),
             "source_files": len(result.files),
             "merged_turns": result.merged_turns,
+            "sentence_breaks_repaired": family_repairs(result.records),  # lib/ingest/sentences.py
         }
         context.log.info(f"{family.name}: {counts}")
         yield dg.Output(

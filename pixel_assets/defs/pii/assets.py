@@ -10,7 +10,8 @@ from pixel_assets.defs.keys import REGISTRY, family_tags, normalized_key, review
 from pixel_assets.defs.pii.resources import PiiResource
 from pixel_assets.defs.storage.outs import frame_out
 from pixel_assets.defs.storage.resources import DataRootResource
-from pixel_assets.lib.contract import empty_records_frame
+from pixel_assets.lib.contract import empty_records_frame, frame_to_records
+from pixel_assets.lib.pii.real import placeholder_density
 from pixel_assets.lib.registry import Family
 from pixel_assets.lib.report import markdown_table
 
@@ -89,10 +90,13 @@ def build_pii_asset(family: Family) -> dg.AssetsDefinition:
                 if cache is not None:
                     cache.close()
             clean, review, stats = result.clean, result.review, result.stats
+        density = placeholder_density(frame_to_records(clean))
         metadata = {
             "dagster/row_count": len(clean),
             "input_records": len(normalized),
             "requires_review": len(review),
+            # over-redaction at a glance: compare with the labeled truth in docs/pii.md (real writing)
+            "placeholders_per_1000_words": density["placeholders_per_1000_words"],
             "replaced_by_entity_type": _counts_md(stats.get("entities_replaced", {}), "entity type"),
             "records_by_pii_status": _counts_md(stats.get("status", {}), "pii_status"),
             "stats": dg.MetadataValue.json(stats),  # counts, cache figures, detector fingerprint

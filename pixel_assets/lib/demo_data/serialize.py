@@ -74,12 +74,22 @@ def _write_counsel_chat(root: DataRoot, plan: DemoPlan) -> None:
     csv.field_size_limit(1 << 30)
     fam = plan.families.setdefault("professional_therapeutic", FamilyPlan())
     fam.files.append(key)
-    # Real data: a few rows have no question or an answer that is only markup; they are
-    # quarantined as empty_content, which the plan says.
+    from pixel_assets.lib.ingest.sentences import repair_glued_sentences
+    from pixel_assets.lib.language import foreign_language
+
+    # Real data: a few rows have no question or an answer that is only markup (quarantined as
+    # empty_content), and 28 answers are in Spanish (quarantined as language); the plan says so.
     for row in csv.DictReader(io.StringIO(csv_bytes.decode("utf-8"))):
         fam.records_written += 1
-        question = " ".join((row[c] or "").strip() for c in ("questionTitle", "questionText"))
-        if not clean_text(question) or not clean_text(row["answerText"] or "", html=True):
-            fam.malformed["empty_content"] = fam.malformed.get("empty_content", 0) + 1
+        parts = ((row[c] or "").strip() for c in ("questionTitle", "questionText"))
+        question = "\n\n".join(p for p in parts if p)
+        turns = [clean_text(question), clean_text(row["answerText"] or "", html=True)]
+        reason = None
+        if not all(turns):
+            reason = "empty_content"
+        elif foreign_language(repair_glued_sentences(t)[0] for t in turns):
+            reason = "language"
+        if reason:
+            fam.malformed[reason] = fam.malformed.get(reason, 0) + 1
         else:
             fam.valid += 1

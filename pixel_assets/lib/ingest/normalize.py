@@ -8,6 +8,8 @@ from pixel_assets import PIPELINE_NAME
 from pixel_assets.lib import contract
 from pixel_assets.lib.ingest.encoding import clean_text
 from pixel_assets.lib.ingest.formats import Extracted, Reject
+from pixel_assets.lib.language import foreign_language
+from pixel_assets.lib.ingest.sentences import REPAIRS_KEY, repair_glued_sentences
 from pixel_assets.lib.registry import Family, Source
 
 PROCESSING_STEPS = ("ingest", "encoding_repair", "normalize")
@@ -43,6 +45,14 @@ def build_record(
     processed_at: str,
 ) -> dict[str, Any]:
     messages = clean_messages(extracted)
+    # Glued sentence ends ("loss.There") are repaired before PII detection reads them as links.
+    repairs = 0
+    for message in messages:
+        message["content"], n = repair_glued_sentences(message["content"])
+        repairs += n
+    language = foreign_language(m["content"] for m in messages)
+    if language is not None:  # policy and reasons: lib/language.py
+        raise Reject("language", f"a message is in language {language!r}, not English")
     # Extra strings (category, ...) get the same repair: a lone surrogate would break UTF-8 output.
     metadata: dict[str, Any] = {
         k: clean_text(v) if isinstance(v, str) else v for k, v in extracted.extras.items()
@@ -52,6 +62,8 @@ def build_record(
         if not rejected:
             raise Reject("empty_content", "rejected response is empty after cleaning")
         metadata["rejected_response"] = rejected
+    if repairs:
+        metadata[REPAIRS_KEY] = repairs
     metadata.update(
         source_family=family.name,
         source_key=source_key,

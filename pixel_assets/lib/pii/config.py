@@ -14,7 +14,7 @@ import yaml
 
 DEFAULT_CONFIG = "pii.yaml"  # in pixel_assets/config/
 # Bump when detector code changes in a way that changes results (invalidates cached detections).
-DETECTOR_VERSION = "3"  # 3: plural street suffixes, capitalised names as objects of person verbs
+DETECTOR_VERSION = "4"  # 4: link syntax for URLs, name evidence for NER PERSON, foreign paragraphs skip NER
 
 
 class PiiConfigError(ValueError):
@@ -73,6 +73,12 @@ class PiiConfig:
             model_version = "unknown"
         # the vocabulary of names.restore_case and the Faker name lists change detections too
         vocabulary = resources.files("pixel_assets.data").joinpath("pii/common_words.txt").read_bytes()
+        from pixel_assets.lib.pii.evidence import corpus_fingerprint
+
+        try:
+            langid_version = version("py3langid")
+        except Exception:  # noqa: BLE001
+            langid_version = "unknown"
         try:
             faker_version = version("faker")
         except Exception:  # noqa: BLE001
@@ -81,7 +87,7 @@ class PiiConfig:
             {"settings": self.detector_settings(), "detector": DETECTOR_VERSION,
              "presidio": getattr(presidio_analyzer, "__version__", "?"), "spacy": spacy.__version__,
              "model": model_version, "vocabulary": hashlib.sha256(vocabulary).hexdigest()[:16],
-             "faker": faker_version},
+             "faker": faker_version, "case_corpus": corpus_fingerprint(), "langid": langid_version},
             sort_keys=True, default=list,
         )
         return "pii-v" + DETECTOR_VERSION + ":" + hashlib.sha256(blob.encode()).hexdigest()[:16]

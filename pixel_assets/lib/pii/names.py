@@ -25,6 +25,8 @@ import importlib
 import re
 from functools import lru_cache
 
+from pixel_assets.lib.language import foreign_function_words
+
 # Faker locales the name list and the evaluation draw from (accented spellings included).
 NAME_LOCALES = ("en_US", "en_GB", "en_IE", "en_IN", "fr_FR", "de_DE", "es_ES", "es_MX", "it_IT", "pt_BR",
                 "pl_PL", "nl_NL", "sv_SE", "da_DK", "fi_FI", "cs_CZ", "hu_HU", "ro_RO", "tr_TR", "hr_HR")
@@ -226,7 +228,8 @@ def after_place_word(text: str, start: int) -> bool:
     return _PLACE_WORDS.search(text[max(0, start - 20) : start]) is not None
 
 
-# Relationship and title words after which a name-shaped word is a name.
+# Relationship and title words after which a name-shaped word is a name. "called" only after a
+# person word ("a guy called dev"): "an app called Headspace", "a treatment called Dialectical ...".
 RELATIONS = (
     "husband|wife|partner|boyfriend|girlfriend|fianc[ée]e?|spouse|ex|ex-husband|ex-wife|ex-boyfriend|"
     "ex-girlfriend|mom|mum|mother|dad|father|stepdad|stepmom|stepfather|stepmother|brother|sister|"
@@ -240,7 +243,8 @@ _NAMEISH = r"[^\W\d_][\w'’-]*"
 _CUE_RE = re.compile(
     r"(?i:\b(?:(?:my|our|his|her|their|your)\s+(?:(?:best|old|new|older|younger|little|big|late|step|ex|former|"
     r"current|favou?rite)[- ]?)?(?:" + RELATIONS + r")(?:\s+(?P<title1>" + TITLES + r")\.?)?|(?P<title2>" + TITLES +
-    r")\.?|named|called))\s+(?P<name>" + _NAMEISH + r")(?:\s+(?P<last>" + _NAMEISH + r"))?"
+    r")\.?|named|(?:someone|somebody|guy|girl|man|woman|boy|lady|dude|kid|person|friend)\s+called))\s+"
+    r"(?P<name>" + _NAMEISH + r")(?:\s+(?P<last>" + _NAMEISH + r"))?"
 )
 # A name-shaped subject: an uncommon word right before one of these ("kasia keeps texting me"). A
 # WordNet-only noun ("eve", "jade") needs one of the person verbs; "eve and i" is not enough.
@@ -258,6 +262,9 @@ _OBJECT_RE = re.compile(
     r"hugged|visited|married|divorced|dating|dated|with)\s+(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’-]+\s+"
     r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’-]+)(?!\s+[A-ZÀ-ÖØ-Þ])\b"
 )
+# "called"/"call" as a person verb only after its subject ("I called", "she finally called").
+_NAMING_VERB = re.compile(r"call(?:ed)?\b")
+_CALLER = re.compile(r"(?i:\b(?:i|we|he|she|they|you|finally|just|then|never|also|and|to)\s+)$")
 _NOT_NAME = frozenset("""
 said says told tells texted called yelled hit left came went got gets is was has had and or but
 """.split())
@@ -277,9 +284,21 @@ def _nameish(word: str, after_cue: bool, after_title: bool = False) -> bool:
         return False
     if after_title:
         return True
-    if "v" in flags:
+    if "v" in flags or _gerund(w):
         return False
     return word[0].isupper() or set(flags) <= set("aw") or w in detection_names()
+
+
+def _gerund(word: str) -> bool:
+    """A verb's -ing form ("continuing"): after "your boyfriend" it is what he does, not who he is."""
+    return word.endswith("ing") and any("v" in (word_flags(stem) or "") for stem in (word[:-3], word[:-3] + "e"))
+
+
+# Clinical terms capitalised as names of conditions/therapies ("diagnosed with Major Depression").
+CLINICAL_HEADS = frozenset("""
+depression disorder disorders anxiety syndrome therapy therapies illness disease attack attacks dysfunction
+addiction phobia psychosis episode treatment program programs anonymous behavior behaviour personality
+""".split())
 
 
 # Two capitalised words glued together by a lost space ("QuennevilleQuenneville Emotional
@@ -306,6 +325,9 @@ def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
     found: dict[tuple[int, int], float] = {}
     for m in _CUE_RE.finditer(text):
         name = m.group("name")
+        title = m.group("title2") or m.group("title1")
+        if title and title.casefold() not in _ABBREVIATED_TITLES and text.startswith(".", m.end(_title_group(m))):
+            continue  # "...otherwise miss. Hope this helps": a sentence end, not "Miss Hope"
         if not _nameish(name, after_cue=True, after_title=bool(m.group("title1") or m.group("title2"))):
             continue
         start, end = m.span("name")
@@ -316,7 +338,11 @@ def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
     for start, end in _glued_names(text):
         found.setdefault((start, end), score)
     for m in _OBJECT_RE.finditer(text):
-        first = m.group("name").split()[0]
+        first, last = m.group("name").split()
+        if last.casefold() in CLINICAL_HEADS:
+            continue  # "with Major Depression", "called Narcotics Anonymous"
+        if _NAMING_VERB.match(m.group()) and not _CALLER.search(text, 0, m.start()):
+            continue  # "a technique, called Thought Stopping": naming a thing, not calling a person
         if not set(word_flags(first) or "") & set("sx"):  # not a stop word or calendar word ("told Monday ...")
             found.setdefault(m.span("name"), score)
     for m in _SUBJECT_RE.finditer(text):
@@ -325,9 +351,23 @@ def context_names(text: str, score: float) -> list[tuple[int, int, float]]:
             found.setdefault((m.start("name"), _trim(text, *m.span("name"))), score)
     for m in _WORD.finditer(text):
         w = m.group()
-        if w.islower() and len(w) > 2 and w.casefold() in detection_names() and not is_common(w):
+        if w.islower() and len(w) > 2 and w.casefold() in detection_names() and not is_common(w) \
+                and not (w in foreign_function_words() and _foreign_words(text) >= 2):  # "pero" in Spanish
             found.setdefault((m.start(), _trim(text, m.start(), m.end())), score)
     return [(s, e, sc) for (s, e), sc in sorted(found.items())]
+
+
+_ABBREVIATED_TITLES = frozenset({"dr", "mr", "mrs", "ms", "mx", "prof"})
+
+
+def _title_group(m: re.Match) -> str:
+    return "title2" if m.group("title2") else "title1"
+
+
+def _foreign_words(text: str) -> int:
+    """How many function words of another language the text holds."""
+    words = foreign_function_words()
+    return sum(1 for w in _WORD.findall(text) if w.casefold() in words)
 
 
 def _trim(text: str, start: int, end: int) -> int:

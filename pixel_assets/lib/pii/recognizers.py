@@ -167,6 +167,33 @@ def url_end(text: str, start: int, end: int) -> int:
     return end
 
 
+# Link syntax. presidio's URL patterns take any `word.word` whose right side starts with a
+# top-level domain ("loss.There" -> ".the..."); a match becomes a URL only when, after url_end, it
+# has a scheme or `www.`, or is a registered-domain shape: dot-separated labels ending in a common
+# top-level domain written in one case ("example.com", "EXAMPLE.ORG", not "Example.Com" or "you.Co"),
+# optionally a path. Rarer top-level domains need a scheme or www.
+BARE_DOMAIN_TLDS = frozenset(
+    "com org net edu gov mil int info biz io co uk ca au nz ie de fr es nl eu ch se dk fi "
+    "tv ly ai app dev online health care life therapy center family org.uk co.uk".split()
+)  # not the English words among country domains (it, me, in, us, be, no, at): "store.it was"
+_LINK_RE = re.compile(
+    r"(?i:(?:https?|ftp)://\S+|www\d{0,3}\.\S+)"
+    r"|(?P<host>(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+(?P<tld>[a-z]{2,12}|[A-Z]{2,12}))(?P<path>[/?#]\S*)?"
+)
+
+
+def is_link(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] has link syntax (see BARE_DOMAIN_TLDS above)."""
+    m = _LINK_RE.fullmatch(text, start, end)
+    if m is None:
+        return False
+    if m.group("host") is None:
+        return True  # scheme or www.
+    labels = m.group("host").casefold().split(".")
+    tld = labels[-1] if labels[-2:-1] not in (["co"], ["org"]) else ".".join(labels[-2:])
+    return tld in BARE_DOMAIN_TLDS or labels[-1] in BARE_DOMAIN_TLDS
+
+
 def run_recognizers(text: str, recognizers) -> list[Detection]:
     out: list[Detection] = []
     for rec in recognizers:
@@ -174,7 +201,13 @@ def run_recognizers(text: str, recognizers) -> list[Detection]:
         if guard is not None and not guard(text):
             continue
         for r in rec.analyze(text, rec.supported_entities, None) or []:
-            end = url_end(text, r.start, r.end) if r.entity_type == "URL" else r.end
+            end = r.end
+            if r.entity_type == "URL":
+                end = url_end(text, r.start, r.end)
+                while end > r.start and text[end - 1] in ".,;:!?)'\"’”":  # sentence punctuation
+                    end -= 1
+                if not is_link(text, r.start, end):
+                    continue
             out.append(Detection(r.start, end, r.entity_type, float(r.score)))
     return out
 

@@ -14,8 +14,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pixel_assets.lib.pii.config import PiiConfig, load_config, phone_digits
-from pixel_assets.lib.pii.detection import Detection, drop_placeholders, resolve_overlaps
-from pixel_assets.lib.pii.names import after_place_word, context_names, informal, restore_case
+from pixel_assets.lib.language import foreign_paragraphs
+from pixel_assets.lib.pii.detection import Detection, drop_placeholders, overlaps, resolve_overlaps
+from pixel_assets.lib.pii.evidence import NameEvidence
+from pixel_assets.lib.pii.names import after_place_word, context_names, detection_names, informal, restore_case
 from pixel_assets.lib.pii.offline import configure_offline
 from pixel_assets.lib.pii.recognizers import (
     find_dates_of_birth, other_pattern_recognizers, run_recognizers, structured_recognizers,
@@ -30,6 +32,8 @@ _CALENDAR = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 _WORDS = re.compile(r"[^\W\d_][\w'’]*")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(\w])|\n+")  # chat text: lowercase after a stop too
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "prof.", "mt.", "ft.", "apt.", "no."}
+_PLACE_BEFORE = re.compile(r"\b(?:in|from|near|around|outside)\s+$")
+_INITIAL = re.compile(r"[A-Z]\.")
 _NER_ONLY_EXCLUDE = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
 _CREDENTIAL_TOKEN = re.compile(r"[\w.'’-]+")
 _FORKED: "PiiScrubber | None" = None  # the scrubber a forked worker inherits
@@ -45,6 +49,19 @@ def _reset_worker_signals() -> None:
 def _detect_chunk(texts: list[str]) -> list[list[Detection]]:
     assert _FORKED is not None
     return _FORKED._detect_serial(texts)
+
+
+_NUMBER_TYPES = ("PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IP_ADDRESS")
+
+
+def _drop_numbers_inside_links(found: list[Detection]) -> list[Detection]:
+    """A number inside a link ("...&qid=1471479801&...") is part of the URL, which is replaced whole:
+    without this the merged span would take the number's higher-priority type."""
+    links = [(d.start, d.end) for d in found if d.entity_type == "URL"]
+    if not links:
+        return found
+    return [d for d in found if d.entity_type not in _NUMBER_TYPES
+            or not any(a <= d.start and d.end <= b for a, b in links)]
 
 
 class PiiScrubber:
@@ -86,17 +103,21 @@ class PiiScrubber:
         spans, start = [], 0
         for m in _SENTENCE_BREAK.finditer(text):
             words = text[start : m.start()].split()
-            if words and words[-1].lower() in _ABBREVIATIONS:
-                continue  # "Dr. Smith": not a sentence end
+            if words and (words[-1].lower() in _ABBREVIATIONS or _INITIAL.fullmatch(words[-1])):
+                continue  # "Dr. Smith", "Robin J. Landwehr": not a sentence end
             spans.append((start, m.start()))
             start = m.end()
         spans.append((start, len(text)))
         return [(a, b) for a, b in spans if b > a]
 
     def ner_segments(self, text: str) -> list[tuple[int, int, str]]:
-        """(start, end, case-restored sentence) of the sentences that need NER (see needs_ner)."""
+        """(start, end, case-restored sentence) of the sentences that need NER (see needs_ner), outside
+        paragraphs in another language (lib/language.py: English NER there finds function words)."""
         out = []
+        foreign = foreign_paragraphs(text)
         for a, b in self.sentence_spans(text):
+            if any(overlaps(a, b, fa, fb) for fa, fb in foreign):
+                continue
             sentence = restore_case(text[a:b]) if self.config.restore_case else text[a:b]
             if self.needs_ner(sentence):
                 out.append((a, b, sentence))
@@ -124,8 +145,14 @@ class PiiScrubber:
         want_person = wanted is None or "PERSON" in wanted
         for text, segs in zip(texts, segments):
             found = run_recognizers(text, self._recognizers) + find_dates_of_birth(text)
+            evidence = None  # NameEvidence, built when first needed: most texts have no name candidate
             if want_person and cfg.context_names:
-                found += [Detection(a, b, "PERSON", sc) for a, b, sc in context_names(text, cfg.context_score)]
+                cues = context_names(text, cfg.context_score)
+                if cues:
+                    foreign = foreign_paragraphs(text)
+                    evidence = NameEvidence(text)
+                    found += [Detection(a, b, "PERSON", sc) for a, b, sc in cues
+                              if not any(overlaps(a, b, fa, fb) for fa, fb in foreign) and evidence.cue_is_name(a, b)]
             for offset, seg_end, _restored in segs:
                 casual = informal(text[offset:seg_end])
                 for ent in next(docs).ents:
@@ -139,7 +166,15 @@ class PiiScrubber:
                     etype = labels.get(ent.label_)
                     if etype == "LOCATION" and casual and len(ent) == 1 and not after_place_word(text, start):
                         etype = "PERSON"
+                    elif etype == "PERSON" and len(ent) == 1 \
+                            and _PLACE_BEFORE.search(text[max(0, start - 12) : start]) \
+                            and not text.startswith(("'s", "’s"), end) \
+                            and original.casefold() not in detection_names():
+                        etype = "LOCATION"  # "resources in Whistler", "moved from Cerritos"
                     if etype is None or any(c.isdigit() or c in "@<>/" for c in ent.text):
+                        continue
+                    evidence = evidence or NameEvidence(text)
+                    if not evidence.is_person(start, end):  # titles, terms, common words (evidence.py)
                         continue
                     if any(c.isupper() for c in original):
                         score = cfg.ner_score
@@ -149,6 +184,7 @@ class PiiScrubber:
                         score = min(cfg.ner_score, 0.45)
                     found.append(Detection(start, end, etype, score))
             found = [d for d in found if d.score >= cfg.min_score and (wanted is None or d.entity_type in wanted)]
+            found = _drop_numbers_inside_links(found)
             out.append(resolve_overlaps(drop_placeholders(text, found), cfg.priority))
         return out
 
