@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-pytest.importorskip("trl")
+import trl  # noqa: F401  a hard dependency: a broken install fails here instead of skipping
 
 
 def test_bench_train_json_compares_both_paths_on_the_same_tokens(capsys):

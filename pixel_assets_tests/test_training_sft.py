@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+import trl  # noqa: F401  a hard dependency: a broken install fails here instead of skipping
 
 from pixel_assets_tests.sft_fixtures import resume_config, stage_files, tiny_base, write_jsonl
-
-pytest.importorskip("trl")
 
 
 @pytest.fixture(scope="module")
