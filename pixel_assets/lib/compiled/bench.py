@@ -14,7 +14,7 @@ from pixel_assets.lib.compiled.build import build_compiled_dataset
 from pixel_assets.lib.compiled.publish import publish_compiled_dataset
 from pixel_assets.lib.compiled.synthetic import exact_dedup, synthetic_records_frame
 from pixel_assets.lib.registry import load_registry
-from pixel_assets.lib.splits import _set_split_slow, assign_splits, set_split_in_records
+from pixel_assets.lib.splits import set_split_in_record_json, assign_splits, set_split_in_records
 from pixel_assets.lib.storage import LocalDataRoot
 
 
@@ -50,7 +50,7 @@ def _baseline(frame: pl.DataFrame, rows: int) -> dict[str, Any]:
     set_split_in_records(part)
     string_s = time.perf_counter() - t
     t = time.perf_counter()
-    [_set_split_slow(r, "train", "none") for r in part.get_column("record")]
+    [set_split_in_record_json(r, "train", "none") for r in part.get_column("record")]
     json_s = time.perf_counter() - t
     return {"records": part.height, "json_seconds": round(json_s, 3), "string_seconds": round(string_s, 3),
             "speedup": round(json_s / max(string_s, 1e-9), 1)}

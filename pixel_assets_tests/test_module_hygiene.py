@@ -1,0 +1,111 @@
+"""The package's own shape, read from its source with `ast`: no import cycles between its modules
+(lazy imports inside functions count: they hide a cycle, they do not remove it), no private name
+imported from another module, and Dagster's private modules only in the one adapter module. Each
+rule is first shown to catch a planted defect in a throwaway package."""
+
+from __future__ import annotations
+
+import ast
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "pixel_assets"
+DAGSTER_ADAPTER = "pixel_assets.defs.dagster_internals"
+# Private names issue 14 makes public in lib/training/sft.py (align.py imports them); drop on merge.
+PENDING_ISSUE_14 = {("pixel_assets.lib.training.align", "pixel_assets.lib.training.sft._Progress"),
+                    ("pixel_assets.lib.training.align", "pixel_assets.lib.training.sft._digest")}
+
+
+def modules(package: Path) -> dict[str, Path]:
+    out = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def imports(package: Path) -> dict[str, list[tuple[str, str | None]]]:
+    """module -> [(imported module, imported name or None)], resolving relative imports; a name
+    that is itself a submodule counts as that module."""
+    mods = modules(package)
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for name, path in mods.items():
+        here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found: list[tuple[str, str | None]] = []
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found += [(a.name, None) for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = here.split(".")
+                    base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+                found += [(f"{base}.{a.name}", None) if f"{base}.{a.name}" in mods else (base, a.name)
+                          for a in node.names]
+        out[name] = found
+    return out
+
+
+def import_cycle(package: Path) -> list[str] | None:
+    mods = modules(package)
+    graph: dict[str, set[str]] = {}
+    for name, found in imports(package).items():
+        deps = set()
+        for target, _ in found:
+            while target and target not in mods:  # `import a.b.c` of a package's module -> that module
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                deps.add(target)
+        graph[name] = deps
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as err:
+        return err.args[1]
+    return None
+
+
+def private_imports(package: Path) -> set[tuple[str, str]]:
+    """(importing module, module.name) for every `_name` imported from another module of the package."""
+    root = package.name
+    return {(name, f"{target}.{symbol}") for name, found in imports(package).items() for target, symbol in found
+            if symbol and symbol.startswith("_") and not symbol.startswith("__")
+            and target.split(".")[0] == root and target != name}
+
+
+def dagster_private(package: Path) -> set[tuple[str, str]]:
+    return {(name, target) for name, found in imports(package).items() for target, _ in found
+            if target.split(".")[0] == "dagster" and any(p.startswith("_") for p in target.split("."))}
+
+
+@pytest.fixture
+def planted(tmp_path) -> Path:
+    pkg = tmp_path / "planted"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "a.py").write_text("def f():\n    from planted.sub.b import g\n")  # lazy: still a cycle
+    (pkg / "sub" / "b.py").write_text("from . import a\nfrom .a import _hidden\nimport dagster._core.loader\n")
+    (pkg / "c.py").write_text("import planted.sub.a\n")
+    return pkg
+
+
+def test_the_rules_catch_planted_defects(planted):
+    assert sorted(set(import_cycle(planted))) == ["planted.sub.a", "planted.sub.b"]
+    assert private_imports(planted) == {("planted.sub.b", "planted.sub.a._hidden")}
+    assert dagster_private(planted) == {("planted.sub.b", "dagster._core.loader")}
+    (planted / "sub" / "a.py").write_text("def f():\n    return 1\n_hidden = 1\n")
+    assert import_cycle(planted) is None
+
+
+def test_no_import_cycles():
+    assert import_cycle(PACKAGE) is None
+
+
+def test_no_private_names_across_modules():
+    assert private_imports(PACKAGE) - PENDING_ISSUE_14 == set()
+
+
+def test_dagster_private_modules_only_in_the_adapter():
+    assert {name for name, _ in dagster_private(PACKAGE)} <= {DAGSTER_ADAPTER}
