@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pixel_assets"
-DAGSTER_ADAPTER = "pixel_assets.defs.dagster_internals"
+DAGSTER_ADAPTER = "pixel_assets.dagster_internals"
 # Private names issue 14 makes public in lib/training/sft.py (align.py imports them); drop on merge.
 PENDING_ISSUE_14 = {("pixel_assets.lib.training.align", "pixel_assets.lib.training.sft._Progress"),
                     ("pixel_assets.lib.training.align", "pixel_assets.lib.training.sft._digest")}
@@ -109,3 +109,13 @@ def test_no_private_names_across_modules():
 
 def test_dagster_private_modules_only_in_the_adapter():
     assert {name for name, _ in dagster_private(PACKAGE)} <= {DAGSTER_ADAPTER}
+
+
+def test_the_adapter_names_the_dagster_version_it_was_checked_against():
+    import dagster
+
+    from pixel_assets.dagster_internals import DAGSTER_VERSION_CHECKED
+
+    installed, checked = dagster.__version__.split(".")[:2], DAGSTER_VERSION_CHECKED.split(".")[:2]
+    assert installed == checked, (f"dagster {dagster.__version__} installed, internals checked against "
+                                  f"{DAGSTER_VERSION_CHECKED}: re-check pixel_assets/dagster_internals.py")

@@ -164,26 +164,32 @@ def forgetting_evaluations(result) -> dict[str, object]:
             if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == s.FORGETTING_CHECK}
 
 
-def test_a_checkpoint_wrecked_by_training_fails_the_forgetting_check_at_the_configured_severity(chain):
-    """Stage 2 retrained through its real materialization with a learning rate that wrecks the
-    adapter: the check that runs with it names the earlier stages, at ERROR by configuration. The
-    same stage trained normally (the chain's run) stayed well inside that allowance. (Last in the
-    module: it overwrites checkpoints/stage2 in the shared chain.)"""
+def test_a_really_regressed_checkpoint_fails_the_forgetting_check_at_the_configured_severity(chain):
+    """Stage 2 materialized again on a base whose output layer was perturbed (x100): a checkpoint
+    that is really worse on the earlier stages' validation sets, measured by the check that runs
+    inside the materialization, which names them at ERROR by configuration. The same stage trained
+    normally (the chain's run) stayed well inside that allowance. (A LoRA adapter alone cannot do
+    this to the tiny base: its attention-only update passes the final norm and a small untrained
+    output layer, which bound the loss to about ln(vocab) +- 20%.) Last in the module: it changes
+    the shared chain's base."""
+    from safetensors.torch import load_file, save_file
+
     stage2 = "stage2_therapeutic_expertise"
     key = f"checkpoints/{s.checkpoint_dir_name(stage2)}"
     normal = forgetting_evaluations(chain["result"])[key]
     rises = {k: v.value for k, v in normal.metadata.items() if k.endswith("/rise_share")}
     assert normal.passed and rises and max(rises.values()) < 1.0, rises
 
-    cur = chain["cur"]
-    wrecking = dataclasses.replace(cur, all_stages=tuple(
-        dataclasses.replace(st, learning_rate=5.0, max_steps=4) if st.name == stage2 else st for st in cur.all_stages))
-    asset = next(a for a in build_training_defs(wrecking).assets if s.checkpoint_key(stage2) in a.keys)
+    weights_file = chain["root"].local_path(s.BASE_DIR) / "model.safetensors"
+    weights = load_file(str(weights_file))
+    weights["lm_head.weight"] = weights["lm_head.weight"] * 100
+    save_file(weights, str(weights_file), metadata={"format": "pt"})
+    asset = next(a for a in chain["defs"].assets if isinstance(a, dg.AssetsDefinition) and s.checkpoint_key(stage2) in a.keys)
     resources = {**chain["resources"], "training": s.TrainingSettings(
         eval_records_per_family=2, probe_max_new_tokens=8, forgetting_severity="ERROR", forgetting_max_rise=1.0)}
     result = dg.materialize([asset], instance=chain["instance"], resources=resources, raise_on_error=False)
     assert result.success, [e.event_specific_data.error.message[:500] for e in result.all_events if e.is_step_failure]
-    wrecked = forgetting_evaluations(result)[key]
-    assert not wrecked.passed and wrecked.severity == dg.AssetCheckSeverity.ERROR
-    assert "stage1_foundation" in wrecked.description and "pretrained" in wrecked.description
-    assert wrecked.metadata["stage1_foundation/rise_share"].value > 1.0
+    regressed = forgetting_evaluations(result)[key]
+    assert not regressed.passed and regressed.severity == dg.AssetCheckSeverity.ERROR
+    assert "stage1_foundation" in regressed.description and "pretrained" in regressed.description
+    assert regressed.metadata["stage1_foundation/rise_share"].value > 1.0
