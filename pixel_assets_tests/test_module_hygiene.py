@@ -6,6 +6,7 @@ rule is first shown to catch a planted defect in a throwaway package."""
 from __future__ import annotations
 
 import ast
+import re
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
@@ -74,6 +75,23 @@ def private_imports(package: Path) -> set[tuple[str, str]]:
             and target.split(".")[0] == root and target != name}
 
 
+TEST_HELPER = re.compile(r"ForTest|for_test|^build_\w+_context$|^instance_for_test$|^ephemeral$")
+
+
+def helpers_for_tests_used(package: Path) -> set[tuple[str, str]]:
+    """(module, name) for every use of a test helper (Dagster's LoadingContextForTest,
+    build_*_context, instance_for_test, DagsterInstance.ephemeral, ...) in production code."""
+    found = set()
+    for name, path in modules(package).items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            used = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else \
+                None
+            used = used or (node.name if isinstance(node, ast.alias) else None)
+            if used and TEST_HELPER.search(used.rpartition(".")[2]):
+                found.add((name, used))
+    return found
+
+
 def dagster_private(package: Path) -> set[tuple[str, str]]:
     return {(name, target) for name, found in imports(package).items() for target, _ in found
             if target.split(".")[0] == "dagster" and any(p.startswith("_") for p in target.split("."))}
@@ -87,14 +105,16 @@ def planted(tmp_path) -> Path:
     (pkg / "sub" / "__init__.py").write_text("")
     (pkg / "sub" / "a.py").write_text("def f():\n    from planted.sub.b import g\n")  # lazy: still a cycle
     (pkg / "sub" / "b.py").write_text("from . import a\nfrom .a import _hidden\nimport dagster._core.loader\n")
-    (pkg / "c.py").write_text("import planted.sub.a\n")
+    (pkg / "c.py").write_text("import planted.sub.a\nfrom dagster._core.loader import LoadingContextForTest\n"
+                              "ctx = dg.build_sensor_context()\n")
     return pkg
 
 
 def test_the_rules_catch_planted_defects(planted):
     assert sorted(set(import_cycle(planted))) == ["planted.sub.a", "planted.sub.b"]
     assert private_imports(planted) == {("planted.sub.b", "planted.sub.a._hidden")}
-    assert dagster_private(planted) == {("planted.sub.b", "dagster._core.loader")}
+    assert dagster_private(planted) == {("planted.sub.b", "dagster._core.loader"), ("planted.c", "dagster._core.loader")}
+    assert helpers_for_tests_used(planted) == {("planted.c", "LoadingContextForTest"), ("planted.c", "build_sensor_context")}
     (planted / "sub" / "a.py").write_text("def f():\n    return 1\n_hidden = 1\n")
     assert import_cycle(planted) is None
 
@@ -105,6 +125,10 @@ def test_no_import_cycles():
 
 def test_no_private_names_across_modules():
     assert private_imports(PACKAGE) - PENDING_ISSUE_14 == set()
+
+
+def test_no_test_helper_in_production_code():
+    assert helpers_for_tests_used(PACKAGE) == set()
 
 
 def test_dagster_private_modules_only_in_the_adapter():
