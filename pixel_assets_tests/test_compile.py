@@ -238,7 +238,7 @@ def test_pixel_manifest_command(tmp_path, compiled, capsys):
 def test_pixel_bench_compile_json(capsys):
     from pixel_assets.cli import main
 
-    assert main(["bench", "compile", "--conversations", "3000", "--pii-sample", "0", "--json"]) == 0
+    assert main(["bench", "compile", "--conversations", "3000", "--pii-sample", "0", "--repeats", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["conversations"] == 3000
     assert result["kept"] + result["removed_exact"] + result["removed_near"] == 3000

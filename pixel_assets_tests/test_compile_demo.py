@@ -16,7 +16,8 @@ from pixel_assets.lib.storage import LocalDataRoot
 def test_demo_sources_compile_and_load_with_datasets(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    datasets = pytest.importorskip("datasets")
+    import datasets
+
     from pixel_assets.lib.dedup import dedup_records
     from pixel_assets.lib.demo_data import generate_demo_sources
     from pixel_assets.lib.ingest import ingest_family

@@ -23,7 +23,7 @@ def test_banding_command_prints_the_s_curve(capsys):
 
 
 def test_bench_dedup_json_reports_both_paths(capsys):
-    assert main(["bench", "dedup", "--docs", "1500", "--json"]) == 0
+    assert main(["bench", "dedup", "--docs", "1500", "--repeats", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["planted_pairs"] == 150
     for path in ("project", "datasketch_baseline"):

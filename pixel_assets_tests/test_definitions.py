@@ -1,5 +1,7 @@
 """The code location loads, validates, and shows one asset per registry family at every stage."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +43,28 @@ def test_resources_switch_to_s3_by_environment(monkeypatch):
     data_root = resources["data_root"]
     assert data_root.s3_bucket == "some-bucket" and data_root.s3_prefix == "nightly"
     assert isinstance(resources["io_manager"], dg.ConfigurableIOManager)
+
+
+def test_loading_the_definitions_leaves_the_environment_unchanged():
+    """A fresh process: importing the code location and building every definition (the training
+    resources included) sets, changes and removes no environment variable. (Libraries that set one
+    when imported, like polars' allocator setting, are imported before the snapshot.)"""
+    script = ("import json, os, dagster, polars; before = dict(os.environ)\n"
+              "from pixel_assets.definitions import defs; defs().resolve_asset_graph()\n"
+              "after = dict(os.environ)\n"
+              "print(json.dumps(sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def test_wandb_is_offline_unless_online_is_configured_with_a_key():
+    from pixel_assets.defs.training.settings import wandb_resource_from_env
+
+    for env in ({}, {"WANDB_API_KEY": "k"}, {"WANDB_MODE": "online"}, {"WANDB_MODE": "offline", "WANDB_API_KEY": "k"}):
+        with dg.build_resources({"wandb": wandb_resource_from_env(env)}) as resources:
+            assert resources.wandb == {"sdk": None, "mode": "offline"}, env
+    online = wandb_resource_from_env({"WANDB_MODE": "online", "WANDB_API_KEY": "k"})
+    assert online.config_schema is not None and "offline" not in (online.description or "")

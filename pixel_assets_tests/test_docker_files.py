@@ -1,10 +1,13 @@
 """What docker/ promises and no test of a running image can check here (no Docker on CI): images
 run as a non-root user, the trainer image runs what the GPU launchers send, no secret is written
-in a file, and the UI is published on loopback unless configured otherwise."""
+in a file (the instance takes the database password from the environment, resolved as Dagster
+resolves it), and the UI is published on loopback unless configured otherwise (resolved as compose
+resolves it)."""
 
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 DOCKER = Path(__file__).resolve().parents[1] / "docker"
@@ -36,13 +39,42 @@ def test_no_secret_in_the_files():
     assert password.startswith("${DAGSTER_POSTGRES_PASSWORD:?")  # required from the environment
     assert compose["x-dagster-env"]["DAGSTER_POSTGRES_PASSWORD"].startswith("${")
     for name in ("dagster.yaml", "dagster.ecs.yaml"):
-        config = yaml.safe_load((DOCKER / name).read_text())
-        assert config["storage"]["postgres"]["postgres_db"]["password"] == {"env": "DAGSTER_POSTGRES_PASSWORD"}
         text = (DOCKER / name).read_text()
         assert not re.search(r"(?i)(secret_access_key|api_key|token)\s*:", text), name
 
 
-def test_webserver_is_published_on_loopback_by_default():
+@pytest.mark.parametrize("name", ["dagster.yaml", "dagster.ecs.yaml"])
+def test_the_instance_connects_with_the_password_the_environment_holds(name, monkeypatch):
+    """Dagster reads the instance file and resolves its storage config as it does at start-up:
+    the connection it builds carries whatever password the environment holds (a password written
+    in the file would not follow the environment)."""
+    from dagster._config import process_config
+    from dagster._core.instance.config import dagster_instance_config
+    from dagster_postgres import DagsterPostgresStorage
+    from dagster_postgres.utils import pg_url_from_config
+
+    for var, value in (("HOST", "db"), ("USER", "dagster"), ("DB", "dagster"), ("PORT", "5432")):
+        monkeypatch.setenv(f"DAGSTER_POSTGRES_{var}", value)
+    config, _ = dagster_instance_config(str(DOCKER), name)
+    urls = []
+    for password in ("first-from-env", "second-from-env"):
+        monkeypatch.setenv("DAGSTER_POSTGRES_PASSWORD", password)
+        resolved = process_config(DagsterPostgresStorage.config_type(), config["storage"]["postgres"])
+        assert resolved.success, resolved.errors
+        urls.append(pg_url_from_config(resolved.value))
+    assert urls == [f"postgresql+psycopg2://dagster:{p}@db:5432/dagster" for p in ("first-from-env", "second-from-env")]
+
+
+def _compose_value(text: str, env: dict[str, str]) -> str:
+    """A compose value with its ${VAR:-default} references resolved (python-dotenv's parser, the
+    same rule docker compose applies)."""
+    from dotenv.variables import parse_variables
+
+    return "".join(atom.resolve(env) for atom in parse_variables(text))
+
+
+def test_webserver_is_published_on_loopback_unless_configured_otherwise():
     compose = yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
     [port] = compose["services"]["webserver"]["ports"]
-    assert port == "${DAGSTER_WEBSERVER_BIND:-127.0.0.1}:3000:3000"
+    assert _compose_value(port, {}) == "127.0.0.1:3000:3000"
+    assert _compose_value(port, {"DAGSTER_WEBSERVER_BIND": "0.0.0.0"}) == "0.0.0.0:3000:3000"

@@ -73,7 +73,7 @@ def test_verify_s3_prefix(clean_dir, s3_client, s3_server, capsys):
 
 
 def test_bench_verify_small(capsys):
-    assert main(["bench", "verify", "--conversations", "400", "--json"]) == 0
+    assert main(["bench", "verify", "--conversations", "400", "--repeats", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["passed"]) == set(GATE_NAMES)
     assert result["conversations_compiled"] > 300 and result["baseline_read_parse_s"] > 0

@@ -127,36 +127,6 @@ def test_the_chain_trains_every_stage_with_metadata_checks_and_evaluation(chain)
     assert "holdout/edge_case_crisis/final_model/loss" in mats["final_evaluation"]
 
 
-def test_a_planted_regression_fails_the_forgetting_check_at_the_configured_severity(chain, monkeypatch):
-    """An earlier stage whose own validation loss is recorded far lower than it is (as if training
-    had wrecked it since) is named by the check; ERROR severity by configuration."""
-    from pixel_assets.defs.training.checkpoints import forgetting_check
-    from pixel_assets.defs.training.adapters import load_trained
-    from pixel_assets.defs.training.stage_data import base_location
-
-    cur, root, instance = chain["cur"], chain["root"], chain["instance"]
-    earlier = [st for st in s.chain(cur) if st.name in ("pretrained", "stage1_foundation")]
-    model, tokenizer = load_trained(base_location(root, cur, root.local_path("cache")), root.local_path("checkpoints/stage2_therapeutic_expertise"))
-    key = s.checkpoint_key("stage2_therapeutic_expertise")
-    context = dg.build_asset_context(instance=instance)
-    settings = s.TrainingSettings(forgetting_severity="ERROR", forgetting_max_rise=1.0)
-    passed = forgetting_check(context, earlier, root, model, tokenizer, key, settings)
-    assert passed.passed, passed.description
-    # Plant: stage 1's recorded own loss reads a third of what it is now (a 200% rise, over the 100% allowed).
-    real = s.latest_metadata
-
-    def planted(inst, asset_key):
-        meta = dict(real(inst, asset_key))
-        if asset_key == s.checkpoint_key("stage1_foundation"):
-            meta["own_val_loss"] = meta["own_val_loss"] / 3
-        return meta
-
-    monkeypatch.setattr(s, "latest_metadata", planted)
-    failed = forgetting_check(context, earlier, root, model, tokenizer, key, settings)
-    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
-    assert "stage1_foundation" in failed.description and "pretrained" not in failed.description
-
-
 def test_staleness_unchanged_recompile_fresh_stage3_change_stale_from_3_on(chain):
     assert chain["result"].success
     assert set(statuses(chain).values()) == {"FRESH"}
@@ -187,3 +157,39 @@ def test_staleness_unchanged_recompile_fresh_stage3_change_stale_from_3_on(chain
         request = sensor(ctx)
     assert isinstance(request, dg.RunRequest), request
     assert list(request.asset_selection) == selection and request.tags["pixel/gpu"] == "h100"
+
+
+def forgetting_evaluations(result) -> dict[str, object]:
+    return {e.event_specific_data.asset_key.to_user_string(): e.event_specific_data for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == s.FORGETTING_CHECK}
+
+
+def test_a_really_regressed_checkpoint_fails_the_forgetting_check_at_the_configured_severity(chain):
+    """Stage 2 materialized again on a base whose output layer was perturbed (x100): a checkpoint
+    that is really worse on the earlier stages' validation sets, measured by the check that runs
+    inside the materialization, which names them at ERROR by configuration. The same stage trained
+    normally (the chain's run) stayed well inside that allowance. (A LoRA adapter alone cannot do
+    this to the tiny base: its attention-only update passes the final norm and a small untrained
+    output layer, which bound the loss to about ln(vocab) +- 20%.) Last in the module: it changes
+    the shared chain's base."""
+    from safetensors.torch import load_file, save_file
+
+    stage2 = "stage2_therapeutic_expertise"
+    key = f"checkpoints/{s.checkpoint_dir_name(stage2)}"
+    normal = forgetting_evaluations(chain["result"])[key]
+    rises = {k: v.value for k, v in normal.metadata.items() if k.endswith("/rise_share")}
+    assert normal.passed and rises and max(rises.values()) < 1.0, rises
+
+    weights_file = chain["root"].local_path(s.BASE_DIR) / "model.safetensors"
+    weights = load_file(str(weights_file))
+    weights["lm_head.weight"] = weights["lm_head.weight"] * 100
+    save_file(weights, str(weights_file), metadata={"format": "pt"})
+    asset = next(a for a in chain["defs"].assets if isinstance(a, dg.AssetsDefinition) and s.checkpoint_key(stage2) in a.keys)
+    resources = {**chain["resources"], "training": s.TrainingSettings(
+        eval_records_per_family=2, probe_max_new_tokens=8, forgetting_severity="ERROR", forgetting_max_rise=1.0)}
+    result = dg.materialize([asset], instance=chain["instance"], resources=resources, raise_on_error=False)
+    assert result.success, [e.event_specific_data.error.message[:500] for e in result.all_events if e.is_step_failure]
+    regressed = forgetting_evaluations(result)[key]
+    assert not regressed.passed and regressed.severity == dg.AssetCheckSeverity.ERROR
+    assert "stage1_foundation" in regressed.description and "pretrained" in regressed.description
+    assert regressed.metadata["stage1_foundation/rise_share"].value > 1.0

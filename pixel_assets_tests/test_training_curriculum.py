@@ -63,15 +63,37 @@ def test_profiles_demo_and_production():
     assert prod.checkpoint_store == "s3://pixelated-checkpoints/foundation/"
 
 
-def test_env_var_selects_another_file_and_profile(raw, tmp_path, monkeypatch):
+def test_a_file_chosen_by_env_var_changes_what_the_definitions_train(raw, tmp_path, monkeypatch):
+    """PIXEL_CURRICULUM / PIXEL_CURRICULUM_PROFILE change what runs: the training definitions built
+    from them lose the stage the file disables, stage 2's checkpoint gets another code version (so
+    it shows stale), stage 1's does not, and the trainer config built for stage 2 carries the
+    file's learning rate and the profile's step cap."""
+    from pixel_assets.defs.training import settings as s
+    from pixel_assets.defs.training.definitions import build_training_defs
+    from pixel_assets.lib.training.sft import SFTStageConfig
+
+    def checkpoint_code_versions() -> dict[str, str | None]:
+        return {k.path[-1]: version for a in build_training_defs().assets
+                for k, version in a.code_versions_by_key.items() if k.path[0] == "checkpoints"}
+
+    monkeypatch.delenv("PIXEL_CURRICULUM", raising=False)
+    monkeypatch.delenv("PIXEL_CURRICULUM_PROFILE", raising=False)
+    packaged = checkpoint_code_versions()
     data = copy.deepcopy(raw)
     stage_of(data, "stage2_therapeutic_expertise")["learning_rate"] = 1.5e-4
+    stage_of(data, "stage6_specialized")["enabled"] = False
+    stage_of(data, "stage7_roleplay")["from"] = "stage5_long_running"
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(data))
     monkeypatch.setenv("PIXEL_CURRICULUM", str(path))
     monkeypatch.setenv("PIXEL_CURRICULUM_PROFILE", "demo")
-    c = load_curriculum(registry=REGISTRY)
-    assert c.stage("stage2_therapeutic_expertise").learning_rate == 1.5e-4 and c.profile == "demo"
+    mine = checkpoint_code_versions()
+    assert "stage6_specialized" in packaged and "stage6_specialized" not in mine
+    assert mine["stage2_therapeutic_expertise"] != packaged["stage2_therapeutic_expertise"]
+    demo = load_curriculum(registry=REGISTRY, profile="demo")
+    assert mine["stage1_foundation"] == s.code_version(demo.stage("stage1_foundation"))  # the profile, not the edit
+    trainer = SFTStageConfig.from_stage(s.curriculum().stage("stage2_therapeutic_expertise"))
+    assert (trainer.learning_rate, trainer.max_steps) == (1.5e-4, demo.stage("stage2_therapeutic_expertise").max_steps)
 
 
 def test_config_hash_changes_with_a_training_setting_only(raw):

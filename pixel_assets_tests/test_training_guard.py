@@ -11,7 +11,7 @@ import pytest
 
 from pixel_assets.defs.compile.assets import accounting_balanced
 from pixel_assets.defs.gates.checks import verification_gates, verification_report
-from pixel_assets.defs.gates.guard import gate_problems, require_passed_gates
+from pixel_assets.defs.guard import gate_problems, require_passed_gates
 from pixel_assets.defs.keys import DATASET_VERSION_KEY
 from pixel_assets.defs.publish.assets import published_dataset
 from pixel_assets.defs.storage.resources import DataRootResource

@@ -8,10 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+import trl  # noqa: F401  a hard dependency: a broken install fails here instead of skipping
 
 from pixel_assets_tests.sft_fixtures import stage_files, tiny_base
-
-pytest.importorskip("trl")
 
 STAGE = "stage1_foundation"
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import wandb  # a hard dependency: a broken install fails here instead of skipping
 
 from pixel_assets_tests.sft_fixtures import stage_files, tiny_base
 
-pytest.importorskip("wandb")
-
 
 def test_stage_reports_to_an_offline_run_named_after_the_dagster_run(tmp_path, monkeypatch):
-    import wandb
-
     from pixel_assets.lib.training.models import device_plan, load_tokenizer
     from pixel_assets.lib.training.sft import SFTStageConfig, train_sft_stage
     from pixel_assets.lib.training.tracking import wandb_run

@@ -170,3 +170,9 @@ def _describe(exc: BaseException) -> str:
         if isinstance(key, str) and _SAFE_KEY.fullmatch(key):
             return f"missing key {key!r}"
     return f"{type(exc).__name__} (details withheld; {DEBUG_ENV}=1 shows the traceback)"
+
+
+def add_repeats(parser: argparse.ArgumentParser, default: int = 3) -> None:
+    """`--repeats N` for a `pixel bench`: the median ratio of N runs is printed, with its spread."""
+    parser.add_argument("--repeats", type=positive_int, default=default,
+                        help=f"run the comparison N times; print the median ratio and its min-max (default {default})")

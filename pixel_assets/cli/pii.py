@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from pixel_assets.cli._common import CliError, check_family, non_negative_int, positive_int
+from pixel_assets.cli._common import CliError, add_repeats, check_family, non_negative_int, positive_int
 
 # presidio-research span fields and their JSON types.
 SPAN_FIELDS = {"entity_type": str, "entity_value": str, "start_position": int, "end_position": int}
@@ -59,6 +59,7 @@ def register(commands, bench) -> None:
     bp.add_argument("--conversations", type=positive_int, default=200)
     bp.add_argument("--recompile-conversations", type=positive_int, default=1000)
     bp.add_argument("--mode", choices=("all", "speed", "recompile"), default="all")
+    add_repeats(bp)
     bp.add_argument("--corpus", choices=("synthetic", "informal", "counsel_chat"), default="synthetic",
                     help="synthetic therapy conversations (seeded), the same with chat-style informal PII "
                          "(lowercase names), or the packaged real counsel-chat sample")
@@ -240,8 +241,18 @@ def _detect(args) -> int:
 def _bench(args) -> int:
     from pixel_assets.lib.pii.bench import bench_pii
 
-    result = bench_pii(args.conversations, recompile_conversations=args.recompile_conversations,
-                       seed=args.seed, mode=args.mode, corpus=args.corpus, log=_err)
+    from pixel_assets.lib.benchmarking import repeat_ratio
+
+    def once() -> dict:
+        return bench_pii(args.conversations, recompile_conversations=args.recompile_conversations,
+                         seed=args.seed, mode=args.mode, corpus=args.corpus, log=_err)
+
+    # The ratio repeated: the speed-up, or in recompile mode the warm share of the cold time.
+    key = "speedup" if args.mode != "recompile" else None
+    result, spread = repeat_ratio(
+        once, (lambda r: r[key]) if key else (lambda r: r["recompile"]["recompile_fraction_of_cold"]), args.repeats,
+        log=lambda m: _err(f"bench pii: {m}"))
+    result["ratio_spread"] = {"of": key or "recompile_fraction_of_cold", **spread.as_dict()}
     if args.json:
         print(json.dumps(result))
         return 0
@@ -254,7 +265,8 @@ def _bench(args) -> int:
             print(f"{label}: {f['conversations_per_s']:8.2f} conversations/s  (recall templated "
                   f"{f['labeled_recall']}, informal {f['informal_recall']}; PERSON recall templated "
                   f"{f['labeled_person_recall']}, informal {f['informal_person_recall']})")
-        print(f"speed-up: {result['speedup']}x  ({result['n_process']} processes, {result['cpu_count']} cpus)")
+        print(f"speed-up: {spread.text()}  ({result['n_process']} processes, {result['cpu_count']} cpus; "
+              "figures above from the median run)")
     if "recompile" in result:
         r = result["recompile"]
         print(f"re-compilation: cold {r['cold_seconds']}s for {r['conversations']} conversations; "

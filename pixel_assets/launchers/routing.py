@@ -20,7 +20,7 @@ also limits those to one at a time (queued run coordinator, tag concurrency limi
         gpu_run_tags:                     # optional: tags added to GPU runs before launch
           ecs/container_overrides: {resourceRequirements: [{type: GPU, value: "1"}]}
         default_launcher:                 # optional, DefaultRunLauncher when left out
-          module: dagster._core.launcher
+          module: dagster
           class: DefaultRunLauncher
         gpu_tag_key: pixel/gpu            # optional, these are the defaults
         gpu_tag_value: h100
@@ -36,17 +36,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import yaml
-from dagster import Field, Noneable, Permissive, Shape, StringSource
-from dagster._core.launcher import (
+from dagster import DagsterRun, DefaultRunLauncher, Field, Noneable, Permissive, Shape, StringSource
+
+from pixel_assets.dagster_internals import (
     CheckRunHealthResult,
-    DefaultRunLauncher,
+    ConfigurableClass,
+    ConfigurableClassData,
     LaunchRunContext,
     ResumeRunContext,
     RunLauncher,
     WorkerStatus,
 )
-from dagster._core.storage.dagster_run import DagsterRun
-from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
 GPU_TAG_KEY = "pixel/gpu"
 GPU_TAG_VALUE = "h100"

@@ -383,12 +383,14 @@ def _set_split_chunk(chunk: pl.DataFrame) -> pl.Series:
     ).get_column("record")
     slow_rows = work.with_row_index("i").filter(~pl.col("fresh") & ~pl.col("again"))
     if slow_rows.height:
-        fixed = [_set_split_slow(r, s, h) for r, s, h in slow_rows.select("record", "split", "holdout").iter_rows()]
+        fixed = [set_split_in_record_json(r, s, h) for r, s, h in slow_rows.select("record", "split", "holdout").iter_rows()]
         result = result.scatter(slow_rows.get_column("i"), pl.Series(fixed, dtype=pl.String))
     return result
 
 
-def _set_split_slow(record_json: str, split: str, holdout: str) -> str:
+def set_split_in_record_json(record_json: str, split: str, holdout: str) -> str:
+    """One record's split and holdout set by parsing and re-serializing it: the reference that the
+    byte-level fast path falls back to (and that `pixel bench` compares it with)."""
     record = json.loads(record_json)
     metadata = record["metadata"]
     metadata["split"], metadata["holdout"] = split, holdout

@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from pixel_assets.defs.gates.guard import staged_prefix, staged_version
+from pixel_assets.defs.guard import staged_prefix, staged_version
 from pixel_assets.defs.keys import COMPILED_DATASET_KEY, FINGERPRINT_KEY, PUBLISHED_DATASET_KEY
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.gates import (

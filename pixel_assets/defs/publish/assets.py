@@ -9,7 +9,7 @@ each passed, on the latest materialization, for exactly the staged bytes (datase
 
 import dagster as dg
 
-from pixel_assets.defs.gates.guard import gate_problems, staged_prefix, staged_version
+from pixel_assets.defs.guard import gate_problems, staged_prefix, staged_version
 from pixel_assets.defs.keys import COMPILED_DATASET_KEY, DATASET_ACCOUNTING_KEY, PUBLISHED_DATASET_KEY
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.report import markdown_table

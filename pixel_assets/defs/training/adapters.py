@@ -24,12 +24,14 @@ def plan(force_cpu: bool = False):
 @contextmanager
 def wandb_run(wandb: dict | None, stage: StageConfig, dagster_run_id: str, cache: Path):
     """One W&B run per stage through dagster-wandb's resource SDK: named `<run id[:8]>-<stage>`,
-    grouped by the Dagster run; offline unless WANDB_MODE=online with a real key."""
+    grouped by the Dagster run; the mode is the resource's (settings.wandb_resource_from_env)."""
     from pixel_assets.lib.training.tracking import wandb_run as lib_run
 
     config = {"stage": stage.name, "kind": stage.kind, "config_hash": stage.config_hash(),
               "learning_rate": stage.learning_rate, "max_length": stage.max_length, "epochs": stage.epochs}
-    with lib_run(stage.name, dagster_run_id, config, sdk=(wandb or {}).get("sdk"), wandb_dir=cache / "wandb") as run:
+    resource = wandb or {"mode": "offline"}  # dagster-wandb's resource (a real key) has no "mode": online
+    with lib_run(stage.name, dagster_run_id, config, sdk=resource.get("sdk"), mode=resource.get("mode", "online"),
+                 wandb_dir=cache / "wandb") as run:
         yield run
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from pixel_assets.defs.gates.guard import require_passed_gates
+from pixel_assets.defs.guard import require_passed_gates
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.defs.training import adapters
 from pixel_assets.defs.training import settings as s

@@ -14,6 +14,7 @@ same stale status the UI shows.
 
 import dagster as dg
 
+from pixel_assets.dagster_internals import stale_status
 from pixel_assets.defs.training import settings as s
 from pixel_assets.lib.training.curriculum import Curriculum
 
@@ -27,15 +28,6 @@ train_model_job = dg.define_asset_job(
     description="Train the curriculum: base model, stage data, the checkpoint chain, final model, final evaluation.",
     tags={**s.GPU_TAG, "pixel/kind": "training"},
 )
-
-
-def stale_status(instance: dg.DagsterInstance, asset_graph, keys: list[dg.AssetKey]) -> dict[dg.AssetKey, str]:
-    """key -> FRESH | STALE | MISSING, as the UI shows it."""
-    from dagster._core.definitions.data_version import CachingStaleStatusResolver
-    from dagster._core.loader import LoadingContextForTest
-
-    resolver = CachingStaleStatusResolver(instance, asset_graph, LoadingContextForTest(instance))
-    return {key: resolver.get_status(key).value for key in keys}
 
 
 def stale_training_selection(instance: dg.DagsterInstance, asset_graph, cur: Curriculum) -> list[dg.AssetKey]:

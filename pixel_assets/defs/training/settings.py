@@ -26,6 +26,7 @@ from typing import Any
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from pixel_assets.dagster_internals import latest_data_version  # noqa: F401  (the training defs call s.latest_data_version)
 from pixel_assets.lib.storage import DataRoot, LocalDataRoot, parse_s3_uri
 from pixel_assets.lib.training.curriculum import Curriculum, StageConfig, load_curriculum
 
@@ -82,17 +83,6 @@ def code_version(stage: StageConfig) -> str:
 def version_hash(*parts: Any) -> str:
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def latest_data_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
-    """The data version of the latest materialization of ``key`` (None when never materialized)."""
-    from dagster._core.definitions.data_version import extract_data_version_from_entry
-
-    record = instance.get_latest_data_version_record(key)
-    if record is None:
-        return None
-    version = extract_data_version_from_entry(record.event_log_entry)
-    return version.value if version else None
 
 
 def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, Any]:
@@ -199,13 +189,14 @@ def training_settings_from_env(env: dict[str, str] | None = None) -> TrainingSet
     )
 
 
-def wandb_resource_from_env(env: dict[str, str] | None = None):
-    """dagster-wandb's resource: the real key when WANDB_API_KEY is set, else a dummy key (offline
-    mode only; WANDB_MODE defaults to offline so nothing reaches the network)."""
-    from dagster_wandb import wandb_resource
-
+def wandb_resource_from_env(env: dict[str, str] | None = None) -> dg.ResourceDefinition:
+    """W&B for the training assets, chosen from `env` (default: the process environment) and never
+    by changing it: online only when WANDB_MODE=online and WANDB_API_KEY is set (dagster-wandb's
+    resource, which logs in with that key); otherwise offline, with no login and no network."""
     env = dict(os.environ if env is None else env)
-    os.environ.setdefault("WANDB_MODE", "offline")
-    if env.get("WANDB_API_KEY"):
+    if (env.get("WANDB_MODE") or "").lower() == "online" and env.get("WANDB_API_KEY"):
+        from dagster_wandb import wandb_resource
+
         return wandb_resource.configured({"api_key": {"env": "WANDB_API_KEY"}})
-    return wandb_resource.configured({"api_key": DUMMY_WANDB_KEY})
+    return dg.ResourceDefinition.hardcoded_resource({"sdk": None, "mode": "offline"},
+                                                    "W&B offline: runs are written under the cache, nothing is sent")

@@ -37,8 +37,8 @@ from pixel_assets.lib.compiled.publish import (
     DATA_FOLDER,
     DEFAULT_PREFIX,
     MANAGED_FOLDERS,
-    _join,
-    _VERSION_RE,
+    join_key,
+    VERSION_PATTERN,
     data_dir_of,
     dataset_fingerprint,
     publish_compiled_dataset,
@@ -68,7 +68,7 @@ def versioned(compiled: CompiledDataset, version: str | None = None) -> Compiled
     """The same dataset with its files under ``data/<version>/`` and ``dataset_version`` in the
     manifest (paths in the manifest carry the data folder)."""
     version = version or dataset_version(compiled)
-    if not _VERSION_RE.fullmatch(version):
+    if not VERSION_PATTERN.fullmatch(version):
         raise ValueError(f"dataset version {version!r} is not <YYYYMMDDTHHMMSSZ>-<12 hex>")
     data_dir = f"{DATA_FOLDER}/{version}"
     manifest = copy.deepcopy(compiled.manifest)
@@ -101,9 +101,9 @@ def stage_compiled_dataset(compiled: CompiledDataset, root: DataRoot, *, ledger_
         compiled = versioned(compiled)
     version = compiled.manifest["dataset_version"]
     prefix = staging_prefix(version)
-    root.delete(_join(prefix, REPORT_NAME))  # a report of an earlier attempt is not this one's
+    root.delete(join_key(prefix, REPORT_NAME))  # a report of an earlier attempt is not this one's
     if ledger_parquet is not None:
-        root.write_bytes(_join(prefix, STAGED_LEDGER), ledger_parquet)
+        root.write_bytes(join_key(prefix, STAGED_LEDGER), ledger_parquet)
     manifest_key = publish_compiled_dataset(compiled, root, prefix=prefix, log=log)
     return StagedDataset(version=version, prefix=prefix, manifest_key=manifest_key)
 
@@ -130,7 +130,7 @@ def promote_staged_dataset(root: DataRoot, version: str, *, prefix: str = DEFAUL
         raise ValueError("keep_versions must be >= 1")
     info = log.info if log is not None else (lambda _msg: None)
     staged = staging_prefix(version)
-    manifest_key = _join(staged, MANIFEST_NAME)
+    manifest_key = join_key(staged, MANIFEST_NAME)
     if not root.exists(manifest_key):
         raise PromotionError(f"nothing staged at {root.uri(manifest_key)}")
     fingerprint = dataset_fingerprint(root, staged)
@@ -140,8 +140,8 @@ def promote_staged_dataset(root: DataRoot, version: str, *, prefix: str = DEFAUL
     manifest_bytes = root.read_bytes(manifest_key)
     written = present = 0
     for rel in published_files(root, staged):
-        data = root.read_bytes(_join(staged, rel))
-        target = _join(prefix, rel)
+        data = root.read_bytes(join_key(staged, rel))
+        target = join_key(prefix, rel)
         if root.exists(target):  # immutable: the same version's file must hold the same bytes
             if sha256_digest(root.read_bytes(target)) != sha256_digest(data):
                 raise PromotionError(f"{root.uri(target)} exists with other bytes; published files are never rewritten")
@@ -150,13 +150,13 @@ def promote_staged_dataset(root: DataRoot, version: str, *, prefix: str = DEFAUL
         root.write_bytes(target, data)
         written += 1
     ledger_committed = False
-    if root.exists(_join(staged, STAGED_LEDGER)):
+    if root.exists(join_key(staged, STAGED_LEDGER)):
         from pixel_assets.lib.splits import LEDGER_KEY
 
-        root.write_bytes(ledger_key or LEDGER_KEY, root.read_bytes(_join(staged, STAGED_LEDGER)))
+        root.write_bytes(ledger_key or LEDGER_KEY, root.read_bytes(join_key(staged, STAGED_LEDGER)))
         ledger_committed = True
     _copy_report(root, staged, prefix)
-    root.write_bytes(_join(prefix, MANIFEST_NAME), manifest_bytes)  # last: the publication itself
+    root.write_bytes(join_key(prefix, MANIFEST_NAME), manifest_bytes)  # last: the publication itself
     info(f"promote: {version} published ({written} files written, {present} already there)")
     pruned_versions, pruned_files = prune_versions(root, prefix, current=version, keep_versions=keep_versions)
     for key in root.list_keys(staged + "/"):
@@ -164,27 +164,27 @@ def promote_staged_dataset(root: DataRoot, version: str, *, prefix: str = DEFAUL
     prune_stagings(root, keep=keep_versions)
     if pruned_versions:
         info(f"promote: pruned {len(pruned_versions)} old versions ({pruned_files} files)")
-    return Promotion(version=version, manifest_key=_join(prefix, MANIFEST_NAME), fingerprint=fingerprint,
+    return Promotion(version=version, manifest_key=join_key(prefix, MANIFEST_NAME), fingerprint=fingerprint,
                      files_written=written, files_already_there=present, ledger_committed=ledger_committed,
                      pruned_versions=pruned_versions, pruned_files=pruned_files)
 
 
 def _copy_report(root: DataRoot, staged: str, prefix: str) -> None:
     """The staged report, now naming the published manifest (same bytes, same fingerprint)."""
-    key = _join(staged, REPORT_NAME)
+    key = join_key(staged, REPORT_NAME)
     if not root.exists(key):
         return
     report = json.loads(root.read_bytes(key))
-    published = _join(prefix, MANIFEST_NAME)
+    published = join_key(prefix, MANIFEST_NAME)
     report["manifest"].update(key=published, uri=root.uri(published), staged_as=report["manifest"]["key"])
-    root.write_text(_join(prefix, REPORT_NAME), json.dumps(report, indent=1, default=str))
+    root.write_text(join_key(prefix, REPORT_NAME), json.dumps(report, indent=1, default=str))
 
 
 def published_versions(root: DataRoot, prefix: str = DEFAULT_PREFIX) -> list[str]:
     """Versions with files under ``<prefix>/data/``, oldest first."""
-    base = _join(prefix, DATA_FOLDER) + "/"
+    base = join_key(prefix, DATA_FOLDER) + "/"
     found = {key[len(base):].split("/", 1)[0] for key in root.list_keys(base)}
-    return sorted(v for v in found if _VERSION_RE.fullmatch(v))
+    return sorted(v for v in found if VERSION_PATTERN.fullmatch(v))
 
 
 def prune_versions(root: DataRoot, prefix: str, *, current: str, keep_versions: int) -> tuple[list[str], int]:
@@ -192,8 +192,8 @@ def prune_versions(root: DataRoot, prefix: str, *, current: str, keep_versions: 
     the files of the unversioned layout (no versioned manifest references them)."""
     others = [v for v in published_versions(root, prefix) if v != current]
     drop = others[: max(0, len(others) - (keep_versions - 1))]
-    keys = [k for v in drop for k in root.list_keys(_join(prefix, f"{DATA_FOLDER}/{v}") + "/")]
-    keys += [k for folder in MANAGED_FOLDERS for k in root.list_keys(_join(prefix, folder) + "/")]
+    keys = [k for v in drop for k in root.list_keys(join_key(prefix, f"{DATA_FOLDER}/{v}") + "/")]
+    keys += [k for folder in MANAGED_FOLDERS for k in root.list_keys(join_key(prefix, folder) + "/")]
     for key in keys:
         root.delete(key)
     return drop, len(keys)
@@ -205,7 +205,7 @@ def prune_stagings(root: DataRoot, *, keep: int) -> list[str]:
     versions = sorted({k[len(base):].split("/", 1)[0] for k in root.list_keys(base)})
     drop = versions[: max(0, len(versions) - keep)]
     for v in drop:
-        for key in root.list_keys(_join(base, v) + "/"):
+        for key in root.list_keys(join_key(base, v) + "/"):
             root.delete(key)
     return drop
 

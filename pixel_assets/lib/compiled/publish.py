@@ -32,14 +32,15 @@ from pixel_assets.lib.storage import DataRoot
 DEFAULT_PREFIX = "final_dataset"
 MANAGED_FOLDERS = (*SPLITS, "compiled")
 DATA_FOLDER = "data"  # versioned layout: <prefix>/data/<dataset_version>/{train,val,test,compiled}/
-_VERSION_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}")
+VERSION_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}")
 
 
 class ManifestError(ValueError):
     """The manifest is missing or invalid."""
 
 
-def _join(prefix: str, key: str) -> str:
+def join_key(prefix: str, key: str) -> str:
+    """A storage key under `prefix` ("" = at the root)."""
     prefix = prefix.strip("/")
     return f"{prefix}/{key}" if prefix else key
 
@@ -64,24 +65,24 @@ def publish_compiled_dataset(
     errors = validate_manifest(compiled.manifest)
     if errors:
         raise ManifestError(f"refusing to publish an invalid manifest: {errors[:5]}")
-    manifest_key = _join(prefix, MANIFEST_NAME)
+    manifest_key = join_key(prefix, MANIFEST_NAME)
     info = log.info if log is not None else (lambda _msg: None)
 
     root.delete(manifest_key)
     for n, shard in enumerate(compiled.shards, start=1):
-        root.write_bytes(_join(prefix, shard.key), shard.data)
+        root.write_bytes(join_key(prefix, shard.key), shard.data)
         if on_shard_written is not None:
             on_shard_written(shard.key, n)
     info(f"publish: wrote {len(compiled.shards)} shards under {prefix!r}")
-    root.write_bytes(_join(prefix, compiled.export_key), compiled.export)
+    root.write_bytes(join_key(prefix, compiled.export_key), compiled.export)
     root.write_bytes(manifest_key, manifest_bytes(compiled.manifest))
     info(f"publish: wrote {MANIFEST_NAME} ({compiled.manifest['total_conversations']} conversations)")
 
-    keep = {_join(prefix, s.key) for s in compiled.shards} | {_join(prefix, compiled.export_key)}
+    keep = {join_key(prefix, s.key) for s in compiled.shards} | {join_key(prefix, compiled.export_key)}
     stale = [
         key
         for folder in MANAGED_FOLDERS
-        for key in root.list_keys(_join(prefix, folder) + "/")
+        for key in root.list_keys(join_key(prefix, folder) + "/")
         if key not in keep
     ]
     for key in stale:
@@ -94,7 +95,7 @@ def publish_compiled_dataset(
 def read_manifest(root: DataRoot, prefix: str = DEFAULT_PREFIX, *, validate: bool = True) -> dict[str, Any]:
     """The published manifest; ManifestError when it is missing (not published / publication in
     progress) or invalid."""
-    key = _join(prefix, MANIFEST_NAME)
+    key = join_key(prefix, MANIFEST_NAME)
     if not root.exists(key):
         raise ManifestError(f"no manifest at {root.uri(key)} (not published, or a publication is in progress)")
     try:
@@ -112,11 +113,11 @@ def data_dir_of(manifest: Any) -> str:
     """The folder (relative to the manifest) that holds a versioned dataset's files,
     "data/<dataset_version>"; "" for the unversioned layout (split folders next to the manifest)."""
     version = manifest.get("dataset_version") if isinstance(manifest, dict) else None
-    return f"{DATA_FOLDER}/{version}" if isinstance(version, str) and _VERSION_RE.fullmatch(version) else ""
+    return f"{DATA_FOLDER}/{version}" if isinstance(version, str) and VERSION_PATTERN.fullmatch(version) else ""
 
 
 def _stored_manifest(root: DataRoot, prefix: str) -> tuple[bytes | None, dict[str, Any] | None]:
-    key = _join(prefix, MANIFEST_NAME)
+    key = join_key(prefix, MANIFEST_NAME)
     if not root.exists(key):
         return None, None
     data = root.read_bytes(key)
@@ -134,7 +135,7 @@ def dataset_fingerprint(root: DataRoot, prefix: str = DEFAULT_PREFIX) -> str:
     even when the manifest was left alone. Keys are relative, so a staged dataset and the same
     dataset once promoted have the same fingerprint."""
     data, manifest = _stored_manifest(root, prefix)
-    files = {key: sha256_digest(root.read_bytes(_join(prefix, key))) for key in published_files(root, prefix, manifest)}
+    files = {key: sha256_digest(root.read_bytes(join_key(prefix, key))) for key in published_files(root, prefix, manifest)}
     return fingerprint_of(MANIFEST_NAME, sha256_digest(data) if data is not None else None, files)
 
 
@@ -143,9 +144,9 @@ def published_files(root: DataRoot, prefix: str = DEFAULT_PREFIX, manifest: dict
     folder (S3 "folder" marker objects left out). ``manifest``: the stored one when not given."""
     if manifest is None:
         manifest = _stored_manifest(root, prefix)[1]
-    base = _join(prefix, data_dir_of(manifest))
+    base = join_key(prefix, data_dir_of(manifest))
     strip = len(prefix.strip("/")) + 1 if prefix.strip("/") else 0
-    return sorted(key[strip:] for folder in MANAGED_FOLDERS for key in root.list_keys(_join(base, folder) + "/")
+    return sorted(key[strip:] for folder in MANAGED_FOLDERS for key in root.list_keys(join_key(base, folder) + "/")
                   if not key.endswith("/"))
 
 

@@ -20,9 +20,9 @@ from pixel_assets.lib.storage import DataRoot
 
 from . import phrases as P
 from .compose import Bad, FamilyBuilder
-from .families import BUILDERS, _cross_family_dups
+from .families import BUILDERS, cross_family_dups
 from .plan import PLAN_KEY, DemoPlan, FamilyPlan, jaccard, load_plan, shingles
-from .serialize import _finalize_messages, _serialize, _write_counsel_chat, repaired_hash
+from .serialize import finalize_messages, serialize_file, write_counsel_chat, repaired_hash
 
 
 def generate_demo_sources(
@@ -39,7 +39,7 @@ def generate_demo_sources(
     for name in registry.names:
         builders[name] = FamilyBuilder(name, seed, scale)
         BUILDERS[name](builders[name])
-    _cross_family_dups(builders, seed, scale)
+    cross_family_dups(builders, seed, scale)
 
     plan = DemoPlan(seed=seed, scale=scale, allow_listed_names=sorted(P.CREATORS.values()))
     dup_members: dict[str, list[dict[str, Any]]] = {}
@@ -49,9 +49,9 @@ def generate_demo_sources(
     for name, b in builders.items():
         fam = plan.families.setdefault(name, FamilyPlan())
         if name == "professional_therapeutic":
-            _write_counsel_chat(root, plan)
+            write_counsel_chat(root, plan)
         for spec in b.files:
-            data, locations = _serialize(spec)
+            data, locations = serialize_file(spec)
             root.write_bytes(spec.key, data)
             fam.files.append(spec.key)
             for item, location in zip(spec.items, locations):
@@ -62,7 +62,7 @@ def generate_demo_sources(
                 fam.valid += 1
                 ref: dict[str, Any] = {"family": name, "key": spec.key, "location": location, "demo_id": item.demo_id}
                 if not item.encoding:
-                    ref["content_hash"] = repaired_hash(_finalize_messages(spec, item))
+                    ref["content_hash"] = repaired_hash(finalize_messages(spec, item))
                 for kind, value in item.pii:
                     plan.pii_occurrences.append({"type": kind, "value": value, "ref": ref})
                     values = plan.pii.setdefault(kind, [])

@@ -100,7 +100,8 @@ class FileSpec:
 # --- family builders -----------------------------------------------------------------------
 
 
-def _n(base: int, scale: float, floor: int = 6) -> int:
+def scaled(base: int, scale: float, floor: int = 6) -> int:
+    """A family's item count at `scale`, never below `floor`."""
     return max(floor, round(base * scale))
 
 
@@ -128,5 +129,5 @@ class FamilyBuilder:
         return spec
 
 
-def _with_system(system: str | None, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+def with_system(system: str | None, messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return ([{"role": ROLE_SYSTEM, "content": system}] if system else []) + messages

@@ -101,7 +101,7 @@ def htmlize(text: str) -> str:
     return "<p>" + text.replace(". ", ".</p><p>", 1) + "</p>"
 
 
-def _fill_file(
+def fill_file(
     b: FamilyBuilder, spec: FileSpec, count: int, make: Callable[[], list[dict[str, str]]],
     *, meta: Callable[[], dict[str, Any]] | None = None, extra: Callable[[Conv], dict[str, Any]] | None = None,
     pii_rate: float = 0.12, encoding: str | None = None, encoding_rate: float = 0.0,
@@ -110,7 +110,7 @@ def _fill_file(
         c = b.conv(make(), meta=meta() if meta else {})
         r = b.rng.random()
         if r < pii_rate:
-            _plant_pii_in(b, c)
+            plant_pii_in(b, c)
         elif encoding and r < pii_rate + encoding_rate:
             _break_encoding(b, c, encoding)
         if extra:
@@ -118,7 +118,7 @@ def _fill_file(
         spec.items.append(c)
 
 
-def _plant_pii_in(b: FamilyBuilder, c: Conv) -> None:
+def plant_pii_in(b: FamilyBuilder, c: Conv) -> None:
     sentence, found = plant_pii(b.comp)
     targets = [i for i, m in enumerate(c.messages) if m["role"] == ROLE_USER] or [
         i for i, m in enumerate(c.messages) if m["role"] != ROLE_SYSTEM
@@ -141,7 +141,7 @@ def _break_encoding(b: FamilyBuilder, c: Conv, kind: str) -> None:
 _CASE_WS_VARIANTS = ("upper", "lower", "whitespace", "reverse")
 
 
-def _variant(messages: list[dict[str, str]], how: str) -> list[dict[str, str]]:
+def variant_of(messages: list[dict[str, str]], how: str) -> list[dict[str, str]]:
     """A copy with the same content hash: case, outer whitespace or order changed."""
     out = [dict(m) for m in messages]
     if how == "upper":
@@ -169,7 +169,7 @@ def plant_exact_dups(b: FamilyBuilder, spec: FileSpec, groups: int) -> None:
             how = _CASE_WS_VARIANTS[(g + k) % len(_CASE_WS_VARIANTS)]
             if spec.format in ("context_response", "instruction", "edge_case_prompt_response", "preference_pairs", "cot_qa"):
                 how = "lower" if how == "reverse" else how  # fixed two-field shapes: no reordering
-            dup = b.conv(_variant(src.messages, how), meta=dict(src.meta), extra=dict(src.extra))
+            dup = b.conv(variant_of(src.messages, how), meta=dict(src.meta), extra=dict(src.extra))
             dup.pii, dup.dup_group = list(src.pii), src.dup_group
             spec.items.insert(b.rng.randint(spec.items.index(src) + 1, len(spec.items)), dup)
 
@@ -242,7 +242,7 @@ def malformed_reasons(fmt: str, is_jsonl: bool, family: str) -> list[str]:
     return reasons
 
 
-def _raw_object(spec: FileSpec, c: Conv) -> Any:
+def raw_object(spec: FileSpec, c: Conv) -> Any:
     """A valid conversation in the file's source shape."""
     fmt, m, meta = spec.format, c.messages, {"demo_id": c.demo_id, **c.meta}
     user = [x["content"] for x in m if x["role"] == ROLE_USER]
@@ -315,7 +315,7 @@ def plant_malformed(b: FamilyBuilder, spec: FileSpec) -> None:
                        else "Just a note without any speaker markers at all."}
         else:
             donor = b.rng.choice(donors)
-            base = _raw_object(spec, donor)
+            base = raw_object(spec, donor)
             if reason == "invalid_json":
                 line = json.dumps(base, ensure_ascii=False)
                 payload = line[: len(line) // 2].encode("utf-8")

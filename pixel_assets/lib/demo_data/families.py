@@ -9,11 +9,11 @@ from typing import Any, Callable
 from faker import Faker
 
 from . import phrases as P
-from .compose import Bad, Composer, Conv, FamilyBuilder, FileSpec, _n, _with_system
+from .compose import Bad, Composer, Conv, FamilyBuilder, FileSpec, scaled, with_system
 from .defects import (
-    _fill_file,
-    _plant_pii_in,
-    _variant,
+    fill_file,
+    plant_pii_in,
+    variant_of,
     malformed_reasons,
     plant_exact_dups,
     plant_malformed,
@@ -39,19 +39,19 @@ def _two_turn(b: FamilyBuilder, theme: str | None, sentences=(2, 4)) -> Callable
 
 
 def _long(b: FamilyBuilder, theme: str | None, system: str | None = None) -> Callable[[], list[dict[str, str]]]:
-    return lambda: _with_system(system, b.comp.dialogue(theme, (3, 4), (2, 3)))
+    return lambda: with_system(system, b.comp.dialogue(theme, (3, 4), (2, 3)))
 
 
 def build_professional(b: FamilyBuilder) -> None:
     psych = b.add_file("sources/professional_therapeutic/psych8k/psych8k_demo.jsonl", "context_response")
-    _fill_file(b, psych, _n(300, b.scale), _two_turn(b, None, (3, 5)), encoding="html", encoding_rate=0.03)
-    plant_exact_dups(b, psych, _n(3, b.scale, 1))
-    plant_same_question(b, psych, _n(3, b.scale, 1), None)
+    fill_file(b, psych, scaled(300, b.scale), _two_turn(b, None, (3, 5)), encoding="html", encoding_rate=0.03)
+    plant_exact_dups(b, psych, scaled(3, b.scale, 1))
+    plant_same_question(b, psych, scaled(3, b.scale, 1), None)
     plant_malformed(b, psych)
 
     sft = b.add_file("sources/professional_therapeutic/therapist_sft/therapist_sft_demo.csv", "marker_text_csv")
-    _fill_file(b, sft, _n(200, b.scale), lambda: b.comp.dialogue(None, (1, 3), (2, 3)))
-    plant_exact_dups(b, sft, _n(2, b.scale, 1))
+    fill_file(b, sft, scaled(200, b.scale), lambda: b.comp.dialogue(None, (1, 3), (2, 3)))
+    plant_exact_dups(b, sft, scaled(2, b.scale, 1))
     plant_malformed(b, sft)
 
     llama = b.add_file("sources/professional_therapeutic/llama3_counseling/llama3_mental_counseling.jsonl", "instruction")
@@ -59,7 +59,7 @@ def build_professional(b: FamilyBuilder) -> None:
     def llama_extra(c: Conv) -> dict[str, Any]:
         return {"instruction": LLAMA3_INSTRUCTION, "input": c.messages[0]["content"]}
 
-    _fill_file(b, llama, _n(200, b.scale), _two_turn(b, None, (3, 5)), extra=llama_extra)
+    fill_file(b, llama, scaled(200, b.scale), _two_turn(b, None, (3, 5)), extra=llama_extra)
     plant_malformed(b, llama)
 
 
@@ -67,23 +67,23 @@ def build_priority(b: FamilyBuilder) -> None:
     for tier in (1, 2, 3):
         spec = b.add_file(f"sources/priority_datasets/priority_{tier}_FINAL.jsonl", "client_therapist")
         meta = lambda tier=tier: {"priority": tier, "topic": b.rng.choice(["anxiety", "depression", "grief", "relationships", "stress"])}
-        _fill_file(b, spec, _n(150, b.scale), lambda: b.comp.dialogue(None, (2, 5), (2, 3)), meta=meta)
-        plant_exact_dups(b, spec, _n(2, b.scale, 1))
+        fill_file(b, spec, scaled(150, b.scale), lambda: b.comp.dialogue(None, (2, 5), (2, 3)), meta=meta)
+        plant_exact_dups(b, spec, scaled(2, b.scale, 1))
         if tier == 1:
-            plant_near_dups(b, spec, _n(3, b.scale, 1), _long(b, None))
+            plant_near_dups(b, spec, scaled(3, b.scale, 1), _long(b, None))
             plant_malformed(b, spec)
 
 
 def build_mental_health(b: FamilyBuilder) -> None:
     counseling = b.add_file("sources/mental_health_datasets/counseling/mental_health_counseling_conversations.jsonl", "context_response")
-    _fill_file(b, counseling, _n(300, b.scale), _two_turn(b, None, (3, 5)), encoding="html", encoding_rate=0.04)
-    plant_exact_dups(b, counseling, _n(2, b.scale, 1))
-    plant_same_question(b, counseling, _n(3, b.scale, 1), None)
+    fill_file(b, counseling, scaled(300, b.scale), _two_turn(b, None, (3, 5)), encoding="html", encoding_rate=0.04)
+    plant_exact_dups(b, counseling, scaled(2, b.scale, 1))
+    plant_same_question(b, counseling, scaled(3, b.scale, 1), None)
     plant_malformed(b, counseling)
     share = b.add_file("sources/mental_health_datasets/sharegpt/mental_health_sharegpt.json", "sharegpt")
-    _fill_file(b, share, _n(250, b.scale), lambda: b.comp.dialogue(None, (1, 4), (2, 3)), encoding="mojibake", encoding_rate=0.04)
-    plant_exact_dups(b, share, _n(2, b.scale, 1))
-    plant_near_dups(b, share, _n(2, b.scale, 1), _long(b, None))
+    fill_file(b, share, scaled(250, b.scale), lambda: b.comp.dialogue(None, (1, 4), (2, 3)), encoding="mojibake", encoding_rate=0.04)
+    plant_exact_dups(b, share, scaled(2, b.scale, 1))
+    plant_near_dups(b, share, scaled(2, b.scale, 1), _long(b, None))
     plant_malformed(b, share)
 
 
@@ -96,7 +96,7 @@ def build_cot(b: FamilyBuilder) -> None:
             reasoning = " ".join(f"Step {i + 1}: {s}" for i, s in enumerate(steps))
             return {"answer": c.messages[1]["content"], "reasoning": reasoning}
 
-        _fill_file(b, spec, _n(150, b.scale), _two_turn(b, b.rng.choice(["cptsd", None]), (2, 4)),
+        fill_file(b, spec, scaled(150, b.scale), _two_turn(b, b.rng.choice(["cptsd", None]), (2, 4)),
                    meta=lambda: {"topic": b.rng.choice(["assessment", "formulation", "intervention"])}, extra=cot_extra)
         plant_malformed(b, spec)
 
@@ -109,21 +109,21 @@ def build_edge_prompt_response(b: FamilyBuilder, key: str) -> None:
     spec = b.add_file(key, "edge_case_prompt_response")
     # prompt = the therapist's line, response = the client's (roles inverted in this shape)
     make = lambda: b.comp.dialogue(b.rng.choice(["adversarial", "crisis"]), (1, 1), (3, 4), first=ROLE_ASSISTANT)
-    _fill_file(b, spec, _n(300 if "generator" in key else 250, b.scale), make, extra=lambda c: _edge_meta(b))
-    plant_exact_dups(b, spec, _n(2, b.scale, 1))
+    fill_file(b, spec, scaled(300 if "generator" in key else 250, b.scale), make, extra=lambda c: _edge_meta(b))
+    plant_exact_dups(b, spec, scaled(2, b.scale, 1))
     plant_malformed(b, spec)
 
 
 def build_chatml_family(b: FamilyBuilder, key: str, count: int, theme: str | None, system: str | None,
                         pairs=(1, 4), near: int = 0, same_q: int = 0, encoding: str | None = None) -> FileSpec:
     spec = b.add_file(key, "chatml")
-    _fill_file(b, spec, _n(count, b.scale), lambda: _with_system(system, b.comp.dialogue(theme, pairs, (2, 3))),
+    fill_file(b, spec, scaled(count, b.scale), lambda: with_system(system, b.comp.dialogue(theme, pairs, (2, 3))),
                meta=lambda: {"theme": theme or "general"}, encoding=encoding, encoding_rate=0.03)
-    plant_exact_dups(b, spec, _n(2, b.scale, 1))
+    plant_exact_dups(b, spec, scaled(2, b.scale, 1))
     if near:
-        plant_near_dups(b, spec, _n(near, b.scale, 1), _long(b, theme, system))
+        plant_near_dups(b, spec, scaled(near, b.scale, 1), _long(b, theme, system))
     if same_q:
-        plant_same_question(b, spec, _n(same_q, b.scale, 1), theme)
+        plant_same_question(b, spec, scaled(same_q, b.scale, 1), theme)
     plant_malformed(b, spec)
     return spec
 
@@ -134,7 +134,7 @@ def build_guardrails(b: FamilyBuilder) -> None:
 
 
 def build_transcripts(b: FamilyBuilder) -> None:
-    per_creator = _n(40, b.scale, 3)
+    per_creator = scaled(40, b.scale, 3)
     first_spec: FileSpec | None = None
     for slug, creator in P.CREATORS.items():
         for v in range(per_creator):
@@ -146,7 +146,7 @@ def build_transcripts(b: FamilyBuilder) -> None:
             text = f"Hi everyone, it's {creator}. " + "\n\n".join(paragraphs) + f"\n\nThanks for watching, this is {creator}.\n"
             c = b.conv([{"role": ROLE_ASSISTANT, "content": text}], meta={"creator": creator})
             if b.rng.random() < 0.08:
-                _plant_pii_in(b, c)
+                plant_pii_in(b, c)
             spec.items.append(c)
     # the same video uploaded twice (exact duplicate, trailing whitespace differs)
     src = first_spec.items[0]
@@ -167,33 +167,33 @@ def build_voice_persona(b: FamilyBuilder) -> None:
 
     def make() -> list[dict[str, str]]:
         creator = b.rng.choice(creators)
-        messages = _with_system(P.PERSONA_SYSTEM.format(creator=creator), b.comp.dialogue("cptsd", (1, 3), (2, 3)))
+        messages = with_system(P.PERSONA_SYSTEM.format(creator=creator), b.comp.dialogue("cptsd", (1, 3), (2, 3)))
         if b.rng.random() < 0.4:
             i = b.rng.choice([i for i, m in enumerate(messages) if m["role"] == ROLE_USER])
             messages[i]["content"] += f" I watched a video by {creator} about this {b.comp.fill('{when}').lower()}."
         return messages
 
-    _fill_file(b, spec, _n(250, b.scale), make, meta=lambda: {"persona": "creator_voice"})
-    plant_exact_dups(b, spec, _n(2, b.scale, 1))
-    plant_near_dups(b, spec, _n(2, b.scale, 1), _long(b, "cptsd", P.PERSONA_SYSTEM.format(creator=creators[0])))
+    fill_file(b, spec, scaled(250, b.scale), make, meta=lambda: {"persona": "creator_voice"})
+    plant_exact_dups(b, spec, scaled(2, b.scale, 1))
+    plant_near_dups(b, spec, scaled(2, b.scale, 1), _long(b, "cptsd", P.PERSONA_SYSTEM.format(creator=creators[0])))
     plant_malformed(b, spec)
 
 
 def build_long_running(b: FamilyBuilder) -> None:
     spec = b.add_file("sources/long_running_therapy/long_sessions.jsonl", "client_therapist")
-    _fill_file(b, spec, _n(150, b.scale), lambda: b.comp.dialogue(b.rng.choice([None, "cptsd", "addiction"]), (10, 20), (1, 3)),
+    fill_file(b, spec, scaled(150, b.scale), lambda: b.comp.dialogue(b.rng.choice([None, "cptsd", "addiction"]), (10, 20), (1, 3)),
                meta=lambda: {"session_number": b.rng.randint(5, 60), "modality": b.rng.choice(P.SLOTS["modality"])},
                pii_rate=0.2)
-    plant_exact_dups(b, spec, _n(1, b.scale, 1))
+    plant_exact_dups(b, spec, scaled(1, b.scale, 1))
     plant_malformed(b, spec)
 
 
 def build_addiction(b: FamilyBuilder) -> None:
     spec = b.add_file("sources/addiction/addiction_counseling.jsonl", "instruction")
-    _fill_file(b, spec, _n(300, b.scale), _two_turn(b, "addiction", (3, 5)),
+    fill_file(b, spec, scaled(300, b.scale), _two_turn(b, "addiction", (3, 5)),
                extra=lambda c: {"output_key": b.rng.choice(["output", "response"])})
-    plant_exact_dups(b, spec, _n(2, b.scale, 1))
-    plant_same_question(b, spec, _n(2, b.scale, 1), "addiction")
+    plant_exact_dups(b, spec, scaled(2, b.scale, 1))
+    plant_same_question(b, spec, scaled(2, b.scale, 1), "addiction")
     for c in spec.items:
         c.extra.setdefault("output_key", "output")
     plant_malformed(b, spec)
@@ -201,11 +201,11 @@ def build_addiction(b: FamilyBuilder) -> None:
 
 def build_sharegpt_family(b: FamilyBuilder, key: str, count: int, theme: str | None, system: str | None, near: int = 0) -> None:
     spec = b.add_file(key, "sharegpt")
-    make = lambda: _with_system(system, b.comp.dialogue(theme, (1, 4), (2, 3)))
-    _fill_file(b, spec, _n(count, b.scale), make, encoding="mojibake", encoding_rate=0.03)
-    plant_exact_dups(b, spec, _n(2, b.scale, 1))
+    make = lambda: with_system(system, b.comp.dialogue(theme, (1, 4), (2, 3)))
+    fill_file(b, spec, scaled(count, b.scale), make, encoding="mojibake", encoding_rate=0.03)
+    plant_exact_dups(b, spec, scaled(2, b.scale, 1))
     if near:
-        plant_near_dups(b, spec, _n(near, b.scale, 1), _long(b, theme, system))
+        plant_near_dups(b, spec, scaled(near, b.scale, 1), _long(b, theme, system))
     plant_malformed(b, spec)
 
 
@@ -222,15 +222,15 @@ def build_dpo(b: FamilyBuilder) -> None:
         return {"rejected": " ".join(b.comp.fill(b.rng.choice(dismissive)) for _ in range(b.rng.randint(1, 3)))}
 
     make = lambda: b.comp.dialogue(b.rng.choice([None, "sarcasm", "addiction"]), (1, 1), (3, 5))
-    _fill_file(b, spec, _n(300, b.scale), make,
+    fill_file(b, spec, scaled(300, b.scale), make,
                meta=lambda: {"category": b.rng.choice(["empathy", "safety", "boundaries"])}, extra=rejected)
-    plant_exact_dups(b, spec, _n(2, b.scale, 1))
+    plant_exact_dups(b, spec, scaled(2, b.scale, 1))
     plant_malformed(b, spec)
 
 
 def build_nemotron(b: FamilyBuilder) -> None:
     spec = b.add_file("sources/nemotron_generic/generic_reasoning.jsonl", "chatml")
-    for _ in range(_n(50, b.scale, 5)):
+    for _ in range(scaled(50, b.scale, 5)):
         q, a = b.rng.choice(P.GENERIC_QA)
         x, y = b.rng.randint(12, 999), b.rng.randint(2, 40)
         prime = all(x % d for d in range(2, int(x ** 0.5) + 1))
@@ -278,7 +278,7 @@ CROSS_FAMILY_TARGETS = [
 ]
 
 
-def _cross_family_dups(builders: dict[str, FamilyBuilder], seed: int, scale: float) -> None:
+def cross_family_dups(builders: dict[str, FamilyBuilder], seed: int, scale: float) -> None:
     rng = random.Random(f"{seed}:cross-family")
     comp = Composer(rng, Faker("en_US"))
     comp.fake.seed_instance(seed)
@@ -294,7 +294,7 @@ def _cross_family_dups(builders: dict[str, FamilyBuilder], seed: int, scale: flo
                 # a file whose shape holds a system-free two-message exchange
                 spec = next(s for s in b.files if s.format not in ("cot_qa", "qa_csv", "transcripts")
                             and not (s.format == "instruction" and "llama3" in s.key))
-                c = b.conv(_variant(messages, rng.choice(("lower", "whitespace", "upper"))), dup_group=group)
+                c = b.conv(variant_of(messages, rng.choice(("lower", "whitespace", "upper"))), dup_group=group)
                 if spec.format == "preference_pairs":
                     c.extra["rejected"] = "Just stop thinking about it."
                 if spec.format == "edge_case_prompt_response":

@@ -11,11 +11,11 @@ from pixel_assets.lib import contract
 from pixel_assets.lib.storage import DataRoot
 
 from .compose import Bad, Conv, FileSpec
-from .defects import _raw_object
+from .defects import raw_object
 from .plan import COUNSEL_CHAT_DIR, COUNSEL_CHAT_SOURCE, ROLE_ASSISTANT, ROLE_USER, DemoPlan, FamilyPlan
 
 
-def _serialize(spec: FileSpec) -> tuple[bytes, list[str]]:
+def serialize_file(spec: FileSpec) -> tuple[bytes, list[str]]:
     """File bytes and the loader-facing location of each item."""
     fmt = spec.format
     if fmt == "transcripts":
@@ -35,11 +35,11 @@ def _serialize(spec: FileSpec) -> tuple[bytes, list[str]]:
         return buf.getvalue().encode("utf-8"), [f"row {i + 1}" for i in range(len(spec.items))]
     if spec.key.endswith(".jsonl"):
         lines = [
-            item.payload if isinstance(item, Bad) else json.dumps(_raw_object(spec, item), ensure_ascii=False).encode("utf-8")
+            item.payload if isinstance(item, Bad) else json.dumps(raw_object(spec, item), ensure_ascii=False).encode("utf-8")
             for item in spec.items
         ]
         return b"\n".join(lines) + b"\n", [f"line {i + 1}" for i in range(len(lines))]
-    objects = [item.payload if isinstance(item, Bad) else _raw_object(spec, item) for item in spec.items]
+    objects = [item.payload if isinstance(item, Bad) else raw_object(spec, item) for item in spec.items]
     return json.dumps(objects, ensure_ascii=False, indent=1).encode("utf-8"), [f"item {i + 1}" for i in range(len(objects))]
 
 
@@ -51,7 +51,7 @@ def repaired_hash(messages: list[dict[str, str]]) -> str:
     return contract.content_hash([{"content": clean_text(m["content"])} for m in messages])
 
 
-def _finalize_messages(spec: FileSpec, c: Conv) -> list[dict[str, str]]:
+def finalize_messages(spec: FileSpec, c: Conv) -> list[dict[str, str]]:
     """The messages the loader builds from an item: cot reasoning goes before the answer,
     instruction and a non-empty input form the user turn (both joined by a blank line)."""
     if spec.format == "cot_qa":
@@ -63,7 +63,7 @@ def _finalize_messages(spec: FileSpec, c: Conv) -> list[dict[str, str]]:
     return c.messages
 
 
-def _write_counsel_chat(root: DataRoot, plan: DemoPlan) -> None:
+def write_counsel_chat(root: DataRoot, plan: DemoPlan) -> None:
     data_dir = COUNSEL_CHAT_SOURCE
     csv_bytes = data_dir.joinpath("counselchat-data.csv").read_bytes()
     key = f"{COUNSEL_CHAT_DIR}/counselchat-data.csv"

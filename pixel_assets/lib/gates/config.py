@@ -29,9 +29,9 @@ GATE_TITLES = {
     "stats": "8 Stats: manifest statistics equal the figures recomputed from the shards",
 }
 # The only place a shard may sit: `<split>/<split>_NNN.jsonl` (both splits the same).
-_SHARD_PATH = re.compile(r"^(train|val|test)/(train|val|test)_\d{3,}\.jsonl$")
-_PLAIN_PATH = re.compile(r"^[A-Za-z0-9_./-]{1,200}$", re.ASCII)  # shown as is; other paths as a hash
-_HASH_PREFIX = re.compile(r"^sha256:[0-9a-f]*$")
+SHARD_PATH = re.compile(r"^(train|val|test)/(train|val|test)_\d{3,}\.jsonl$")
+PLAIN_PATH = re.compile(r"^[A-Za-z0-9_./-]{1,200}$", re.ASCII)  # shown as is; other paths as a hash
+HASH_PREFIX = re.compile(r"^sha256:[0-9a-f]*$")
 
 
 class VerificationError(RuntimeError):

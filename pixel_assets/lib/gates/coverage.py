@@ -9,7 +9,7 @@ from pixel_assets.lib.gates.config import GateConfig
 from pixel_assets.lib.gates.loading import CompiledDataset
 from pixel_assets.lib.gates.report import GateResult
 from pixel_assets.lib.registry import Registry
-from pixel_assets.lib.gates.redaction import _label, _result
+from pixel_assets.lib.gates.redaction import value_label, gate_result
 
 
 def gate_coverage(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
@@ -32,7 +32,7 @@ def gate_coverage(ds: CompiledDataset, registry: Registry, config: GateConfig) -
     ok = f"all {len(registry.required)} required families compiled"
     if partial:
         ok += f" ({len(partial)} partial: {', '.join(partial)})"
-    return _result("coverage", {"missing required families": missing,
-                                "families not in the registry": [f"{_label(u, ['<none>'])} ({counts[u]} records)"
+    return gate_result("coverage", {"missing required families": missing,
+                                "families not in the registry": [f"{value_label(u, ['<none>'])} ({counts[u]} records)"
                                                                  for u in unknown]},
                    ok, config, figures, table, settings)

@@ -10,17 +10,17 @@ from pixel_assets.lib.gates.config import GateConfig
 from pixel_assets.lib.gates.loading import CompiledDataset
 from pixel_assets.lib.gates.report import GateResult
 from pixel_assets.lib.registry import Registry
-from pixel_assets.lib.gates.redaction import _result
-from pixel_assets.lib.gates.split import _family_holdouts, _recomputed_holdout
+from pixel_assets.lib.gates.redaction import gate_result
+from pixel_assets.lib.gates.split import family_holdouts, recomputed_holdout
 
 
 def gate_distribution(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
-    holdouts = _family_holdouts(registry)
+    holdouts = family_holdouts(registry)
     non_holdout = [r for r in ds.records if holdouts.get(r.family) is None or holdouts[r.family].mode == "none"]
     # A conversation whose group shares a question with a holdout family goes to test as a whole
     # (leakage-freedom wins); those are held out, not 90/5/5-assigned, so they are not counted.
     # Which ones is recomputed with the split stage's own assignment, not read from the records.
-    recomputed = _recomputed_holdout(ds, registry, config)
+    recomputed = recomputed_holdout(ds, registry, config)
     counted = [r for r in non_holdout if recomputed.get(r.id, "none") == "none"]
     per_split = Counter(r.split for r in counted)
     total = len(counted)
@@ -39,7 +39,7 @@ def gate_distribution(ds: CompiledDataset, registry: Registry, config: GateConfi
             out_of_band.append(f"{split} share {share:.4f} outside {lo:.2f}-{hi:.2f}")
     problems = {"shares out of tolerance": out_of_band,
                 "no non-holdout conversations": [] if total else ["0 conversations"]}
-    result = _result("distribution", problems, "non-holdout shares " + ", ".join(
+    result = gate_result("distribution", problems, "non-holdout shares " + ", ".join(
                          f"{s} {figures[f'non_holdout_{s}_share']:.3f}" for s in contract.SPLITS),
                      config, figures, settings=settings)
     if out_of_band:  # every offending share in the message: there are at most three

@@ -40,9 +40,11 @@ def unit_interval(key: str, salt: str) -> float:
 
 
 def grouping(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Grouping:
-    cache_key = ("grouping", id(registry), config.split_salt)
-    if cache_key in ds._holdouts:
-        return ds._holdouts[cache_key]  # type: ignore[return-value]
+    """The recomputed groups and expected holdouts, once per dataset, registry and salt."""
+    return ds.memo(("grouping", id(registry), config.split_salt), lambda: _grouping(ds, registry, config))
+
+
+def _grouping(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Grouping:
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -79,6 +81,4 @@ def grouping(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Gro
                 expected[r.id] = "slice" if mode == "test_slice" else "group"
             else:
                 expected[r.id] = "none"
-    result = Grouping(base_key=bases, group_key=group_key, expected_holdout=expected)
-    ds._holdouts[cache_key] = result  # type: ignore[assignment]
-    return result
+    return Grouping(base_key=bases, group_key=group_key, expected_holdout=expected)

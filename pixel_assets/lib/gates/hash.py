@@ -10,30 +10,30 @@ from pixel_assets.lib.gates.config import GateConfig
 from pixel_assets.lib.gates.loading import CompiledDataset
 from pixel_assets.lib.gates.report import GateResult
 from pixel_assets.lib.registry import Registry
-from pixel_assets.lib.gates.loading import _manifest_shard_paths, _manifest_shards, _shard_path_split
-from pixel_assets.lib.gates.redaction import _label, _number_label, _path_label, _result, _short
+from pixel_assets.lib.gates.loading import manifest_shard_paths, manifest_shards, shard_path_split
+from pixel_assets.lib.gates.redaction import value_label, number_label, path_label, gate_result, short_hash
 
 
 def gate_hash(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
-    mismatched = [f"{r.id} stored {_short(r.stored_hash)} recomputed {_short(ds.recomputed_hash(r))}"
+    mismatched = [f"{r.id} stored {short_hash(r.stored_hash)} recomputed {short_hash(ds.recomputed_hash(r))}"
                   for r in ds.records if r.stored_hash != ds.recomputed_hash(r)]
-    entries = _manifest_shards(ds.manifest, ds.prefix, ds.data_dir)
-    listed = _manifest_shard_paths(ds.manifest, ds.prefix, ds.data_dir)
+    entries = manifest_shards(ds.manifest, ds.prefix, ds.data_dir)
+    listed = manifest_shard_paths(ds.manifest, ds.prefix, ds.data_dir)
     # Each shard exactly once, under the split its folder and name say, with that name as its id.
     times_listed = Counter(e.path for e in entries)
-    duplicated = [f"{_path_label(p)} listed {n} times" for p, n in sorted(times_listed.items()) if n > 1]
+    duplicated = [f"{path_label(p)} listed {n} times" for p, n in sorted(times_listed.items()) if n > 1]
     misplaced = []
     for e in entries:
         if e.split not in contract.SPLITS:
-            misplaced.append(f"{_path_label(e.path)} listed under splits.{_label(e.split)}, which is not a split")
-        elif _shard_path_split(e.path) != e.split:
-            misplaced.append(f"{_path_label(e.path)} listed under splits.{e.split}, "
+            misplaced.append(f"{path_label(e.path)} listed under splits.{value_label(e.split)}, which is not a split")
+        elif shard_path_split(e.path) != e.split:
+            misplaced.append(f"{path_label(e.path)} listed under splits.{e.split}, "
                              f"which holds only {e.split}/{e.split}_NNN.jsonl")
         elif e.entry.get("shard_id") != e.path.rsplit("/", 1)[-1].removesuffix(".jsonl"):
-            misplaced.append(f"{_path_label(e.path)}: shard_id {_label(e.entry.get('shard_id'))} is not its file name")
+            misplaced.append(f"{path_label(e.path)}: shard_id {value_label(e.entry.get('shard_id'))} is not its file name")
     shard_problems, missing, unlisted = [], [], []
     for s in ds.shards:
-        path = _path_label(s.path)
+        path = path_label(s.path)
         if not s.exists:
             missing.append(f"{path} (in manifest, not on storage)")
             continue
@@ -42,16 +42,16 @@ def gate_hash(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Ga
             continue
         entry = listed[s.path].entry
         if entry.get("sha256") != s.sha256:
-            shard_problems.append(f"{path}: sha256 {_short(s.sha256)} != manifest {_short(entry.get('sha256'))}")
+            shard_problems.append(f"{path}: sha256 {short_hash(s.sha256)} != manifest {short_hash(entry.get('sha256'))}")
         if entry.get("conversation_count") != s.line_count:
             shard_problems.append(f"{path}: {s.line_count} lines != manifest conversation_count "
-                                  f"{_number_label(entry.get('conversation_count'))}")
+                                  f"{number_label(entry.get('conversation_count'))}")
         if entry.get("size_bytes") != s.size_bytes:
-            shard_problems.append(f"{path}: {s.size_bytes} bytes != manifest size_bytes {_number_label(entry.get('size_bytes'))}")
+            shard_problems.append(f"{path}: {s.size_bytes} bytes != manifest size_bytes {number_label(entry.get('size_bytes'))}")
     export_problems = []
     export_entry = ds.manifest.get("compiled_export")
     if isinstance(export_entry, dict) and ds.export_sha256 and export_entry.get("sha256") != ds.export_sha256:
-        export_problems.append(f"{COMPILED_EXPORT}: sha256 {_short(ds.export_sha256)} != manifest {_short(export_entry.get('sha256'))}")
+        export_problems.append(f"{COMPILED_EXPORT}: sha256 {short_hash(ds.export_sha256)} != manifest {short_hash(export_entry.get('sha256'))}")
     shard_hashes = Counter(ds.recomputed_hash(r) for r in ds.records)
     if ds.export_identical:
         pass
@@ -65,7 +65,7 @@ def gate_hash(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Ga
                "shards_on_storage": sum(s.exists for s in ds.shards), "shards_in_manifest": len(entries),
                "shard_mismatches": len(shard_problems), "unlisted_files": len(unlisted),
                "unreadable_lines": len(ds.unreadable)}
-    return _result("hash", {"content hash mismatches": mismatched,
+    return gate_result("hash", {"content hash mismatches": mismatched,
                             "shard sha256/count/size mismatches": shard_problems,
                             "manifest shards missing": missing,
                             "files in split folders not in the manifest": unlisted,

@@ -13,7 +13,7 @@ from pixel_assets.lib.gates.loading import CompiledDataset, ShardRecord
 from pixel_assets.lib.gates.near_duplicates import clusters_of, near_duplicate_pairs, shingle_set
 from pixel_assets.lib.gates.report import GateResult
 from pixel_assets.lib.registry import Registry
-from pixel_assets.lib.gates.redaction import _result, _short, _spread, _text_hash
+from pixel_assets.lib.gates.redaction import gate_result, short_hash, key_spread, text_hash
 
 
 def _near_duplicate_clusters(records: Sequence[ShardRecord], threshold: float, shingle: int) -> list[list[int]]:
@@ -61,21 +61,21 @@ def decontamination(ds: CompiledDataset, config: GateConfig) -> tuple[list[str],
         share = sum(1 for g in grams if 0 < doc_freq[g] <= common) / len(grams)
         worst = max(worst, share)
         if share >= config.decontamination_threshold:
-            flagged.append(f"{r.id} {_short(r.stored_hash)}: {share:.2f} of its {n}-grams in train")
+            flagged.append(f"{r.id} {short_hash(r.stored_hash)}: {share:.2f} of its {n}-grams in train")
     return flagged, {"decontamination_records_checked": checked, "decontamination_max_overlap": round(worst, 4),
                      "decontamination_records_over_threshold": len(flagged)}
 
 
 def gate_leakage(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
     recs = ds.records
-    by_hash = _spread((ds.recomputed_hash(r), r.split, r.id) for r in recs)
-    by_turn = _spread((_text_hash(t), r.split, r.id) for r in recs
+    by_hash = key_spread((ds.recomputed_hash(r), r.split, r.id) for r in recs)
+    by_turn = key_spread((text_hash(t), r.split, r.id) for r in recs
                       if (t := contract.first_user_turn(r.messages)) is not None)
     clusters = _near_duplicate_clusters(recs, config.near_dup_threshold, config.near_dup_shingle)
     contaminated, ngram_figures = decontamination(ds, config)
-    hash_leaks = [f"{_short(h)} in {'+'.join(sorted(s))} ({', '.join(ids[:3])})"
+    hash_leaks = [f"{short_hash(h)} in {'+'.join(sorted(s))} ({', '.join(ids[:3])})"
                   for h, (s, ids) in by_hash.items() if len(s) > 1]
-    turn_leaks = [f"first-user-turn {_short(h)} in {'+'.join(sorted(s))} ({', '.join(ids[:3])})"
+    turn_leaks = [f"first-user-turn {short_hash(h)} in {'+'.join(sorted(s))} ({', '.join(ids[:3])})"
                   for h, (s, ids) in by_turn.items() if len(s) > 1]
     cluster_leaks = []
     for members in clusters:
@@ -88,7 +88,7 @@ def gate_leakage(ds: CompiledDataset, registry: Registry, config: GateConfig) ->
                "near_duplicate_clusters": len(clusters), "clusters_in_several_splits": len(cluster_leaks),
                "distinct_first_user_turns": len(by_turn), "first_user_turns_in_several_splits": len(turn_leaks),
                **ngram_figures}
-    return _result("leakage", {"content hashes in several splits": hash_leaks,
+    return gate_result("leakage", {"content hashes in several splits": hash_leaks,
                                "near-duplicate clusters in several splits": cluster_leaks,
                                "first user turns in several splits": turn_leaks,
                                "val/test records sharing long n-grams with train": contaminated},

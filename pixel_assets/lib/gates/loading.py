@@ -6,19 +6,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pixel_assets.lib import contract
 from pixel_assets.lib.gates.config import (
-    _SHARD_PATH,
+    SHARD_PATH,
     COMPILED_EXPORT,
     DEFAULT_PREFIX,
     MANIFEST_NAME,
     VerificationError,
 )
 from pixel_assets.lib.compiled.publish import data_dir_of
-from pixel_assets.lib.gates.redaction import _path_label
+from pixel_assets.lib.gates.redaction import path_label
 from pixel_assets.lib.storage import DataRoot
 
 
@@ -74,7 +75,7 @@ class CompiledDataset:
     export_sha256: str | None = None
     export_identical: bool = False  # the export's bytes are exactly the shards' in split order
     _recomputed: dict[str, str] = field(default_factory=dict, repr=False)
-    _holdouts: dict[tuple, dict[str, str]] = field(default_factory=dict, repr=False)
+    _derived: dict[tuple, Any] = field(default_factory=dict, repr=False)
 
     data_dir: str = ""  # "data/<dataset_version>" (versioned layout) or "" (files next to the manifest)
 
@@ -93,6 +94,13 @@ class CompiledDataset:
 
     def rel_to_prefix(self, rel: str) -> str:
         return f"{self.data_dir}/{rel}" if self.data_dir else rel
+
+    def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """A view derived from the records (e.g. the recomputed split groups), computed once per
+        dataset however many gates ask for it; `key` names the view and its inputs."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
 
     def recomputed_hash(self, rec: ShardRecord) -> str:
         if rec.id not in self._recomputed:
@@ -118,7 +126,7 @@ class ManifestShard:
     entry: dict[str, Any]
 
 
-def _manifest_shards(manifest: dict[str, Any], prefix: str, data_dir: str = "") -> list[ManifestShard]:
+def manifest_shards(manifest: dict[str, Any], prefix: str, data_dir: str = "") -> list[ManifestShard]:
     """Every shard entry of the manifest in its order, duplicates included (the hash gate reports
     them: a trainer following the manifest would read such a shard twice)."""
     out: list[ManifestShard] = []
@@ -135,17 +143,17 @@ def _manifest_shards(manifest: dict[str, Any], prefix: str, data_dir: str = "") 
     return out
 
 
-def _manifest_shard_paths(manifest: dict[str, Any], prefix: str, data_dir: str = "") -> dict[str, ManifestShard]:
+def manifest_shard_paths(manifest: dict[str, Any], prefix: str, data_dir: str = "") -> dict[str, ManifestShard]:
     """path relative to the prefix -> its first manifest entry."""
     out: dict[str, ManifestShard] = {}
-    for shard in _manifest_shards(manifest, prefix, data_dir):
+    for shard in manifest_shards(manifest, prefix, data_dir):
         out.setdefault(shard.path, shard)
     return out
 
 
-def _shard_path_split(path: str) -> str | None:
+def shard_path_split(path: str) -> str | None:
     """The split a shard path belongs to, or None when it is not `<split>/<split>_NNN.jsonl`."""
-    m = _SHARD_PATH.match(path)
+    m = SHARD_PATH.match(path)
     return m.group(1) if m and m.group(1) == m.group(2) else None
 
 
@@ -185,7 +193,7 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
 
     data_dir = data_dir_of(manifest)
     base = "/".join(p for p in (prefix, data_dir) if p)
-    listed = _manifest_shard_paths(manifest, prefix, data_dir)
+    listed = manifest_shard_paths(manifest, prefix, data_dir)
     # Every file under a split folder, whatever its name or depth: a trainer globbing the folder
     # would read it, so it is read here too and the hash gate fails it unless the manifest lists it.
     on_storage: dict[str, str] = {}
@@ -212,7 +220,7 @@ def load_compiled_dataset(root: DataRoot, prefix: str | None = None) -> Compiled
             continue
         data = root.read_bytes(key)
         concatenation.update(data)
-        parsed, bad, n = _parse_lines(data, _path_label(rel))
+        parsed, bad, n = _parse_lines(data, path_label(rel))
         shards.append(ShardFile(path=rel, split=split, exists=True, sha256=contract.sha256_digest(data),
                                 size_bytes=len(data), line_count=n, record_count=len(parsed)))
         records += [ShardRecord(id=rid, split=split, record=rec, path=rel) for rid, rec in parsed]

@@ -11,7 +11,7 @@ from pixel_assets.lib.gates.report import GateResult
 from pixel_assets.lib.registry import Registry
 from pixel_assets.lib.gates.pii_names import name_scan, wilson_upper
 from pixel_assets.lib.gates.pii_structured import find_structured, public_national_numbers, regions_of
-from pixel_assets.lib.gates.redaction import _result, _short, _strings
+from pixel_assets.lib.gates.redaction import gate_result, short_hash, json_strings
 
 
 def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
@@ -20,7 +20,7 @@ def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Gat
     from pixel_assets.lib.pii.config import load_config
     from pixel_assets.lib.pii.scrub import PIPELINE_METADATA
 
-    review = [f"{r.id} {_short(r.stored_hash)}" for r in ds.records if r.meta.get("pii_status") == "requires_review"]
+    review = [f"{r.id} {short_hash(r.stored_hash)}" for r in ds.records if r.meta.get("pii_status") == "requires_review"]
     # Every string a record carries that came from a source: all message values (whatever their
     # key or nesting; a valid role is not text), and metadata other than the fields the pipeline
     # writes itself (rejected_response, category, creator, ...: what the scrub stage scrubbed).
@@ -31,12 +31,12 @@ def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Gat
             items = m.items() if isinstance(m, dict) else [("", m)]
             for key, value in items:
                 if not (key == "role" and value in contract.ROLES):
-                    for text in _strings(value):
+                    for text in jsonjson_strings(value):
                         texts.append(text)
                         owners.append(i)
         for key, value in r.meta.items():
             if key not in PIPELINE_METADATA:
-                for text in _strings(value):
+                for text in jsonjson_strings(value):
                     texts.append(text)
                     owners.append(i)
     found: dict[int, Counter] = defaultdict(Counter)
@@ -48,7 +48,7 @@ def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Gat
         found[owner].update(counts)
         by_type.update(counts)
     found = {i: c for i, c in found.items() if c}
-    pii = [f"{ds.records[i].id} {_short(ds.records[i].stored_hash)}: "
+    pii = [f"{ds.records[i].id} {short_hash(ds.records[i].stored_hash)}: "
            + ", ".join(f"{t} x{n}" for t, n in sorted(c.items())) for i, c in sorted(found.items())]
     # Names, by a detector path independent of the scrubber's (pii_names), on a seeded sample.
     names = name_scan(ds, registry, config.pii_name_sample, config.pii_name_seed)
@@ -66,7 +66,7 @@ def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Gat
                "name_sample_with_person_by_gazetteer": names["with_names_by_gazetteer"],
                "name_residual_rate": round(rate, 4), "name_residual_rate_upper95": round(upper, 4),
                "paths_with_person_names": len(names["path_offenders"])}
-    result = _result("pii", {"requires_review records in shards": review,
+    result = gategate_result("pii", {"requires_review records in shards": review,
                              "records with structured PII": pii,
                              "sampled conversations with person names above the residual rate": name_problems,
                              "paths (source_key, original_s3_key, provenance_map) with person names":

@@ -11,7 +11,7 @@ from pixel_assets.lib.gates.config import GateConfig
 from pixel_assets.lib.gates.loading import CompiledDataset
 from pixel_assets.lib.gates.report import GateResult
 from pixel_assets.lib.registry import Registry
-from pixel_assets.lib.gates.redaction import _empty, _result, _short
+from pixel_assets.lib.gates.redaction import is_empty, gate_result, short_hash
 
 
 def _contract_violations(record: dict[str, Any]) -> list[str]:
@@ -35,7 +35,7 @@ def _map_entry_disagreement(entry: Any, meta: dict[str, Any], prov: dict[str, An
         return ["entry is not an object"]
 
     def text(value: Any) -> bool:
-        return isinstance(value, str) and not _empty(value)
+        return isinstance(value, str) and not is_empty(value)
 
     wrong = [k for k in ("source_key", "source_family") if not text(entry.get(k)) or entry[k] != meta.get(k)]
     fmt = entry.get("original_format")
@@ -56,19 +56,19 @@ def gate_provenance(ds: CompiledDataset, registry: Registry, config: GateConfig)
     for r in ds.records:
         violations = _contract_violations(r.record)
         if violations:
-            broken.append(f"{r.id} {_short(r.stored_hash)}: {', '.join(violations[:5])}"
+            broken.append(f"{r.id} {short_hash(r.stored_hash)}: {', '.join(violations[:5])}"
                           + (f" (+{len(violations) - 5})" if len(violations) > 5 else ""))
         prov = r.meta.get("provenance")
         prov = prov if isinstance(prov, dict) else {}
-        lacking = [f for f in contract.PROVENANCE_FIELDS if _empty(prov.get(f))]
+        lacking = [f for f in contract.PROVENANCE_FIELDS if is_empty(prov.get(f))]
         missing_by_field.update(lacking)
         if lacking:
-            incomplete.append(f"{r.id} {_short(r.stored_hash)}: {', '.join(lacking)}")
+            incomplete.append(f"{r.id} {short_hash(r.stored_hash)}: {', '.join(lacking)}")
         entry = pmap.get(r.stored_hash) if r.stored_hash else None
         if entry is None:
-            unmapped.append(f"{r.id} {_short(r.stored_hash)}")
+            unmapped.append(f"{r.id} {short_hash(r.stored_hash)}")
         elif wrong := _map_entry_disagreement(entry, r.meta, prov):
-            disagreeing.append(f"{r.id} {_short(r.stored_hash)}: {', '.join(wrong)}")
+            disagreeing.append(f"{r.id} {short_hash(r.stored_hash)}: {', '.join(wrong)}")
     # An entry no record refers to is provenance for something that is not in the dataset.
     stray = sorted(set(pmap) - {r.stored_hash for r in ds.records})
     figures = {"records": len(ds.records), "records_breaking_the_contract": len(broken),
@@ -76,10 +76,10 @@ def gate_provenance(ds: CompiledDataset, registry: Registry, config: GateConfig)
                **{f"missing_{f}": missing_by_field.get(f, 0) for f in contract.PROVENANCE_FIELDS},
                "provenance_map_entries": len(pmap), "records_without_map_entry": len(unmapped),
                "map_entries_disagreeing_with_record": len(disagreeing), "map_entries_without_record": len(stray)}
-    return _result("provenance", {"records that break the record contract": broken,
+    return gate_result("provenance", {"records that break the record contract": broken,
                                   "records with empty/missing provenance fields": incomplete,
                                   "records without a provenance_map entry": unmapped,
                                   "provenance_map entries that disagree with their record": disagreeing,
-                                  "provenance_map entries without a record": [_short(k) for k in stray]},
+                                  "provenance_map entries without a record": [short_hash(k) for k in stray]},
                    f"all {len(ds.records)} records meet the record contract and carry full provenance and a "
                    "matching provenance_map entry", config, figures)

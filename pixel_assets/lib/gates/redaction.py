@@ -11,11 +11,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pixel_assets.lib import contract
-from pixel_assets.lib.gates.config import _HASH_PREFIX, _PLAIN_PATH, GateConfig
+from pixel_assets.lib.gates.config import HASH_PREFIX, PLAIN_PATH, GateConfig
 from pixel_assets.lib.gates.report import GateResult
 
 
-def _result(name: str, problems: dict[str, list[str]], ok_message: str, config: GateConfig,
+def gate_result(name: str, problems: dict[str, list[str]], ok_message: str, config: GateConfig,
             figures: dict[str, Any], table: list[dict[str, Any]] | None = None,
             settings: dict[str, Any] | None = None) -> GateResult:
     """Fail when any problem list is non-empty; the message names each problem kind and its count.
@@ -28,14 +28,14 @@ def _result(name: str, problems: dict[str, list[str]], ok_message: str, config: 
                       offender_counts={k: len(v) for k, v in failing.items()}, table=table or [])
 
 
-def _short(h: Any) -> str:
+def short_hash(h: Any) -> str:
     """A stored hash shortened to "sha256:" + 16 hex digits: enough to find it, short to read."""
     if h is None:
         return "<none>"
-    return h[:23] if isinstance(h, str) and _HASH_PREFIX.match(h) else _label(h)
+    return h[:23] if isinstance(h, str) and HASH_PREFIX.match(h) else value_label(h)
 
 
-def _label(value: Any, allowed: Iterable[str] = ()) -> str:
+def value_label(value: Any, allowed: Iterable[str] = ()) -> str:
     """A field value fit for a report: itself when it is one of the `allowed` names, else a short
     hash of it ("value sha256:1a2b3c4d"). Any other value may be record text (even PII)."""
     if isinstance(value, str) and value in allowed:
@@ -46,21 +46,21 @@ def _label(value: Any, allowed: Iterable[str] = ()) -> str:
     return "value " + contract.sha256_digest(text.encode("utf-8"))[:15]
 
 
-def _number_label(value: Any) -> Any:
+def number_label(value: Any) -> Any:
     """A manifest figure as stated: a number is shown, anything else as a hash."""
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else _label(value)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else value_label(value)
 
 
-def _path_label(path: str) -> str:
+def path_label(path: str) -> str:
     """A file path (from storage or the manifest) as shown: plain paths as they are."""
-    return path if _PLAIN_PATH.match(path) else _label(path)
+    return path if PLAIN_PATH.match(path) else value_label(path)
 
 
-def _text_hash(text: str) -> str:
+def text_hash(text: str) -> str:
     return contract.sha256_digest(text.encode("utf-8"))
 
 
-def _spread(keys: Iterable[tuple[str, str, str]]) -> dict[str, tuple[set[str], list[str]]]:
+def key_spread(keys: Iterable[tuple[str, str, str]]) -> dict[str, tuple[set[str], list[str]]]:
     """(key, split, record id) -> key -> (splits it appears in, ids)."""
     seen: dict[str, tuple[set[str], list[str]]] = defaultdict(lambda: (set(), []))
     for key, split, rid in keys:
@@ -69,18 +69,18 @@ def _spread(keys: Iterable[tuple[str, str, str]]) -> dict[str, tuple[set[str], l
     return seen
 
 
-def _strings(value: Any) -> Iterator[str]:
+def json_strings(value: Any) -> Iterator[str]:
     """Every string in a JSON value (dict values, list items, nested)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for v in value.values():
-            yield from _strings(v)
+            yield from json_strings(v)
     elif isinstance(value, list):
         for v in value:
-            yield from _strings(v)
+            yield from json_strings(v)
 
 
-def _empty(value: Any) -> bool:
+def is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, (str, list, dict)) and not (value.strip() if isinstance(value, str) else value))
 

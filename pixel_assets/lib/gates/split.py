@@ -11,16 +11,16 @@ from pixel_assets.lib.gates.groups import grouping
 from pixel_assets.lib.gates.loading import CompiledDataset
 from pixel_assets.lib.gates.report import GateResult
 from pixel_assets.lib.registry import Registry
-from pixel_assets.lib.gates.redaction import _label, _number_label, _result, _short
+from pixel_assets.lib.gates.redaction import value_label, number_label, gate_result, short_hash
 from pixel_assets.lib.registry import HOLDOUT_MODES
 from pixel_assets.lib.splits import HOLDOUT_MARKERS
 
 
-def _family_holdouts(registry: Registry) -> dict[str, Any]:
+def family_holdouts(registry: Registry) -> dict[str, Any]:
     return {f.name: f.holdout for f in registry.families}
 
 
-def _recomputed_holdout(ds: CompiledDataset, registry: Registry, config: GateConfig) -> dict[str, str]:
+def recomputed_holdout(ds: CompiledDataset, registry: Registry, config: GateConfig) -> dict[str, str]:
     """Record id -> holdout marker ("none"|"family"|"slice"|"group") recomputed from the shards by
     the gates' own grouping (pixel_assets.lib.gates.groups), not by the split stage's code."""
     return grouping(ds, registry, config).expected_holdout
@@ -50,7 +50,7 @@ def _holdout_policy_differences(stated: Any, registry: Registry) -> list[str]:
     out = []
     for name in sorted(set(stated) | set(expected)):
         entry = stated.get(name)
-        family = _label(name, registry.names)
+        family = value_label(name, registry.names)
         mode = registry[name].holdout.mode if name in registry.names else None
         stated_mode = entry.get("mode") if isinstance(entry, dict) else entry
         if mode is None:
@@ -59,18 +59,18 @@ def _holdout_policy_differences(stated: Any, registry: Registry) -> list[str]:
             if name in expected:
                 out.append(f"{family}: not in the manifest, registry mode {mode}")
         elif stated_mode != mode:
-            out.append(f"{family}: manifest mode {_label(stated_mode, HOLDOUT_MODES)} != registry {mode}")
+            out.append(f"{family}: manifest mode {value_label(stated_mode, HOLDOUT_MODES)} != registry {mode}")
         elif name in expected and entry.get("fraction") != expected[name].fraction:
-            out.append(f"{family}: manifest fraction {_number_label(entry.get('fraction'))} "
+            out.append(f"{family}: manifest fraction {number_label(entry.get('fraction'))} "
                        f"!= registry {expected[name].fraction}")
     return out
 
 
 def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> GateResult:
-    holdouts = _family_holdouts(registry)
-    wrong_field = [f"{r.id}: metadata.split={_label(r.meta.get('split'), contract.SPLITS)}"
+    holdouts = family_holdouts(registry)
+    wrong_field = [f"{r.id}: metadata.split={value_label(r.meta.get('split'), contract.SPLITS)}"
                    for r in ds.records if r.meta.get("split") != r.split]
-    test_only = [f"{r.id} {_short(r.stored_hash)} ({r.family})" for r in ds.records
+    test_only = [f"{r.id} {short_hash(r.stored_hash)} ({r.family})" for r in ds.records
                  if r.split != "test" and r.family in holdouts and holdouts[r.family].mode == "test_only"]
     groups = grouping(ds, registry, config)
     ledger = _ledger(ds)
@@ -80,14 +80,14 @@ def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
     # Held out when the stored marker says so or the independent recomputation does: in test.
     held, slice_leaks, excused = 0, [], 0
     for r in ds.records:
-        markers = {_label(r.meta.get("holdout") or "none", HOLDOUT_MARKERS), groups.expected_holdout[r.id]} - {"none"}
+        markers = {value_label(r.meta.get("holdout") or "none", HOLDOUT_MARKERS), groups.expected_holdout[r.id]} - {"none"}
         if markers:
             held += 1
             if r.split != "test" and not (r.family in holdouts and holdouts[r.family].mode == "test_only"):
                 if groups.group_key[r.id] in pinned and r.meta.get("holdout") in (None, "none"):
                     excused += 1
                     continue
-                slice_leaks.append(f"{r.id} {_short(r.stored_hash)} ({_label(r.family, registry.names)}, "
+                slice_leaks.append(f"{r.id} {short_hash(r.stored_hash)} ({value_label(r.family, registry.names)}, "
                                    f"held out as {'/'.join(sorted(markers))})")
     # No group in two splits.
     splits_of: dict[str, set[str]] = {}
@@ -95,7 +95,7 @@ def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
     for r in ds.records:
         splits_of.setdefault(groups.group_key[r.id], set()).add(r.split)
         ids_of.setdefault(groups.group_key[r.id], []).append(r.id)
-    spanning = [f"group {_short('sha256:' + _hex(k))} in {'+'.join(sorted(s))} ({', '.join(ids_of[k][:3])})"
+    spanning = [f"group {short_hash('sha256:' + _hex(k))} in {'+'.join(sorted(s))} ({', '.join(ids_of[k][:3])})"
                 for k, s in splits_of.items() if len(s) > 1]
     # Nothing an earlier compile trained or validated on sits in test now.
     contaminated = []
@@ -104,10 +104,10 @@ def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
             continue
         was = by_hash.get(ds.recomputed_hash(r))
         if was in ("train", "val"):
-            contaminated.append(f"{r.id} {_short(r.stored_hash)}: content hash in the ledger's {was}")
+            contaminated.append(f"{r.id} {short_hash(r.stored_hash)}: content hash in the ledger's {was}")
         elif by_group.get(groups.base_key[r.id]) or by_group.get(groups.group_key[r.id]):
             was = by_group.get(groups.base_key[r.id]) or by_group.get(groups.group_key[r.id])
-            contaminated.append(f"{r.id} {_short(r.stored_hash)}: group key in the ledger's {was}")
+            contaminated.append(f"{r.id} {short_hash(r.stored_hash)}: group key in the ledger's {was}")
     policy = _holdout_policy_differences(ds.manifest.get("holdout_families"), registry)
     per_family_split = Counter((r.family, r.split) for r in ds.records
                                if r.family in holdouts and holdouts[r.family].mode != "none")
@@ -125,7 +125,7 @@ def gate_split(ds: CompiledDataset, registry: Registry, config: GateConfig) -> G
                "held_out_records_kept_in_train_val_by_the_ledger": excused,
                "test_records_the_ledger_has_in_train_or_val": len(contaminated),
                "records_in_wrong_split_directory": len(wrong_field)}
-    return _result("split", {"test-only family records outside test": test_only,
+    return gate_result("split", {"test-only family records outside test": test_only,
                              "holdout-slice records outside test": slice_leaks,
                              "groups in several splits": spanning,
                              "test records an earlier compile trained or validated on": contaminated,

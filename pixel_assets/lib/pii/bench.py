@@ -7,6 +7,7 @@ the corpus plus 1% new conversations against the warm cache.
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 import time
 from collections.abc import Callable
@@ -14,7 +15,37 @@ from typing import Any
 
 from pixel_assets.lib import contract
 from pixel_assets.lib.pii.evaluate import evaluate
-from pixel_assets.lib.pii.labeled import bench_conversations, labeled_set
+from pixel_assets.lib.pii.informal import informal_set
+from pixel_assets.lib.pii.labeled import (
+    EVAL_TEMPLATES,
+    TUNE_TEMPLATES,
+    clean_conversations,
+    fill,
+    labeled_set,
+    seeded_faker,
+)
+
+
+def bench_conversations(n: int, *, seed: int = 11, pii_fraction: float = 0.3,
+                        informal: bool = False) -> list[list[dict[str, str]]]:
+    """Therapy-style conversations; about pii_fraction of them carry PII from all templates
+    (informal: chat-style messages with lowercase names from informal.py instead)."""
+    rng = random.Random(seed)
+    fake = seeded_faker(seed)
+    convs = clean_conversations(n, seed=seed)
+    if informal:
+        pool = [s["full_text"] for s in informal_set(200, seed=seed, split="tune", lowercase=1.0, formal_share=0)]
+        pool += [s["full_text"] for s in informal_set(200, seed=seed, split="eval", lowercase=1.0, formal_share=0)]
+    templates = TUNE_TEMPLATES + EVAL_TEMPLATES
+    for conv in convs:
+        if informal:  # chat style: lowercase throughout
+            for msg in conv:
+                msg["content"] = msg["content"].lower()
+        if rng.random() < pii_fraction:
+            for msg in rng.sample(conv, min(len(conv), rng.randint(1, 3))):
+                extra = rng.choice(pool) if informal else fill(rng.choice(templates), fake, rng)["full_text"]
+                msg["content"] += " " + extra
+    return convs
 
 
 def _records(convs: list[list[dict[str, str]]], family: str = "bench") -> list[dict[str, Any]]:

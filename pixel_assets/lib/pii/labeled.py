@@ -1,5 +1,5 @@
 """Seeded, Faker-based therapy-style PII data: a labeled set (presidio-research format), PII-free
-conversations (over-redaction), and conversations for the benchmark.
+conversations (over-redaction); `pixel bench pii` builds its corpus from them (pii/bench.py).
 
 Templates are split: TUNE_TEMPLATES were used while choosing patterns and thresholds;
 EVAL_TEMPLATES (the default for `pixel pii-labeled-set` / `pixel pii-eval --generate`) were not.
@@ -84,7 +84,8 @@ CLEAN_SENTENCES = [
 ]
 
 
-def _faker(seed: int):
+def seeded_faker(seed: int):
+    """An en_US Faker that gives the same values for the same seed."""
     from faker import Faker
 
     fake = Faker("en_US")
@@ -158,7 +159,7 @@ def labeled_set(n: int, *, seed: int = 13, split: str = "eval", context: bool = 
     if split not in ("eval", "tune"):
         raise ValueError("split must be 'eval' or 'tune'")
     templates = EVAL_TEMPLATES if split == "eval" else TUNE_TEMPLATES
-    fake, rng = _faker(seed), random.Random(seed)
+    fake, rng = seeded_faker(seed), random.Random(seed)
     samples = []
     for i in range(n):
         sample = fill(templates[i % len(templates)], fake, rng)
@@ -183,28 +184,4 @@ def clean_conversations(n: int, *, seed: int = 7, turns: tuple[int, int] = (4, 1
              "content": " ".join(rng.sample(CLEAN_SENTENCES, rng.randint(2, 5)))}
             for i in range(k)
         ])
-    return convs
-
-
-def bench_conversations(n: int, *, seed: int = 11, pii_fraction: float = 0.3,
-                        informal: bool = False) -> list[list[dict[str, str]]]:
-    """Therapy-style conversations; about pii_fraction of them carry PII from all templates
-    (informal: chat-style messages with lowercase names from informal.py instead)."""
-    rng = random.Random(seed)
-    fake = _faker(seed)
-    convs = clean_conversations(n, seed=seed)
-    if informal:
-        from pixel_assets.lib.pii.informal import informal_set
-
-        pool = [s["full_text"] for s in informal_set(200, seed=seed, split="tune", lowercase=1.0, formal_share=0)]
-        pool += [s["full_text"] for s in informal_set(200, seed=seed, split="eval", lowercase=1.0, formal_share=0)]
-    templates = TUNE_TEMPLATES + EVAL_TEMPLATES
-    for conv in convs:
-        if informal:  # chat style: lowercase throughout
-            for msg in conv:
-                msg["content"] = msg["content"].lower()
-        if rng.random() < pii_fraction:
-            for msg in rng.sample(conv, min(len(conv), rng.randint(1, 3))):
-                extra = rng.choice(pool) if informal else fill(rng.choice(templates), fake, rng)["full_text"]
-                msg["content"] += " " + extra
     return convs

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from pixel_assets.lib.pii.detection import PLACEHOLDER_RE
+from pixel_assets.lib.pii.placeholders import PlaceholderMap
 
 _SEPARATORS = re.compile(r"[/_\-.+ %=,;()\[\]]")
 _WORD = re.compile(r"[^\W\d_]+")
@@ -105,8 +106,6 @@ def path_names(path: str, *, scrubber=None, family: str | None = None) -> list[t
 
 def scrub_path(path: str, *, scrubber=None, family: str | None = None) -> str:
     """`path` with each person name replaced by "<PERSON_n>" (numbered within the path)."""
-    from pixel_assets.lib.pii.scrub import PlaceholderMap
-
     spans = path_names(path, scrubber=scrubber, family=family)
     if not spans:
         return path

@@ -40,7 +40,19 @@ def wandb_run(stage: str, dagster_run_id: str, config: dict | None = None, *, mo
         wandb_dir = tmp
     wandb_dir = Path(wandb_dir or os.environ["WANDB_DIR"])
     wandb_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["WANDB_MODE"] = mode  # transformers' callback and wandb's service read it
+    previous_mode = os.environ.get("WANDB_MODE")
+    os.environ["WANDB_MODE"] = mode  # transformers' callback and wandb's service read it; restored after
+    try:
+        yield from _initialised(sdk, stage, dagster_run_id, config, mode, wandb_dir, project)
+    finally:
+        if previous_mode is None:
+            os.environ.pop("WANDB_MODE", None)
+        else:
+            os.environ["WANDB_MODE"] = previous_mode
+
+
+def _initialised(sdk: Any, stage: str, dagster_run_id: str, config: dict | None, mode: str, wandb_dir: Path,
+                 project: str | None) -> Iterator[Any]:
     run = sdk.init(
         project=project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
         name=run_name(stage, dagster_run_id), group=dagster_run_id, job_type=stage,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pixel_assets.dagster_internals import AssetCheckExecutionRecordStatus
 from pixel_assets.defs.keys import COMPILED_DATASET_KEY, DATASET_VERSION_KEY, FINGERPRINT_KEY
 from pixel_assets.lib.gates import GATE_NAMES
 from pixel_assets.lib.storage import DataRoot
@@ -30,8 +31,6 @@ def gate_problems(
     """Gate name -> why it does not clear the current compiled dataset (empty dict = all clear).
     With ``current_fingerprint`` (the dataset as stored now), a gate whose verified fingerprint
     differs does not clear it either."""
-    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-
     latest = instance.fetch_materializations(asset_key, limit=1).records
     if not latest:
         return {name: f"{asset_key.to_user_string()} has never been materialized" for name in gate_names}
