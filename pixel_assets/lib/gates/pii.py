@@ -31,12 +31,12 @@ def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Gat
             items = m.items() if isinstance(m, dict) else [("", m)]
             for key, value in items:
                 if not (key == "role" and value in contract.ROLES):
-                    for text in jsonjson_strings(value):
+                    for text in json_strings(value):
                         texts.append(text)
                         owners.append(i)
         for key, value in r.meta.items():
             if key not in PIPELINE_METADATA:
-                for text in jsonjson_strings(value):
+                for text in json_strings(value):
                     texts.append(text)
                     owners.append(i)
     found: dict[int, Counter] = defaultdict(Counter)
@@ -66,7 +66,7 @@ def gate_pii(ds: CompiledDataset, registry: Registry, config: GateConfig) -> Gat
                "name_sample_with_person_by_gazetteer": names["with_names_by_gazetteer"],
                "name_residual_rate": round(rate, 4), "name_residual_rate_upper95": round(upper, 4),
                "paths_with_person_names": len(names["path_offenders"])}
-    result = gategate_result("pii", {"requires_review records in shards": review,
+    result = gate_result("pii", {"requires_review records in shards": review,
                              "records with structured PII": pii,
                              "sampled conversations with person names above the residual rate": name_problems,
                              "paths (source_key, original_s3_key, provenance_map) with person names":

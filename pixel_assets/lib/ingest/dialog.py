@@ -20,7 +20,7 @@ from pixel_assets.lib.ingest.extracted import (
     quality_extras,
     require_dict,
 )
-from pixel_assets.lib.registry import Source
+from pixel_assets.lib.sources import Source
 
 ROLE_ALIASES = {
     "user": "user", "human": "user", "client": "user", "patient": "user",

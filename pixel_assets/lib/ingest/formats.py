@@ -21,7 +21,7 @@ from pixel_assets.lib.ingest.extracted import (  # noqa: F401 (Reject, Turn, Ext
     quality_extras,
     require_dict,
 )
-from pixel_assets.lib.registry import Source
+from pixel_assets.lib.sources import Source
 
 
 def _string_field(item: dict[str, Any], key: str, *, required: bool = True) -> str | None:
@@ -162,7 +162,7 @@ def _is_str_list(value: Any) -> bool:
 
 def validate_options(source: Source) -> None:
     """Fail fast on unusable option values (the registry checks only their names)."""
-    from pixel_assets.lib.registry import DIALOG_OPTIONS, ROW_FORMATS_OF_HF_DATASET
+    from pixel_assets.lib.sources import DIALOG_OPTIONS, ROW_FORMATS_OF_HF_DATASET
 
     row_formats = ROW_FORMATS_OF_HF_DATASET if source.format == "hf_dataset" else EXTRACTORS
     if source.format not in EXTRACTORS or source.row_format not in row_formats:

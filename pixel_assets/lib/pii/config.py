@@ -73,8 +73,6 @@ class PiiConfig:
             model_version = "unknown"
         # the vocabulary of names.restore_case and the Faker name lists change detections too
         vocabulary = resources.files("pixel_assets.data").joinpath("pii/common_words.txt").read_bytes()
-        from pixel_assets.lib.pii.evidence import corpus_fingerprint
-
         try:
             langid_version = version("py3langid")
         except Exception:  # noqa: BLE001
@@ -162,3 +160,12 @@ def load_config(path: str | Path | None = None) -> PiiConfig:
     raw = yaml.safe_load(text) or {}
     _need(isinstance(raw, dict), "pii config: top level must be a mapping")
     return config_from_dict(raw)
+
+
+# The English counsel-chat text whose case statistics decide name evidence (lib/pii/evidence.py);
+# part of the detector fingerprint because they change detections.
+CASE_CORPUS = "counsel_chat/counselchat-data.csv"  # in pixel_assets/data/
+
+
+def corpus_fingerprint() -> str:
+    return hashlib.sha256(resources.files("pixel_assets.data").joinpath(CASE_CORPUS).read_bytes()).hexdigest()[:16]

@@ -35,15 +35,14 @@ prose, an acronym, foreign function words, an ordinary word starting a sentence)
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from functools import lru_cache
 
 from pixel_assets.lib import language
+from pixel_assets.lib.pii.config import CASE_CORPUS, corpus_fingerprint  # noqa: F401  (re-exported)
 from pixel_assets.lib.pii.names import TITLES, detection_names, word_flags
 
-CASE_CORPUS = "counsel_chat/counselchat-data.csv"  # in pixel_assets/data/
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 MIN_CORPUS_LOWER = 2
 _LOWER_I = re.compile(r"(?<![\w'’])i(?![\w'’]|\.\s?e\.)|(?<![\w'’])i['’](?:m|ve|d|ll)\b")
@@ -78,11 +77,6 @@ def _corpus_bytes() -> bytes:
     from importlib import resources
 
     return resources.files("pixel_assets.data").joinpath(CASE_CORPUS).read_bytes()
-
-
-def corpus_fingerprint() -> str:
-    """Part of the detector fingerprint: the case statistics change detections."""
-    return hashlib.sha256(_corpus_bytes()).hexdigest()[:16]
 
 
 @lru_cache(maxsize=1)

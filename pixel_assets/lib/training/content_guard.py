@@ -119,7 +119,7 @@ class TestContent:
 def published_test_content(root: DataRoot, prefix: str | None = None) -> TestContent | None:
     """The published test split's index (cached per manifest), None when nothing is published."""
     from pixel_assets.lib.compiled import ManifestError
-    from pixel_assets.lib.training.plan import PUBLISHED_PREFIX, read_published_split
+    from pixel_assets.lib.training.published import PUBLISHED_PREFIX, read_published_split
 
     prefix = prefix or PUBLISHED_PREFIX
     key = f"{prefix}/manifest.json"
