@@ -76,3 +76,10 @@ def test_accumulation_per_gpu_refuses_another_world_size(raw):
     assert stage.accumulation_per_gpu() == 1
     with pytest.raises(CurriculumError, match="not a multiple of the 4 GPU"):
         stage.accumulation_per_gpu(4)
+
+
+def test_fsdp_for_the_preference_stage(raw):
+    data = copy.deepcopy(raw)
+    pref = next(s for s in data["stages"] if s["name"] == "preference")
+    pref.update(gpus_per_stage=2, strategy="fsdp", gradient_accumulation_steps=2)
+    refused(data, "'preference'", "'strategy'", "trains with ddp")

@@ -267,7 +267,7 @@ def _preference_fields(name: str, raw: dict[str, Any], registry: Registry) -> di
                 sampling=sampling, families=families)
 
 
-def _placement(name: str, raw: dict[str, Any], accumulation: int) -> dict[str, Any]:
+def _placement(name: str, kind: str, raw: dict[str, Any], accumulation: int) -> dict[str, Any]:
     """gpus_per_stage and strategy, checked against the stage's gradient accumulation."""
     gpus = raw.get("gpus_per_stage", 1)
     if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
@@ -281,6 +281,10 @@ def _placement(name: str, raw: dict[str, Any], accumulation: int) -> dict[str, A
         raise _err(name, "strategy", f"must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if strategy == "fsdp" and gpus < 2:
         raise _err(name, "strategy", "fsdp shards the model over several GPUs; set gpus_per_stage to 2 or more")
+    if strategy == "fsdp" and kind == "preference":
+        # align.py saves only the `default` adapter from rank 0's unwrapped model; a sharded one would
+        # have to be gathered first. ddp on several GPUs works for the preference stage.
+        raise _err(name, "strategy", "the preference stage trains with ddp (fsdp is for the SFT stages)")
     return {"gpus_per_stage": gpus, "strategy": strategy}
 
 
@@ -340,7 +344,7 @@ def parse_stage(raw: dict[str, Any], registry: Registry, model_max_length: int) 
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise _err(name, "seed", f"must be an integer >= 0, got {seed!r}")
     values["seed"] = seed
-    values.update(_placement(name, raw, values["gradient_accumulation_steps"]))
+    values.update(_placement(name, kind, raw, values["gradient_accumulation_steps"]))
     from_stage = raw.get("from")
     if from_stage is not None and not isinstance(from_stage, str):
         raise _err(name, "from", f"must be a stage name or null, got {from_stage!r}")
