@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,9 +56,15 @@ class TrainJob:
         Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True, default=str))
         return Path(path)
 
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+
     @classmethod
-    def read(cls, path: str | Path) -> TrainJob:
-        return cls(**json.loads(Path(path).read_text()))
+    def read(cls, where: str | Path) -> TrainJob:
+        """From a file, or ``env:NAME``: the JSON in environment variable NAME (a pod without a shared file)."""
+        where = str(where)
+        text = os.environ[where[4:]] if where.startswith("env:") else Path(where).read_text()
+        return cls(**json.loads(text))
 
     def stage_config(self) -> StageConfig:
         """The StageConfig back from JSON (tuples restored; config_hash is unchanged by the round trip)."""
@@ -124,6 +131,9 @@ def train(job: TrainJob, *, log: Callable[[str], Any] = print, callbacks=()):
     out, data = Path(job.out_dir), Path(job.data_dir)
     out.mkdir(parents=True, exist_ok=True)
     parent = Path(job.parent_adapter) if job.parent_adapter else None
+    if job.publish and job.publish["store"]["kind"] != "local" and ranks.is_main():
+        # an S3 store keeps each saved step, so a rerun on another machine resumes from it
+        callbacks = [*callbacks, store_from_spec(job.publish["store"]).progress_callback(job.publish["name"], out)]
     with _wandb(job, stage) as run:
         if stage.kind == "preference":
             from pixel_assets.lib.training.align import train_preference
@@ -183,20 +193,6 @@ def publish(job: TrainJob, result: Any) -> dict[str, Any]:
     return store.publish(spec["name"], job.out_dir, meta)
 
 
-def progress_reporter(pipes):
-    """TrainerCallback sending each logged step (loss, eval loss) to the Dagster step's log."""
-    from transformers import TrainerCallback
-
-    class PipesProgress(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in (logs or {}).items()
-                     if k in ("loss", "eval_loss", "learning_rate")}
-            if shown and state.is_world_process_zero:
-                pipes.log.info(f"step {state.global_step}/{state.max_steps} {shown}")
-
-    return PipesProgress()
-
-
 @contextlib.contextmanager
 def _pipes() -> Iterator[Any]:
     """Dagster Pipes on rank 0 when a Pipes client started this process; None otherwise."""
@@ -211,20 +207,19 @@ def _pipes() -> Iterator[Any]:
 
 def main(argv: list[str] | None = None, callbacks=()) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n\n")[0])
-    parser.add_argument("job", help="the TrainJob JSON file")
+    parser.add_argument("job", help="the TrainJob JSON file, or env:NAME for JSON in environment variable NAME")
     args = parser.parse_args(argv)
     job = TrainJob.read(args.job)
     ranks.init(cpu=job.force_cpu)
     tag = f"[rank {ranks.rank()}/{ranks.world_size()}]"
     try:
         with _pipes() as pipes:
-            def log(message: str) -> None:
+            def log(message: str) -> None:  # the trainer's progress lines (steps, losses, saves)
                 print(f"{tag} {message}", flush=True)
-                if pipes is not None:
+                if pipes is not None:  # rank 0 under Pipes: also into the Dagster step's log
                     pipes.log.info(message)
 
-            extra = [progress_reporter(pipes)] if pipes is not None else []
-            result = train(job, log=log, callbacks=[*extra, *callbacks])
+            result = train(job, log=log, callbacks=callbacks)
             ranks.barrier()
             if not ranks.is_main():
                 return 0
