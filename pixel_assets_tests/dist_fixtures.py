@@ -25,13 +25,13 @@ def tiny_stage(gpus: int = 2, **changes):
     return StageConfig(**values)
 
 
-def tiny_job(root: Path, base: Path, data: Path, name: str, stage=None, **values):
+def tiny_job(root: Path, base: Path, data: Path, name: str, stage=None, force_cpu: bool = True, **values):
     """A TrainJob on the tiny base; LoRA dropout off: each rank draws its own dropout masks, so only
     without dropout can a 2-process run equal a 1-process run."""
     from pixel_assets.lib.training.distributed import TrainJob
 
     job = TrainJob.for_stage(stage or tiny_stage(), base=str(base), data_dir=str(data), out_dir=str(root / name),
-                             force_cpu=True, overrides={"lora_dropout": 0.0}, result_path=str(root / f"{name}.json"),
+                             force_cpu=force_cpu, overrides={"lora_dropout": 0.0}, result_path=str(root / f"{name}.json"),
                              **values)
     return job.write(root / f"{name}.job.json")
 

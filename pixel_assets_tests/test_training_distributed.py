@@ -33,6 +33,7 @@ def test_two_processes_train_the_same_adapter_as_one(tiny):
     root, base, data = tiny
     out = d.run(d.tiny_job(root, base, data, "two"), nproc=2)  # two processes, accumulation 1 each
     assert "[rank 0/2]" in out and "[rank 1/2]" in out
+    assert "placement: 2 process(es), strategy ddp, accelerate MULTI_CPU" in out
     one, two = (json.loads((root / f"{n}.json").read_text()) for n in ("one", "two"))
     assert (one["world_size"], two["world_size"]) == (1, 2)
     assert one["steps"] == two["steps"] == 4 and one["tokens_seen"] == two["tokens_seen"]
@@ -85,3 +86,20 @@ def test_a_killed_rank_resumes_both_ranks_from_the_last_saved_step(tiny):
     difference = d.max_difference(d.adapter(root / "one"), d.adapter(out_dir))
     print(f"max |adapter(killed and resumed, 2 processes) - adapter(1 process)| = {difference:.3g}")
     assert difference <= TOLERANCE
+
+
+def test_fsdp_settings_are_valid_training_arguments(tmp_path):
+    """accelerate applies FSDP on GPUs only (on CPU a `fsdp` stage runs data parallel and the entry
+    logs so), so here the settings are checked as TrainingArguments turn them into accelerate's FSDP
+    plugin; scripts/rehearse_multi_gpu.sh runs them on GPUs."""
+    from trl import SFTConfig
+
+    from pixel_assets.lib.training.distributed import fsdp_trainer_args
+
+    assert fsdp_trainer_args("ddp", 2) == {} and fsdp_trainer_args("fsdp", 1) == {}
+    args = SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, **fsdp_trainer_args("fsdp", 2))
+    plugin = args.fsdp_plugin_args
+    assert plugin["auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"  # decoder layers; LoRA layers added for PEFT
+    assert plugin["state_dict_type"] == "FULL_STATE_DICT"  # rank 0 saves a plain adapter
+    assert plugin["fsdp_version"] == 2 and plugin["reshard_after_forward"] is True  # full shard
+    assert plugin["activation_checkpointing"] is True and not args.gradient_checkpointing

@@ -77,15 +77,34 @@ class TrainJob:
 def fsdp_trainer_args(strategy: str, world: int) -> dict[str, Any]:
     """TrainingArguments fields for the stage's strategy at this world size ({} = plain DDP).
 
-    Full shard with auto-wrap: transformers wraps each decoder layer (the model's _no_split_modules)
-    and, for a PEFT model, the LoRA layers separately (update_fsdp_plugin_peft); use_orig_params lets
-    frozen base weights and trainable LoRA weights share a flat parameter. bf16 comes from the device
-    plan (mixed precision on GPUs); the state dict is gathered in full so rank 0 saves a plain adapter."""
+    FSDP2 (transformers 5's default), full shard (parameters resharded after each forward),
+    auto-wrapped per decoder layer (the model's _no_split_modules) with, for a PEFT model, the LoRA
+    layers wrapped apart (transformers' update_fsdp_plugin_peft); the state dict is gathered in full
+    so rank 0 saves a plain adapter. FSDP's own activation checkpointing replaces the trainer's
+    gradient checkpointing (both at once raise in transformers). bf16 comes from the device plan."""
     if strategy != "fsdp" or world < 2:
         return {}
-    return {"fsdp": "full_shard auto_wrap",
-            "fsdp_config": {"use_orig_params": True, "sync_module_states": True,
-                            "state_dict_type": "FULL_STATE_DICT"}}
+    return {"fsdp": True, "gradient_checkpointing": False,
+            "fsdp_config": {"version": 2, "reshard_after_forward": True, "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+                            "state_dict_type": "FULL_STATE_DICT", "activation_checkpointing": True}}
+
+
+def placement_reporter(log: Callable[[str], Any], strategy: str):
+    """TrainerCallback logging how accelerate actually placed the model (DistributedType.FSDP,
+    MULTI_GPU, MULTI_CPU, ...): accelerate applies FSDP on GPUs only, so on CPU a `fsdp` stage
+    runs data parallel, and this line says so."""
+    from transformers import TrainerCallback
+
+    class PlacementReport(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            from accelerate.state import AcceleratorState
+
+            placed = str(AcceleratorState().distributed_type).rsplit(".", 1)[-1]
+            note = " (accelerate shards on GPUs only: running data parallel)" \
+                if strategy == "fsdp" and placed != "FSDP" else ""
+            log(f"placement: {ranks.world_size()} process(es), strategy {strategy}, accelerate {placed}{note}")
+
+    return PlacementReport()
 
 
 def trainer_config(job: TrainJob, stage: StageConfig, world: int, plan):
@@ -131,6 +150,7 @@ def train(job: TrainJob, *, log: Callable[[str], Any] = print, callbacks=()):
     out, data = Path(job.out_dir), Path(job.data_dir)
     out.mkdir(parents=True, exist_ok=True)
     parent = Path(job.parent_adapter) if job.parent_adapter else None
+    callbacks = [placement_reporter(log, stage.strategy), *callbacks]
     if job.publish and job.publish["store"]["kind"] != "local" and ranks.is_main():
         # an S3 store keeps each saved step, so a rerun on another machine resumes from it
         callbacks = [*callbacks, store_from_spec(job.publish["store"]).progress_callback(job.publish["name"], out)]
