@@ -24,7 +24,7 @@ UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Da
               dg.DagsterRunStatus.STARTED]
 
 
-
+# Built per curriculum (no module-level job: the defs folder loader would collect a second `train_model`).
 def build_train_model_job(cur: Curriculum | None = None) -> UnresolvedAssetJobDefinition:
     """`train_model`, tagged `pixel/gpus=N` when a stage of `cur` trains on N > 1 GPUs: the routing
     launcher then asks the GPU backend for a machine with N GPUs (the run's other stages use one)."""
@@ -35,9 +35,6 @@ def build_train_model_job(cur: Curriculum | None = None) -> UnresolvedAssetJobDe
         description="Train the curriculum: base model, stage data, the checkpoint chain, final model, final evaluation.",
         tags={**s.GPU_TAG, "pixel/kind": "training", **({GPU_COUNT_TAG: str(gpus)} if gpus > 1 else {})},
     )
-
-
-train_model_job = build_train_model_job()
 
 
 def stale_status(instance: dg.DagsterInstance, asset_graph, keys: list[dg.AssetKey]) -> dict[dg.AssetKey, str]:
@@ -65,7 +62,7 @@ def stale_training_selection(instance: dg.DagsterInstance, asset_graph, cur: Cur
 
 def build_train_stale_stages(cur: Curriculum, job: UnresolvedAssetJobDefinition | None = None) -> dg.SensorDefinition:
     @dg.sensor(
-        name="train_stale_stages", job=job or train_model_job, minimum_interval_seconds=3600,
+        name="train_stale_stages", job=job or build_train_model_job(cur), minimum_interval_seconds=3600,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Re-train from the first stale stage on (fresh checkpoints before it are reused).",
     )
