@@ -83,3 +83,18 @@ def test_fsdp_for_the_preference_stage(raw):
     pref = next(s for s in data["stages"] if s["name"] == "preference")
     pref.update(gpus_per_stage=2, strategy="fsdp", gradient_accumulation_steps=2)
     refused(data, "'preference'", "'strategy'", "trains with ddp")
+
+
+def test_pixel_train_stage_builds_the_torchrun_command_and_refuses_a_bad_batch(tmp_path, capsys):
+    from pixel_assets.cli import main
+    from pixel_assets.lib.training.distributed import MODULE, TrainJob
+    from pixel_assets_tests.dist_fixtures import tiny_stage
+
+    job = TrainJob.for_stage(tiny_stage(gpus=2), base="b", data_dir="d", out_dir="o").write(tmp_path / "job.json")
+    assert main(["train-stage", str(job), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "-m torch.distributed.run --standalone --nproc_per_node=2 -m " + MODULE in out
+    assert main(["train-stage", str(job), "--gpus", "4", "--dry-run"]) == 2  # accumulation 2 over 4 GPUs
+    assert "not a multiple of the 4 GPU" in capsys.readouterr().err
+    assert main(["train-stage", str(tmp_path / "missing.json"), "--dry-run"]) == 2
+    assert "not a readable TrainJob" in capsys.readouterr().err

@@ -18,23 +18,17 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from pixel_assets.lib.training.distributed import MODULE, TrainJob
+from pixel_assets.lib.training.distributed import TrainJob, torchrun_command
 
 PIPES_RESOURCE = "training_pipes"  # the checkpoint assets' parameter of that name
 PIPES_ENV = "PIXEL_TRAINING_PIPES"  # "subprocess" (default) or "k8s"
 JOB_ENV = "PIXEL_TRAIN_JOB"  # the TrainJob JSON, for a pod that shares no file with the step
 SHM_SIZE = "64Gi"  # NCCL and the dataloader need more /dev/shm than a container's default 64 MB
-
-
-def torchrun_command(gpus: int, job: str, python: str = sys.executable) -> list[str]:
-    """torchrun (as `python -m torch.distributed.run`: the same interpreter as the step) on one node."""
-    return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}", "-m", MODULE, job]
 
 
 def k8s_pod_spec(gpus: int, *, volume_claim: str | None = None, mount_path: str | None = None,

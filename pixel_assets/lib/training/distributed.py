@@ -74,6 +74,12 @@ class TrainJob:
         return StageConfig(**values)
 
 
+def torchrun_command(gpus: int, job: str, python: str | None = None) -> list[str]:
+    """torchrun on one node (as `python -m torch.distributed.run`: by default the same interpreter)."""
+    return [python or sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
+            "-m", MODULE, job]
+
+
 def fsdp_trainer_args(strategy: str, world: int) -> dict[str, Any]:
     """TrainingArguments fields for the stage's strategy at this world size ({} = plain DDP).
 
