@@ -13,7 +13,8 @@ import sys
 from pixel_assets.cli._common import DEBUG_ENV, command_name, debug_enabled, describe
 
 # Modules that contribute subcommands, in help order.
-COMMAND_MODULES = ("demo", "pii", "dedup", "compile", "verify", "contract", "training", "training_bench")
+COMMAND_MODULES = ("demo", "pii", "dedup", "compile", "verify", "contract", "training", "training_bench",
+                   "training_distributed")
 
 EPILOG = f"""\
 exit status: 0 success; 1 a check failed (verify: a gate; manifest: invalid or missing);

@@ -27,6 +27,13 @@ also limits those to one at a time (queued run coordinator, tag concurrency limi
 
 `gpu_run_tags` values that are mappings or lists are stored as JSON (the form dagster-aws reads
 `ecs/container_overrides` and `ecs/run_task_kwargs` in, and dagster-k8s reads `dagster-k8s/config`).
+
+GPUs per run: a GPU run tagged `pixel/gpus=N` (the training job sets it to the largest
+`gpus_per_stage` of the curriculum; stages with N > 1 run `torchrun` on that one machine) asks its
+backend for N GPUs: the Kubernetes container limit `nvidia.com/gpu: N` (merged into the run's
+`dagster-k8s/config` tag, which dagster-k8s deep-merges over `run_k8s_config`), or the ECS container
+override `resourceRequirements: [{type: GPU, value: N}]` (replacing the GPU entry of
+`ecs/container_overrides`). Without the tag, the backend's own configuration (one GPU) applies.
 """
 
 from __future__ import annotations
@@ -51,6 +58,9 @@ from pixel_assets.dagster_internals import (
 GPU_TAG_KEY = "pixel/gpu"
 GPU_TAG_VALUE = "h100"
 BACKEND_TAG = "pixel/run_launcher"  # which backend launched the run: "gpu" or "default"
+GPU_COUNT_TAG = "pixel/gpus"  # GPUs the run's machine must have (torchrun, one process per GPU)
+K8S_CONFIG_TAG = "dagster-k8s/config"
+ECS_OVERRIDES_TAG = "ecs/container_overrides"
 GPU, DEFAULT = "gpu", "default"
 
 _LAUNCHER_SHAPE = Shape({
@@ -77,6 +87,32 @@ def _load_backend(role: str, spec: Mapping[str, Any]) -> RunLauncher:
 
 def _tag_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def gpu_count(tags: Mapping[str, str]) -> int | None:
+    """The run's `pixel/gpus` tag as a positive integer (None when absent); a bad value is an error."""
+    raw = tags.get(GPU_COUNT_TAG)
+    if raw is None:
+        return None
+    if not str(raw).isdigit() or int(raw) < 1:
+        raise RoutingError(f"run tag {GPU_COUNT_TAG} must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
+def gpu_count_tags(launcher: RunLauncher, tags: Mapping[str, str], gpus: int) -> dict[str, str]:
+    """The backend's own run tags asking for `gpus` GPUs, merged with what the run already carries."""
+    module = type(launcher).__module__
+    if module.startswith("dagster_k8s"):
+        config = json.loads(tags.get(K8S_CONFIG_TAG) or "{}")
+        resources = config.setdefault("container_config", {}).setdefault("resources", {})
+        resources.setdefault("limits", {})["nvidia.com/gpu"] = str(gpus)
+        return {K8S_CONFIG_TAG: _tag_value(config)}
+    if module.startswith("dagster_aws"):
+        overrides = json.loads(tags.get(ECS_OVERRIDES_TAG) or "{}")
+        requirements = [r for r in overrides.get("resourceRequirements", []) if r.get("type") != "GPU"]
+        overrides["resourceRequirements"] = [*requirements, {"type": "GPU", "value": str(gpus)}]
+        return {ECS_OVERRIDES_TAG: _tag_value(overrides)}
+    return {}  # another backend: its own configuration decides
 
 
 class RoutingRunLauncher(RunLauncher, ConfigurableClass):
@@ -165,6 +201,9 @@ class RoutingRunLauncher(RunLauncher, ConfigurableClass):
         run = context.dagster_run
         name = self.route(run.tags)
         tags = {BACKEND_TAG: name, **(self.gpu_run_tags if name == GPU else {})}
+        gpus = gpu_count(run.tags) if name == GPU else None
+        if gpus is not None:
+            tags.update(gpu_count_tags(self.backend(name), {**run.tags, **tags}, gpus))
         self._instance.add_run_tags(run.run_id, tags)
         run = self._run(run.run_id) or run  # the backend reads its settings from the run's tags
         self.backend(name).launch_run(LaunchRunContext(dagster_run=run, workspace=context.workspace))

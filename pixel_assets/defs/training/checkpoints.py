@@ -15,11 +15,12 @@ import dagster as dg
 
 from pixel_assets.defs.guard import require_passed_gates
 from pixel_assets.defs.storage.resources import DataRootResource
-from pixel_assets.defs.training import adapters
+from pixel_assets.defs.training import adapters, pipes
 from pixel_assets.defs.training import settings as s
 from pixel_assets.defs.training.stage_data import base_location, work_dir
 from pixel_assets.lib.storage import DataRoot
 from pixel_assets.lib.training.curriculum import Curriculum, StageConfig
+from pixel_assets.lib.training.distributed import TrainJob, store_spec
 from pixel_assets.lib.training.probes import probe_table
 
 
@@ -62,6 +63,7 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
     deps = [s.stage_data_key(stage.name), s.BASE_MODEL_KEY, s.training_inputs_key(stage.name)] + \
         ([s.checkpoint_key(parent.name)] if parent else [])
     preference = stage.kind == "preference"
+    multi_gpu = stage.gpus_per_stage > 1  # trains through Dagster Pipes (torchrun), see pipes.py
 
     @dg.asset(
         key=key, deps=deps, group_name=s.GROUP, kinds={"pytorch"}, code_version=s.code_version(stage),
@@ -75,7 +77,7 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
     )
     def _checkpoint(context: dg.AssetExecutionContext, data_root: DataRootResource,
                     checkpoint_store: s.CheckpointStoreResource, training: s.TrainingSettings,
-                    wandb: dg.ResourceParam[dict]):
+                    wandb: dg.ResourceParam[dict], training_pipes: dg.ResourceParam[dg.PipesClient]):
         root = data_root.root()
         require_passed_gates(context, root)
         cache = work_dir(data_root, training)
@@ -87,31 +89,46 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
         parent_dir = store.pull(parent_name, cache / "parents" / parent_name) if parent else None
         parent_meta = store.metadata(parent_name) if parent else {}
         data_dir = s.local_dir(root, s.stage_dir(stage.name), cache)
-        callbacks = [] if store.is_local else [store.progress_callback(name, work)]
-        with adapters.wandb_run(wandb, stage, context.run_id, cache) as run:
-            result = adapters.train_stage(stage=stage, base=base, parent_adapter=parent_dir, data_dir=data_dir,
-                                          out_dir=work, force_cpu=training.force_cpu, log=context.log.info,
-                                          callbacks=callbacks, wandb_run=run)
-            figures = adapters.result_dict(result)
-            figures["wandb"] = figures.get("wandb") or adapters.run_reference(run)
+        stage_version = s.latest_data_version(context.instance, s.stage_data_key(stage.name))
+        parent_version = s.latest_data_version(context.instance, s.checkpoint_key(parent.name)) if parent else None
+        base_version = s.latest_data_version(context.instance, s.BASE_MODEL_KEY)
+        version = s.version_hash("checkpoint", parent_version, stage_version, base_version, stage.config_hash())
+        published = {  # checkpoint.json, beside the training figures
+            "stage": stage.name, "config_hash": stage.config_hash(),
+            "parent_uri": parent_meta.get("uri"), "parent_hash": parent_meta.get("adapter_sha256"),
+            "parent_data_version": parent_version, "dataset_fingerprint": stage_version, "data_version": version,
+            "base_model": cur.base_model or f"embedded tiny ({s.BASE_DIR})"}
+        if multi_gpu:  # torchrun through Pipes; its rank 0 publishes the checkpoint and reports the figures
+            job = TrainJob.for_stage(
+                stage, base=str(base), data_dir=str(data_dir), out_dir=str(work), force_cpu=training.force_cpu,
+                parent_adapter=str(parent_dir) if parent_dir else None,
+                publish={"store": store_spec(store), "name": name, "metadata": published},
+                wandb={"dagster_run_id": context.run_id, "dir": str(cache / "wandb")})
+            figures = pipes.run_stage(context, training_pipes, job, stage.gpus_per_stage, cache / "jobs")
+            context.log.info(f"{stage.name}: reported {pipes.reported_metadata(figures)}")
+        else:
+            callbacks = [] if store.is_local else [store.progress_callback(name, work)]
+            with adapters.wandb_run(wandb, stage, context.run_id, cache) as run:
+                result = adapters.train_stage(stage=stage, base=base, parent_adapter=parent_dir, data_dir=data_dir,
+                                              out_dir=work, force_cpu=training.force_cpu, log=context.log.info,
+                                              callbacks=callbacks, wandb_run=run)
+                figures = adapters.result_dict(result)
+                figures["wandb"] = figures.get("wandb") or adapters.run_reference(run)
         model, tokenizer = adapters.load_trained(base, work, force_cpu=training.force_cpu)
         check = forgetting_check(context, earlier, root, model, tokenizer, key, training)
         own_val_loss = adapters.eval_loss(model, tokenizer, _val_records(root, stage.name), stage.max_length) \
             if not preference else None
         answers = adapters.probe_answers(model, tokenizer, seed=stage.seed, max_new_tokens=training.probe_max_new_tokens)
         previous = json.loads((parent_dir / "probes.json").read_text()) if parent_dir and (parent_dir / "probes.json").is_file() else None
-        (work / "probes.json").write_text(json.dumps(answers, indent=1, ensure_ascii=False))
-
-        stage_version = s.latest_data_version(context.instance, s.stage_data_key(stage.name))
-        parent_version = s.latest_data_version(context.instance, s.checkpoint_key(parent.name)) if parent else None
-        base_version = s.latest_data_version(context.instance, s.BASE_MODEL_KEY)
-        version = s.version_hash("checkpoint", parent_version, stage_version, base_version, stage.config_hash())
+        probes_json = json.dumps(answers, indent=1, ensure_ascii=False)
+        (work / "probes.json").write_text(probes_json)
         figures.pop("out_dir", None)
-        info = store.publish(name, work, {
-            **figures, "stage": stage.name, "config_hash": stage.config_hash(),
-            "parent_uri": parent_meta.get("uri"), "parent_hash": parent_meta.get("adapter_sha256"),
-            "parent_data_version": parent_version, "dataset_fingerprint": stage_version, "data_version": version,
-            "base_model": cur.base_model or f"embedded tiny ({s.BASE_DIR})"})
+        if multi_gpu:  # already published by rank 0: the probe answers join it
+            info = {"uri": figures.pop("uri"), "adapter_sha256": figures.pop("adapter_sha256")}
+            if not store.is_local:
+                store.root.write_text(f"{name}/probes.json", probes_json)
+        else:
+            info = store.publish(name, work, {**figures, **published})
         uri = info["uri"]
         context.log.info(f"{stage.name}: {figures.get('steps')} steps, train loss {figures.get('train_loss')}, "
                          f"eval loss {figures.get('eval_loss')} -> {uri}")
@@ -124,6 +141,7 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
                 "uri": dg.MetadataValue.url(uri) if uri.startswith("s3://") else dg.MetadataValue.path(uri),
                 **numbers, **({OWN_VAL_LOSS: own_val_loss} if own_val_loss is not None else {}),
                 "early_stopped": bool(figures.get("early_stopped")),
+                "gpus_per_stage": stage.gpus_per_stage, "strategy": stage.strategy,
                 "config_hash": stage.config_hash(), "parent_uri": str(parent_meta.get("uri") or ""),
                 "parent_hash": str(parent_meta.get("adapter_sha256") or ""), "adapter_sha256": info["adapter_sha256"],
                 "dataset_fingerprint": stage_version or "", "data_version": version,

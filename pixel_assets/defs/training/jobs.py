@@ -13,21 +13,29 @@ same stale status the UI shows.
 
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from pixel_assets.dagster_internals import stale_status
 from pixel_assets.defs.training import settings as s
+from pixel_assets.launchers.routing import GPU_COUNT_TAG
 from pixel_assets.lib.training.curriculum import Curriculum
 
 TRAIN_JOB = "train_model"
 UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
               dg.DagsterRunStatus.STARTED]
 
-train_model_job = dg.define_asset_job(
-    TRAIN_JOB,
-    selection=dg.AssetSelection.groups(s.GROUP),
-    description="Train the curriculum: base model, stage data, the checkpoint chain, final model, final evaluation.",
-    tags={**s.GPU_TAG, "pixel/kind": "training"},
-)
+
+# Built per curriculum (no module-level job: the defs folder loader would collect a second `train_model`).
+def build_train_model_job(cur: Curriculum | None = None) -> UnresolvedAssetJobDefinition:
+    """`train_model`, tagged `pixel/gpus=N` when a stage of `cur` trains on N > 1 GPUs: the routing
+    launcher then asks the GPU backend for a machine with N GPUs (the run's other stages use one)."""
+    gpus = max((st.gpus_per_stage for st in s.chain(cur)), default=1) if cur else 1
+    return dg.define_asset_job(
+        TRAIN_JOB,
+        selection=dg.AssetSelection.groups(s.GROUP),
+        description="Train the curriculum: base model, stage data, the checkpoint chain, final model, final evaluation.",
+        tags={**s.GPU_TAG, "pixel/kind": "training", **({GPU_COUNT_TAG: str(gpus)} if gpus > 1 else {})},
+    )
 
 
 def stale_training_selection(instance: dg.DagsterInstance, asset_graph, cur: Curriculum) -> list[dg.AssetKey]:
@@ -44,9 +52,9 @@ def stale_training_selection(instance: dg.DagsterInstance, asset_graph, cur: Cur
     return ordered[max(first, 0):] + [s.FINAL_EVALUATION_KEY]
 
 
-def build_train_stale_stages(cur: Curriculum) -> dg.SensorDefinition:
+def build_train_stale_stages(cur: Curriculum, job: UnresolvedAssetJobDefinition | None = None) -> dg.SensorDefinition:
     @dg.sensor(
-        name="train_stale_stages", job=train_model_job, minimum_interval_seconds=3600,
+        name="train_stale_stages", job=job or build_train_model_job(cur), minimum_interval_seconds=3600,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Re-train from the first stale stage on (fresh checkpoints before it are reused).",
     )

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pixel_assets.lib.training import ranks
 from pixel_assets.lib.training.preference import FILES, read_jsonl
 from pixel_assets.lib.training.preference_config import PreferenceConfig
 from pixel_assets.lib.training.sft import PROGRESS_DIR, StageResult, _digest, _Progress, prepare_progress, run_reference
@@ -57,7 +58,8 @@ def load_datasets(data_dir: Path, algorithm: str):
     return Dataset.from_list(train), (Dataset.from_list(val) if val else None)
 
 
-def trl_trainer(config: PreferenceConfig, *, output_dir: Path, plan, has_eval: bool):
+def trl_trainer(config: PreferenceConfig, *, output_dir: Path, plan, has_eval: bool,
+                trainer_args: dict[str, Any] | None = None):
     """(TrainerClass, TRL config) for the configured algorithm."""
     from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 
@@ -78,6 +80,7 @@ def trl_trainer(config: PreferenceConfig, *, output_dir: Path, plan, has_eval: b
         report_to=list(config.report_to) or "none", run_name=STAGE, disable_tqdm=True, dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding", **plan.trainer_kwargs(),
     )
+    common.update(trainer_args or {})
     if config.algorithm == "orpo":
         cfg_cls, trainer_cls = experimental.orpo()
         extra: dict[str, Any] = {}
@@ -121,7 +124,7 @@ def load_policy(base: str | Path, adapter: str | Path, plan=None, *, trainable: 
 
 
 def build_trainer(*, base, stage7_adapter: Path, tokenizer, data_dir: Path, out_dir: Path,
-                  config: PreferenceConfig, plan=None, callbacks: Sequence = ()):
+                  config: PreferenceConfig, plan=None, callbacks: Sequence = (), trainer_args: dict | None = None):
     """The TRL trainer for stage C, ready to train (exposed for tests: its reference model)."""
     from transformers import EarlyStoppingCallback, PrinterCallback
 
@@ -132,7 +135,7 @@ def build_trainer(*, base, stage7_adapter: Path, tokenizer, data_dir: Path, out_
     train_ds, eval_ds = load_datasets(Path(data_dir), config.algorithm)
     model = load_policy(base, stage7_adapter, plan, trainable=True)
     trainer_cls, args = trl_trainer(config, output_dir=Path(out_dir) / PROGRESS_DIR, plan=plan,
-                                    has_eval=eval_ds is not None)
+                                    has_eval=eval_ds is not None, trainer_args=trainer_args)
     cbs = list(callbacks)  # the caller's callbacks run first (they see each evaluation before early stopping)
     if eval_ds is not None and config.early_stopping_patience:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
@@ -158,7 +161,8 @@ def _figures(log_history: list[dict[str, Any]]) -> dict[str, float]:
 
 def train_preference(*, base: str | Path, stage7_adapter: str | Path, tokenizer, data_path: str | Path,
                      out_dir: str | Path, config: PreferenceConfig, plan=None, callbacks: Sequence = (),
-                     log: Callable[[str], Any] = print, wandb_run: Any = None) -> PreferenceResult:
+                     log: Callable[[str], Any] = print, wandb_run: Any = None,
+                     trainer_args: dict[str, Any] | None = None) -> PreferenceResult:
     """Train stage C from the stage-7 adapter into `out_dir` (final `default` adapter + tokenizer).
 
     `data_path`: the folder write_preference_data wrote ({train,val,kto_train,kto_val}.jsonl).
@@ -175,16 +179,19 @@ def train_preference(*, base: str | Path, stage7_adapter: str | Path, tokenizer,
     train_file = data_dir / (FILES["kto_train"] if config.algorithm == "kto" else FILES["train"])
     marker = {"stage": STAGE, "config": config.fingerprint(), "base": str(base), "parent": _digest(stage7_adapter),
               "train": _digest(train_file), "val": _digest(data_dir / FILES["val"])}
-    resume = prepare_progress(out, marker, log)
+    resume = ranks.from_main(lambda: prepare_progress(out, marker, log))  # one resume step for all ranks
     progress = _Progress(log, STAGE)
     trainer = build_trainer(base=base, stage7_adapter=Path(stage7_adapter), tokenizer=tokenizer, data_dir=data_dir,
-                            out_dir=out, config=config, plan=plan, callbacks=[progress, *callbacks])
+                            out_dir=out, config=config, plan=plan, callbacks=[progress, *callbacks],
+                            trainer_args=trainer_args)
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     state, model = trainer.state, trainer.model
-    model.save_pretrained(str(out), selected_adapters=["default"])  # not TRL's frozen `ref` copy
-    tokenizer.save_pretrained(str(out))
-    if not config.keep_progress:
-        shutil.rmtree(out / PROGRESS_DIR, ignore_errors=True)
+    ranks.barrier()  # every rank is done with _progress before rank 0 writes the result and removes it
+    if ranks.is_main():
+        model.save_pretrained(str(out), selected_adapters=["default"])  # not TRL's frozen `ref` copy
+        tokenizer.save_pretrained(str(out))
+        if not config.keep_progress:
+            shutil.rmtree(out / PROGRESS_DIR, ignore_errors=True)
 
     evals = [e["eval_loss"] for e in state.log_history if "eval_loss" in e]
     eval_loss = trainer.evaluate().get("eval_loss") if trainer.eval_dataset is not None else None

@@ -40,6 +40,10 @@ ALGORITHMS: dict[str, dict[str, Any]] = {
 DPO_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero", "apo_down")
 REJECTED_SOURCES = ("stage7_roleplay", "none")
 SAMPLING_DEFAULTS = {"temperature": 0.9, "top_p": 0.95, "max_new_tokens": 256, "seed": 0}
+STRATEGIES = ("ddp", "fsdp")  # data parallel (every GPU holds the model) or fully sharded (FSDP)
+# Settings that change where a stage trains, not what it trains: left out of config_hash, so moving
+# a stage to more GPUs (same global batch) does not make its checkpoint stale.
+PLACEMENT_FIELDS = ("gpus_per_stage", "strategy")
 # Positive hyperparameters every stage must have (after defaults are applied).
 POSITIVE_INTS = ("epochs", "max_length", "per_device_batch_size", "gradient_accumulation_steps",
                  "eval_steps", "save_steps", "early_stopping_patience")
@@ -74,6 +78,10 @@ class StageConfig:
     max_train_records: int | None = None
     max_val_records: int | None = None
     seed: int = 42
+    # GPUs one run of this stage trains on (torchrun, one process per GPU) and how the model is spread
+    # over them; the global batch (per_device_batch_size x gradient_accumulation_steps) stays as stated.
+    gpus_per_stage: int = 1
+    strategy: str = "ddp"
     # phase C only
     algorithm: str | None = None
     beta: float | None = None
@@ -87,7 +95,7 @@ class StageConfig:
     def config_hash(self) -> str:
         """sha256 of every setting that changes what this stage builds or trains (all fields; `enabled`
         only decides whether it runs)."""
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "enabled"}
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "enabled" and k not in PLACEMENT_FIELDS}
         text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=list)
         return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -101,6 +109,17 @@ class StageConfig:
         per_epoch = math.ceil(math.ceil(examples / self.per_device_batch_size) / self.gradient_accumulation_steps)
         steps = per_epoch * self.epochs
         return min(steps, self.max_steps) if self.max_steps else steps
+
+    def accumulation_per_gpu(self, world_size: int | None = None) -> int:
+        """Gradient accumulation each of `world_size` (default gpus_per_stage) processes runs so that
+        per_device_batch_size x accumulation x world_size is the stated global batch."""
+        world = world_size or self.gpus_per_stage
+        if self.gradient_accumulation_steps % world:
+            raise CurriculumError(
+                f"curriculum stage {self.name!r}, field 'gradient_accumulation_steps': "
+                f"{self.gradient_accumulation_steps} is not a multiple of the {world} GPU(s) it trains on, so the "
+                f"global batch {self.effective_batch_size} cannot be kept; use a multiple of {world}")
+        return self.gradient_accumulation_steps // world
 
 
 @dataclass(frozen=True)
@@ -248,6 +267,27 @@ def _preference_fields(name: str, raw: dict[str, Any], registry: Registry) -> di
                 sampling=sampling, families=families)
 
 
+def _placement(name: str, kind: str, raw: dict[str, Any], accumulation: int) -> dict[str, Any]:
+    """gpus_per_stage and strategy, checked against the stage's gradient accumulation."""
+    gpus = raw.get("gpus_per_stage", 1)
+    if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
+        raise _err(name, "gpus_per_stage", f"must be a positive integer, got {gpus!r}")
+    if accumulation % gpus:
+        raise _err(name, "gradient_accumulation_steps", f"{accumulation} is not a multiple of gpus_per_stage "
+                   f"({gpus}): the global batch (per_device_batch_size x gradient_accumulation_steps) is split "
+                   f"over the GPUs through accumulation, so it must divide evenly")
+    strategy = raw.get("strategy", "ddp")
+    if strategy not in STRATEGIES:
+        raise _err(name, "strategy", f"must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if strategy == "fsdp" and gpus < 2:
+        raise _err(name, "strategy", "fsdp shards the model over several GPUs; set gpus_per_stage to 2 or more")
+    if strategy == "fsdp" and kind == "preference":
+        # align.py saves only the `default` adapter from rank 0's unwrapped model; a sharded one would
+        # have to be gathered first. ddp on several GPUs works for the preference stage.
+        raise _err(name, "strategy", "the preference stage trains with ddp (fsdp is for the SFT stages)")
+    return {"gpus_per_stage": gpus, "strategy": strategy}
+
+
 def parse_stage(raw: dict[str, Any], registry: Registry, model_max_length: int) -> StageConfig:
     name = raw.get("name")
     if not isinstance(name, str) or not name:
@@ -304,6 +344,7 @@ def parse_stage(raw: dict[str, Any], registry: Registry, model_max_length: int) 
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise _err(name, "seed", f"must be an integer >= 0, got {seed!r}")
     values["seed"] = seed
+    values.update(_placement(name, kind, raw, values["gradient_accumulation_steps"]))
     from_stage = raw.get("from")
     if from_stage is not None and not isinstance(from_stage, str):
         raise _err(name, "from", f"must be a stage name or null, got {from_stage!r}")

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from pixel_assets.lib.training import ranks
 from pixel_assets.lib.training.models import DevicePlan, device_plan, load_base_model, lora_config
 
 PROGRESS_DIR = "_progress"
@@ -346,11 +347,14 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
 
 def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer, train_path: str | Path,
                     val_path: str | Path, out_dir: str | Path, config: SFTStageConfig, callbacks=(),
-                    log: Callable[[str], Any] = print, wandb_run: Any = None) -> StageResult:
+                    log: Callable[[str], Any] = print, wandb_run: Any = None,
+                    trainer_args: dict[str, Any] | None = None) -> StageResult:
     """Train one stage into ``out_dir`` (final adapter + tokenizer; intermediate state in _progress).
 
     ``wandb_run``: an initialised W&B run (tracking.wandb_run) that the trainer reports to; its URL or
-    offline directory goes into the result.
+    offline directory goes into the result. ``trainer_args``: more SFTConfig fields (the distributed
+    entry's FSDP settings). Under torchrun every rank calls this; rank 0 alone clears progress and
+    writes the tokenizer (HF Trainer saves the adapter from rank 0 itself).
     """
     started = time.monotonic()
     out_dir = Path(out_dir)
@@ -362,20 +366,23 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
     check_lengths(val_rows, tokenizer, config.max_length, val_path)
     marker = {"stage": config.stage, "config": config.fingerprint(), "base": str(base),
               "parent": _digest(parent_adapter), "train": _digest(train_path), "val": _digest(val_path)}
-    resume = prepare_progress(out_dir, marker, log)
+    resume = ranks.from_main(lambda: prepare_progress(out_dir, marker, log))  # one resume step for all ranks
     if wandb_run is not None and "wandb" not in config.report_to:
         config = replace(config, report_to=(*config.report_to, "wandb"))
     progress = _Progress(log, config.stage)
     trainer = build_trainer(base=base, parent_adapter=parent_adapter, tokenizer=tokenizer, train_rows=train_rows,
-                            val_rows=val_rows, out_dir=out_dir, config=config, callbacks=[progress, *callbacks])
+                            val_rows=val_rows, out_dir=out_dir, config=config, callbacks=[progress, *callbacks],
+                            **(trainer_args or {}))
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     state = trainer.state
     metrics = trainer.evaluate()  # the kept (best) model
     eval_loss = metrics.get("eval_loss")
     trainer.save_model(str(out_dir))  # adapter_config.json + adapter_model.safetensors
-    tokenizer.save_pretrained(str(out_dir))
-    if not config.keep_progress:
-        shutil.rmtree(out_dir / PROGRESS_DIR, ignore_errors=True)
+    ranks.barrier()  # every rank is done with _progress before rank 0 removes it
+    if ranks.is_main():
+        tokenizer.save_pretrained(str(out_dir))
+        if not config.keep_progress:
+            shutil.rmtree(out_dir / PROGRESS_DIR, ignore_errors=True)
     train_time = output.metrics.get("train_runtime") or (time.monotonic() - started)
     session_tokens = state.num_input_tokens_seen - progress.start_tokens
     result = StageResult(
