@@ -13,7 +13,6 @@ same stale status the UI shows.
 
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from pixel_assets.dagster_internals import stale_status
 from pixel_assets.defs.training import settings as s
@@ -26,7 +25,7 @@ UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Da
 
 
 # Built per curriculum (no module-level job: the defs folder loader would collect a second `train_model`).
-def build_train_model_job(cur: Curriculum | None = None) -> UnresolvedAssetJobDefinition:
+def build_train_model_job(cur: Curriculum | None = None):  # an unresolved asset job (dg.define_asset_job)
     """`train_model`, tagged `pixel/gpus=N` when a stage of `cur` trains on N > 1 GPUs: the routing
     launcher then asks the GPU backend for a machine with N GPUs (the run's other stages use one)."""
     gpus = max((st.gpus_per_stage for st in s.chain(cur)), default=1) if cur else 1
@@ -52,7 +51,7 @@ def stale_training_selection(instance: dg.DagsterInstance, asset_graph, cur: Cur
     return ordered[max(first, 0):] + [s.FINAL_EVALUATION_KEY]
 
 
-def build_train_stale_stages(cur: Curriculum, job: UnresolvedAssetJobDefinition | None = None) -> dg.SensorDefinition:
+def build_train_stale_stages(cur: Curriculum, job=None) -> dg.SensorDefinition:
     @dg.sensor(
         name="train_stale_stages", job=job or build_train_model_job(cur), minimum_interval_seconds=3600,
         default_status=dg.DefaultSensorStatus.STOPPED,
