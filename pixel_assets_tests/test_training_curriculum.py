@@ -57,7 +57,8 @@ def test_profiles_demo_and_production():
     assert all(s.max_steps and s.max_train_records for s in demo.all_stages)
     assert [s.name for s in demo.stages] == [s.name for s in demo.sft_chain()] + ["preference"]
     assert demo.stage("stage1_foundation").max_length == 512
-    assert demo.stage("stage1_foundation").learning_rate == 3e-4  # stage values not named by the profile stay
+    assert demo.stage("stage1_foundation").epochs == 2  # stage values not named by the profile stay
+    assert demo.base_pretrain["max_steps"] > 0  # the demo's tiny base is pre-trained
     prod = load_curriculum(registry=REGISTRY, profile="production")
     assert prod.base_model == "LatitudeGames/Wayfarer-2-12B"
     assert prod.checkpoint_store == "s3://pixelated-checkpoints/foundation/"
@@ -65,13 +66,13 @@ def test_profiles_demo_and_production():
 
 def test_env_var_selects_another_file_and_profile(raw, tmp_path, monkeypatch):
     data = copy.deepcopy(raw)
-    stage_of(data, "stage2_therapeutic_expertise")["learning_rate"] = 1.5e-4
+    stage_of(data, "stage2_therapeutic_expertise")["epochs"] = 3
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(data))
     monkeypatch.setenv("PIXEL_CURRICULUM", str(path))
     monkeypatch.setenv("PIXEL_CURRICULUM_PROFILE", "demo")
     c = load_curriculum(registry=REGISTRY)
-    assert c.stage("stage2_therapeutic_expertise").learning_rate == 1.5e-4 and c.profile == "demo"
+    assert c.stage("stage2_therapeutic_expertise").epochs == 3 and c.profile == "demo"
 
 
 def test_config_hash_changes_with_a_training_setting_only(raw):

@@ -136,6 +136,17 @@ def stats_metadata(stats: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
+def validation_note(stats: dict[str, Any]) -> str:
+    """Where the stage's validation records come from, in words (metadata and the run's log)."""
+    source, moved = stats.get("val_source"), stats.get("val_from_train", 0)
+    if source == "none":
+        return "no validation records (too few in its families): trained unevaluated, no eval loss"
+    if moved:
+        return (f"{moved} validation records taken out of its own train records (seeded; too few val records "
+                "in its families); never a test record")
+    return "the val split of its families"
+
+
 def build_stage_data_asset(cur: Curriculum, stage: StageConfig) -> dg.AssetsDefinition:
     families = sorted(stage.families)
 
@@ -161,6 +172,9 @@ def build_stage_data_asset(cur: Curriculum, stage: StageConfig) -> dg.AssetsDefi
         lib.write_stage_data(root, stage.name, data)
         folder = s.stage_dir(stage.name)
         context.log.info(f"{stage.name}: {len(data.train)} train / {len(data.val)} val examples -> {root.uri(folder)}")
+        validation = validation_note(data.stats)
+        if data.stats.get("val_source") != "val_split":
+            context.log.warning(f"{stage.name}: {validation}")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(version),
             metadata={
@@ -168,6 +182,8 @@ def build_stage_data_asset(cur: Curriculum, stage: StageConfig) -> dg.AssetsDefi
                 "val_uri": dg.MetadataValue.url(root.uri(f"{folder}/val.jsonl")),
                 "train_examples": len(data.train), "val_examples": len(data.val),
                 "input_train_records": len(train), "input_val_records": len(val),
+                "val_source": str(data.stats.get("val_source")), "val_from_train": data.stats.get("val_from_train", 0),
+                "validation": validation,
                 "config_hash": stage.config_hash(), "data_version": version,
                 **stats_metadata(data.stats),
             },

@@ -110,15 +110,16 @@ def stage_data_version(stage: StageConfig, input_hashes: Iterable[str], config: 
     return "sha256:" + h.hexdigest()
 
 
-def val_fallback(stage: StageConfig, train: list[dict], val: list[dict]) -> tuple[list[dict], list[dict], dict]:
+def val_fallback(stage: StageConfig, train: list[dict], val: list[dict],
+                 min_val_records: int = MIN_VAL_RECORDS) -> tuple[list[dict], list[dict], dict]:
     """(train, val, stats): the stage's own val records when there are enough; else a seeded slice of
     its train records moved to validation (never a test record: `train` holds train-split records
     only); else, with fewer than two train records, no validation (the stage trains unevaluated)."""
-    if len(val) >= MIN_VAL_RECORDS:
+    if len(val) >= min_val_records:
         return train, val, {"val_source": "val_split", "val_from_train": 0}
     if len(train) < 2:
         return train, val, {"val_source": "val_split" if val else "none", "val_from_train": 0}
-    wanted = max(MIN_VAL_RECORDS - len(val), math.ceil(VAL_FROM_TRAIN_SHARE * len(train)))
+    wanted = max(min_val_records - len(val), math.ceil(VAL_FROM_TRAIN_SHARE * len(train)))
     n = min(wanted, len(train) - 1)  # at least one record stays to train on
     picked = set(random.Random(f"{stage.seed}:{stage.name}:val_from_train").sample(range(len(train)), n))
     moved = [{**r, "metadata": {**_meta(r), "split": "val", "val_from": "train"}}
@@ -229,13 +230,16 @@ def fams_of(record: Mapping[str, Any]) -> str:
 # --- entry point and writers ------------------------------------------------------------------
 
 
-def build_stage_data(stage: StageConfig, train_records: Sequence[dict], val_records: Sequence[dict], tokenizer) -> StageData:
+def build_stage_data(stage: StageConfig, train_records: Sequence[dict], val_records: Sequence[dict], tokenizer, *,
+                     min_val_records: int = MIN_VAL_RECORDS) -> StageData:
+    """The stage's train and val sets (module docstring); ``min_val_records=0`` never moves train
+    records to validation."""
     if stage.kind not in ("pretrain", "sft"):
         raise ValueError(f"stage {stage.name!r}: build_stage_data builds pretrain and SFT stages, not {stage.kind!r}")
     counts: Counter = Counter()
     train = _eligible(stage, train_records, "train", counts)
     val = _eligible(stage, val_records, "val", counts)
-    train, val, val_info = val_fallback(stage, train, val)
+    train, val, val_info = val_fallback(stage, train, val, min_val_records)
     data = (_pretrain if stage.kind == "pretrain" else _sft)(stage, train, val, tokenizer, counts)
     data.stats = {"stage": stage.name, "kind": stage.kind, "config_hash": stage.config_hash(),
                   "max_length": stage.max_length, "seed": stage.seed, "mix_unit": stage.mix_unit,
