@@ -69,9 +69,9 @@ def sources_line(plan, registry) -> str:
     skipped = {name: fam.records_written for name, fam in plan.families.items() if name in disabled}
     line = f"demo sources written: {plan.total_records} records in {len(plan.families)} families"
     if skipped:
-        names = ", ".join(f"{n} ({c})" for n, c in sorted(skipped.items()))
-        line += (f"; {sum(skipped.values())} of them in {names}, disabled in the registry (not read), so "
-                 f"{plan.total_records - sum(skipped.values())} records are read")
+        names = ", ".join(f"{n} ({c} records)" for n, c in sorted(skipped.items()))
+        line += (f"; {names} {'is' if len(skipped) == 1 else 'are'} disabled in the registry and not read: "
+                 f"{plan.total_records - sum(skipped.values())} records to read")
     return line
 
 
