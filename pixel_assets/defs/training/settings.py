@@ -52,7 +52,8 @@ def stage_data_key(stage: str) -> dg.AssetKey:
 
 def checkpoint_key(stage: str) -> dg.AssetKey:
     """checkpoints/<stage>_checkpoint; the preference stage's checkpoint is checkpoints/final_model."""
-    return dg.AssetKey(["checkpoints", "final_model" if stage == "preference" else f"{stage}_checkpoint"])
+    final = stage in ("preference", "final_model")  # callers name the last checkpoint either way
+    return dg.AssetKey(["checkpoints", "final_model" if final else f"{stage}_checkpoint"])
 
 
 def checkpoint_dir_name(stage: str) -> str:
