@@ -49,14 +49,17 @@ def library_output_to(path: Path):
             os.close(saved[1])
 
 
-def step_seconds(result) -> dict[str, float]:
-    """Wall seconds per step of a finished in-process run (start to success or failure)."""
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Wall seconds per step of a finished run (start to success or failure), from its event log."""
     started, took = {}, {}
-    for event in result.all_events:
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None:
+            continue
         if event.event_type_value == "STEP_START":
-            started[event.step_key] = event.timestamp
+            started[event.step_key] = entry.timestamp
         elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
-            took[event.step_key] = event.timestamp - started[event.step_key]
+            took[event.step_key] = entry.timestamp - started[event.step_key]
     return took
 
 
@@ -69,7 +72,7 @@ def run_job(job, instance, log_dir: Path = LOG_DIR):
     with library_output_to(log_path):
         result = job.execute_in_process(instance=instance, raise_on_error=False)
     took = time.monotonic() - started
-    slow = sorted(step_seconds(result).items(), key=lambda kv: -kv[1])[:4]
+    slow = sorted(step_seconds(instance, result.run_id).items(), key=lambda kv: -kv[1])[:4]
     print(f"job {job.name}: {'succeeded' if result.success else 'FAILED'} in {took:.0f} s "
           f"(slowest steps: {', '.join(f'{k} {v:.0f} s' for k, v in slow)})")
     return result
