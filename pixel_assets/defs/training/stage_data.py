@@ -139,7 +139,7 @@ def stats_metadata(stats: dict[str, Any]) -> dict[str, Any]:
 def validation_note(stats: dict[str, Any]) -> str:
     """Where the stage's validation records come from, in words (metadata and the run's log)."""
     source, moved = stats.get("val_source"), stats.get("val_from_train", 0)
-    if source == "none":
+    if source == "none" or stats.get("val_records") == 0:
         return "no validation records (too few in its families): trained unevaluated, no eval loss"
     if moved:
         return (f"{moved} validation records taken out of its own train records (seeded; too few val records "
@@ -173,7 +173,7 @@ def build_stage_data_asset(cur: Curriculum, stage: StageConfig) -> dg.AssetsDefi
         folder = s.stage_dir(stage.name)
         context.log.info(f"{stage.name}: {len(data.train)} train / {len(data.val)} val examples -> {root.uri(folder)}")
         validation = validation_note(data.stats)
-        if data.stats.get("val_source") != "val_split":
+        if data.stats.get("val_source") != "val_split" or not data.val:
             context.log.warning(f"{stage.name}: {validation}")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(version),
