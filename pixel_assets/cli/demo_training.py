@@ -30,12 +30,12 @@ def stage_lines(cur, mats) -> list[str]:
     """One line per checkpoint: steps, train loss, its own validation loss before (parent) -> after."""
     from pixel_assets.defs.training import settings as s
 
-    lines = [f"  {'checkpoint':34s} {'steps':>5s}  {'train':>6s}  own val loss: parent -> this stage"]
+    lines = [f"  {'checkpoint':40s} {'steps':>5s}  {'train':>6s}  own val loss: parent -> this stage"]
     for stage in s.chain(cur):
         key = s.checkpoint_key(stage.name)
         meta = mats.get(key)
         if meta is None:
-            lines.append(f"  {s.asset_label(key):34s} not trained")
+            lines.append(f"  {s.asset_label(key):40s} not trained")
             continue
         before, after = meta.get("parent_eval_loss"), meta.get("eval_loss")
         verdict = ""
@@ -43,7 +43,7 @@ def stage_lines(cur, mats) -> list[str]:
             verdict = "  lower" if after < before else "  NOT LOWER"
         elif stage.kind != "preference":
             verdict = "  (no validation records: unevaluated)" if after is None else ""
-        lines.append(f"  {s.asset_label(key):34s} {_fmt(meta.get('steps')):>5s}  {_fmt(meta.get('train_loss')):>6s}  "
+        lines.append(f"  {s.asset_label(key):40s} {_fmt(meta.get('steps')):>5s}  {_fmt(meta.get('train_loss')):>6s}  "
                      f"{_fmt(before)} -> {_fmt(after)}{verdict}")
     return lines
 
