@@ -8,13 +8,14 @@ import dagster as dg
 from pixel_assets.definitions import defs
 from pixel_assets.defs.automation.automation import nightly_compile_schedule, source_change_sensor
 from pixel_assets.defs.storage.resources import DataRootResource
+from pixel_assets.defs.keys import normalized_key, scrubbed_key
 
 
 def test_compile_job_selects_data_assets_only():
     d = defs()
     job = d.resolve_job_def("compile_dataset")
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
-    assert {"compiled_dataset", "deduplicated", "normalized/cptsd", "scrubbed/cptsd"} <= keys
+    assert {"compiled_dataset", "deduplicated", normalized_key("cptsd").to_user_string(), scrubbed_key("cptsd").to_user_string()} <= keys
     assert not any(k.startswith("raw/") for k in keys)  # external sources are not materialized
     schedule = d.resolve_schedule_def("nightly_compile")
     assert schedule.job_name == "compile_dataset" and schedule.cron_schedule == "0 2 * * *"

@@ -230,28 +230,46 @@ def test_pii_eval_rejects_an_unknown_family(capsys):
     assert "unknown family 'cptsdd'" in line and "cptsd" in line
 
 
-def test_demo_ui_hint_names_the_data_root_and_instance_the_demo_used(monkeypatch, tmp_path):
-    """`dagster dev` must be started with the demo's data root, or the UI reads another one."""
-    from pathlib import Path
+def _hint_command(hint: str) -> str:
+    return next(line.strip() for line in hint.splitlines() if " dev -h 127.0.0.1" in line)
 
+
+def test_demo_ui_hint_is_a_command_that_works_in_a_fresh_shell(monkeypatch, tmp_path):
+    """`dagster dev` must be started with the demo's data root and instance, and the printed command
+    must work in a shell where nothing was activated (dagster lives in .venv only)."""
     import os
+    import shlex
+    import subprocess
     import sys
+    from pathlib import Path
 
     from pixel_assets.cli.demo import ui_hint
 
     repo = Path(__file__).resolve().parents[1]
-    # As after `. .venv/bin/activate`: dagster on PATH (the hint says to activate otherwise; tested below).
-    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    venv_bin = Path(sys.executable).parent
+    monkeypatch.setenv("PATH", os.pathsep.join([str(venv_bin), os.environ.get("PATH", "")]))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    monkeypatch.chdir(repo)
+    monkeypatch.delenv("PIXEL_CURRICULUM_PROFILE", raising=False)
+    work = tmp_path / "clone"
+    work.mkdir()
+    for name in ("dagster.yaml", "workspace.yaml"):
+        (work / name).write_text((repo / name).read_text())
+    monkeypatch.chdir(work)
     monkeypatch.setenv("PIXEL_DATA_ROOT", "/tmp/elsewhere")
-    assert "PIXEL_DATA_ROOT=/tmp/elsewhere dagster dev" in ui_hint()
+    command = _hint_command(ui_hint())
+    assert command.startswith("PIXEL_DATA_ROOT=/tmp/elsewhere ") and "-m pixel_assets" not in command
+    # A fresh shell: no venv activated, a bare PATH. `--version` in place of `dev` starts nothing.
+    fresh = subprocess.run(["env", "-i", "PATH=/usr/bin:/bin", "bash", "-c",
+                            command.replace(" dev -h 127.0.0.1", " --version")],
+                           cwd=work, capture_output=True, text=True, timeout=120)
+    assert fresh.returncode == 0 and "dagster" in fresh.stdout.lower(), (command, fresh.stderr[-500:])
+    # The clone's own venv (./scripts/demo.sh) is named by its relative path.
+    (work / ".venv" / "bin").mkdir(parents=True)
+    (work / ".venv" / "bin" / "dagster").symlink_to(venv_bin / "dagster")
     monkeypatch.delenv("PIXEL_DATA_ROOT")
-    assert "open the UI:  dagster dev" in ui_hint()
-    monkeypatch.setenv("PATH", str(tmp_path))  # dagster not on PATH: activate the venv first
-    assert "open the UI:  . .venv/bin/activate && dagster dev" in ui_hint()
-    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    assert _hint_command(ui_hint()).split()[0] == ".venv/bin/dagster"
+    assert shlex.split(_hint_command(ui_hint()))[:4] == [".venv/bin/dagster", "dev", "-h", "127.0.0.1"]
     monkeypatch.chdir(tmp_path)  # no dagster.yaml here: the run went to a temporary instance
     assert "temporary Dagster instance" in ui_hint()
     (tmp_path / "dagster.yaml").write_text((repo / "dagster.yaml").read_text())
-    assert "dagster dev -m pixel_assets.definitions" in ui_hint()  # no workspace.yaml here
+    assert "-m pixel_assets.definitions" in ui_hint()  # no workspace.yaml here

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from pixel_assets_tests.helpers import free_port
+from pixel_assets.defs.keys import normalized_key, scrubbed_key
 
 REPO = Path(__file__).resolve().parents[1]
 QUERY = """{
@@ -89,7 +90,7 @@ def test_dagster_dev_serves_the_asset_graph(dagster_dev):
     url, proc, log = dagster_dev
     data = _wait_for_graph(url, proc, log)
     keys = {"/".join(n["assetKey"]["path"]) for n in data["assetNodes"]}
-    assert {"compiled_dataset", "normalized/cptsd", "scrubbed/cptsd", "verification_report"} <= keys
+    assert {"compiled_dataset", normalized_key("cptsd").to_user_string(), scrubbed_key("cptsd").to_user_string(), "verification_report"} <= keys
     repo = data["repositoriesOrError"]["nodes"][0]
     assert repo["location"]["name"] == "pixel_assets"
     assert "compile_dataset" in {j["name"] for j in repo["jobs"]}

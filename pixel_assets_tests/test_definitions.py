@@ -21,10 +21,41 @@ def test_every_registry_family_has_its_assets():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     for family in registry.names:
         for stage in ("raw", "normalized", "quarantine", "scrubbed", "pii_review"):
-            assert f"{stage}/{family}" in keys, f"missing asset {stage}/{family}"
+            assert f"{stage}/{family}_{stage}" in keys, f"missing asset {stage}/{family}_{stage}"
     for key in ("quarantine", "coverage_report", "pii_review_queue", "deduplicated", "dedup_removed",
                 "split_assignment", "leakage_report", "compiled_dataset", "dataset_accounting"):
         assert key in keys, f"missing asset {key}"
+
+
+def duplicate_labels(keys) -> dict[str, list[str]]:
+    """Last key parts (what a lineage-graph node shows) shared by more than one asset."""
+    by_label: dict[str, list[str]] = {}
+    for key in keys:
+        by_label.setdefault(key.path[-1], []).append(key.to_user_string())
+    return {label: sorted(k) for label, k in by_label.items() if len(k) > 1}
+
+
+def test_no_two_assets_share_the_last_part_of_their_key(monkeypatch):
+    """The lineage graph shows only a node's last key part: it must tell the assets apart, in the
+    default curriculum and in the demo profile (the training assets differ)."""
+    from pixel_assets.defs.training import settings as s
+
+    for profile in (None, "demo"):
+        if profile:
+            monkeypatch.setenv("PIXEL_CURRICULUM_PROFILE", profile)
+        keys = list(defs().resolve_asset_graph().get_all_asset_keys())
+        assert len(keys) > 100 and duplicate_labels(keys) == {}, duplicate_labels(keys)
+    # The check catches what the graph used to show: three assets reading "stage7_roleplay".
+    planted = [dg.AssetKey(["stage_data", "stage7_roleplay"]), dg.AssetKey(["checkpoints", "stage7_roleplay"])]
+    assert duplicate_labels(planted) == {"stage7_roleplay": ["checkpoints/stage7_roleplay", "stage_data/stage7_roleplay"]}
+    assert s.asset_label(s.stage_data_key("stage7_roleplay")) == "stage7_roleplay_data"
+    assert s.asset_label(s.checkpoint_key("stage7_roleplay")) == "stage7_roleplay_checkpoint"
+
+
+def test_groups_are_named_for_a_reviewer():
+    graph = defs().resolve_asset_graph()
+    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert groups == {"sources", "data", "verification", "reports", "training"}
 
 
 def test_dagster_definitions_validate_cli():

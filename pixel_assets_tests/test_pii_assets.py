@@ -162,10 +162,10 @@ def test_review_queue_counts_records_per_family(tmp_path):
     assert f"| {FAMILY} | 1 |" in table
 
 
-def test_detector_check_reports_targets_next_to_measured_figures():
+def test_detector_check_reports_targets_next_to_measured_figures(tmp_path):
     result = dg.materialize(
         [pii_detector_evaluation, pii_detector_meets_targets],
-        resources={"pii": PiiResource(use_cache=False)},
+        resources={"pii": PiiResource(use_cache=False), "data_root": DataRootResource(local_path=str(tmp_path))},
         run_config={"ops": {"pii_detector_evaluation": {"config": {"labeled_samples": 150, "informal_samples": 60,
                                                                    "clean_conversations": 10}}}},
     )
@@ -188,3 +188,27 @@ def test_detector_check_reports_targets_next_to_measured_figures():
     assert "| informal text (lowercase all): PERSON recall | ≥ 0.80 |" in overall
     # Targets are text, never numbers the UI would plot as a flat time series.
     assert all(isinstance(v, (dg.MarkdownMetadataValue, dg.TextMetadataValue)) for v in meta.values())
+
+
+def test_detector_evaluation_is_cached_by_detector_fingerprint_and_settings(tmp_path, monkeypatch):
+    """A second run with the same detector and evaluation settings reads the figures computed first
+    (the evaluation itself would raise); other settings compute again."""
+    from pixel_assets.lib.pii import evaluate
+
+    resources = {"pii": PiiResource(), "data_root": DataRootResource(local_path=str(tmp_path))}
+
+    def run(seed: int):
+        config = {"labeled_samples": 40, "informal_samples": 0, "clean_conversations": 4, "seed": seed}
+        result = dg.materialize([pii_detector_evaluation], resources=resources,
+                                run_config={"ops": {"pii_detector_evaluation": {"config": config}}})
+        return result.output_for_node("pii_detector_evaluation"), _metadata(result, dg.AssetKey("pii_detector_evaluation"))
+
+    first, meta = run(13)
+    assert meta["from_cache"].value is False
+    real = evaluate.evaluate_detector
+    monkeypatch.setattr(evaluate, "evaluate_detector", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+    again, meta = run(13)
+    assert meta["from_cache"].value is True and again == first
+    monkeypatch.setattr(evaluate, "evaluate_detector", real)
+    _, meta = run(14)  # another evaluation seed: another key, computed
+    assert meta["from_cache"].value is False

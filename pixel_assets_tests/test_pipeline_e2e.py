@@ -16,6 +16,7 @@ from dagster._serdes import serialize_value
 from pixel_assets.cli import main
 from pixel_assets.lib.demo_data import load_plan
 from pixel_assets.lib.storage import LocalDataRoot
+from pixel_assets.defs.keys import raw_key
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +202,7 @@ def test_ui_metadata_is_labelled_and_readable(demo_run):
     from pixel_assets.definitions import defs
 
     specs = {spec.key: spec for spec in defs().resolve_all_asset_specs()}
-    assert specs[dg.AssetKey(["raw", "cptsd"])].tags.get("family") == "cptsd"
+    assert specs[raw_key("cptsd")].tags.get("family") == "cptsd"
 
 
 def test_demo_run_is_listed_under_its_named_job(demo_run):

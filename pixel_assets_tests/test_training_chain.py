@@ -44,7 +44,11 @@ def small_curriculum():
     cur = load_curriculum(profile="demo")
     stages = tuple(dataclasses.replace(st, max_steps=2, eval_steps=2, save_steps=2, max_train_records=8,
                                        max_val_records=4) for st in cur.all_stages)
-    return dataclasses.replace(cur, all_stages=stages)
+    return dataclasses.replace(cur, all_stages=stages, base_pretrain={**cur.base_pretrain, "max_steps": 3, "batch_size": 4})
+
+
+def key(asset_key: dg.AssetKey) -> str:
+    return asset_key.to_user_string()
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +101,7 @@ def test_the_chain_trains_every_stage_with_metadata_checks_and_evaluation(chain)
         folder = s.checkpoint_dir_name(name)
         for f in ("adapter_config.json", "adapter_model.safetensors", "checkpoint.json", "probes.json"):
             assert root.exists(f"checkpoints/{folder}/{f}"), f"checkpoints/{folder}/{f}"
-        meta = mats[f"checkpoints/{folder}"]
+        meta = mats[s.checkpoint_key(name).to_user_string()]
         for k in ("uri", "steps", "train_loss", "eval_loss", "perplexity", "tokens_seen", "duration_s",
                   "tokens_per_s", "config_hash", "parent_uri", "parent_hash", "dataset_fingerprint", "wandb_run"):
             assert k in meta, f"{folder}: no {k} in metadata"
@@ -108,7 +112,7 @@ def test_the_chain_trains_every_stage_with_metadata_checks_and_evaluation(chain)
         assert "offline-run" in meta["wandb_run"] and meta["wandb_run"].startswith(str(root.local_path("cache")))
         previous_uri = json.loads(root.read_text(f"checkpoints/{folder}/checkpoint.json"))["uri"]
     # Stage data: files, target vs achieved weights as numbers and a table.
-    stage3 = mats["stage_data/stage3_edge_stress_test"]
+    stage3 = mats[s.stage_data_key("stage3_edge_stress_test").to_user_string()]
     assert stage3["target_weight/edge_case_generator"] == 0.3 and "achieved_weight/edge_case_generator" in stage3
     assert "| family |" in stage3["mix"]
     for split in ("train", "val"):
@@ -117,12 +121,12 @@ def test_the_chain_trains_every_stage_with_metadata_checks_and_evaluation(chain)
     # The forgetting check ran on every checkpoint (WARN by default) and compares earlier stages.
     checks = {e.event_specific_data.asset_key.to_user_string(): e.event_specific_data for e in result.all_events
               if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == s.FORGETTING_CHECK}
-    assert set(checks) == {f"checkpoints/{s.checkpoint_dir_name(n)}" for n in names}
+    assert set(checks) == {s.checkpoint_key(n).to_user_string() for n in names}
     assert all(c.severity == dg.AssetCheckSeverity.WARN for c in checks.values())
-    assert "pretrained/val_loss" in checks["checkpoints/stage7_roleplay"].metadata
+    assert "pretrained/val_loss" in checks[s.checkpoint_key("stage7_roleplay").to_user_string()].metadata
     # Final evaluation: a table per section, a column per model, the JSON file.
     report = json.loads(root.read_text("training/evaluation/final_evaluation.json"))
-    assert report["checkpoints"] == ["base", *[s.checkpoint_dir_name(n) for n in names]]
+    assert report["checkpoints"] == ["untrained", "base", *[s.checkpoint_dir_name(n) for n in names]]
     assert "edge_case_crisis" in report["sections"]["holdout"]
     assert "holdout/edge_case_crisis/final_model/loss" in mats["final_evaluation"]
 
@@ -142,10 +146,10 @@ def test_staleness_unchanged_recompile_fresh_stage3_change_stale_from_3_on(chain
     after = order[order.index("stage3_edge_stress_test"):]
     assert status["base_model"] == "FRESH"
     for name in before:
-        assert status[f"stage_data/{name}"] == "FRESH" and status[f"checkpoints/{name}"] == "FRESH", name
+        assert status[key(s.stage_data_key(name))] == "FRESH" and status[key(s.checkpoint_key(name))] == "FRESH", name
     for name in after:  # data and checkpoint, right after the re-compile: no stage needs retraining first
-        assert status[f"stage_data/{name}"] == "STALE", name
-        assert status[f"checkpoints/{s.checkpoint_dir_name(name)}"] == "STALE", name
+        assert status[key(s.stage_data_key(name))] == "STALE", name
+        assert status[key(s.checkpoint_key(name))] == "STALE", name
     # train_stale_stages: from stage 3's data on; the fresh checkpoints before it are reused.
     selection = stale_training_selection(chain["instance"], chain["defs"].resolve_asset_graph(), chain["cur"])
     assert selection[0] == s.stage_data_key("stage3_edge_stress_test")

@@ -57,7 +57,8 @@ def test_profiles_demo_and_production():
     assert all(s.max_steps and s.max_train_records for s in demo.all_stages)
     assert [s.name for s in demo.stages] == [s.name for s in demo.sft_chain()] + ["preference"]
     assert demo.stage("stage1_foundation").max_length == 512
-    assert demo.stage("stage1_foundation").learning_rate == 3e-4  # stage values not named by the profile stay
+    assert demo.stage("stage1_foundation").epochs == 2  # stage values not named by the profile stay
+    assert demo.base_pretrain["max_steps"] > 0  # the demo's tiny base is pre-trained
     prod = load_curriculum(registry=REGISTRY, profile="production")
     assert prod.base_model == "LatitudeGames/Wayfarer-2-12B"
     assert prod.checkpoint_store == "s3://pixelated-checkpoints/foundation/"
@@ -67,7 +68,7 @@ def test_a_file_chosen_by_env_var_changes_what_the_definitions_train(raw, tmp_pa
     """PIXEL_CURRICULUM / PIXEL_CURRICULUM_PROFILE change what runs: the training definitions built
     from them lose the stage the file disables, stage 2's checkpoint gets another code version (so
     it shows stale), stage 1's does not, and the trainer config built for stage 2 carries the
-    file's learning rate and the profile's step cap."""
+    file's early-stopping patience and the profile's step cap."""
     from pixel_assets.defs.training import settings as s
     from pixel_assets.defs.training.definitions import build_training_defs
     from pixel_assets.lib.training.sft import SFTStageConfig
@@ -80,7 +81,7 @@ def test_a_file_chosen_by_env_var_changes_what_the_definitions_train(raw, tmp_pa
     monkeypatch.delenv("PIXEL_CURRICULUM_PROFILE", raising=False)
     packaged = checkpoint_code_versions()
     data = copy.deepcopy(raw)
-    stage_of(data, "stage2_therapeutic_expertise")["learning_rate"] = 1.5e-4
+    stage_of(data, "stage2_therapeutic_expertise")["early_stopping_patience"] = 5
     stage_of(data, "stage6_specialized")["enabled"] = False
     stage_of(data, "stage7_roleplay")["from"] = "stage5_long_running"
     path = tmp_path / "mine.yaml"
@@ -93,7 +94,7 @@ def test_a_file_chosen_by_env_var_changes_what_the_definitions_train(raw, tmp_pa
     demo = load_curriculum(registry=REGISTRY, profile="demo")
     assert mine["stage1_foundation"] == s.code_version(demo.stage("stage1_foundation"))  # the profile, not the edit
     trainer = SFTStageConfig.from_stage(s.curriculum().stage("stage2_therapeutic_expertise"))
-    assert (trainer.learning_rate, trainer.max_steps) == (1.5e-4, demo.stage("stage2_therapeutic_expertise").max_steps)
+    assert (trainer.early_stopping_patience, trainer.max_steps) == (5, demo.stage("stage2_therapeutic_expertise").max_steps)
 
 
 def test_config_hash_changes_with_a_training_setting_only(raw):
@@ -295,7 +296,7 @@ def test_pixel_curriculum_plans_from_the_published_dataset(capsys, tmp_path):
     mine = [r for r in train if r["metadata"]["source_family"] == "edge_case_generator"]
     assert s3["available"]["edge_case_generator"] == {
         "conversations": len(mine), "tokens": sum(len(i) for i in template_ids(tok, [r["messages"] for r in mine]))}
-    assert 0 < s3["steps"] <= 4  # the demo profile's max_steps
+    assert 0 < s3["steps"] <= load_curriculum(profile="demo").stage("stage3_edge_stress_test").max_steps  # the demo profile caps it
     assert s3["h100_hours"] == round(s3["tokens_trained"] / plan["tokens_per_second_h100"] / 3600, 4)
     assert plan["total_steps"] == sum(r["steps"] for r in plan["stages"] if r["enabled"])
     from pixel_assets.cli.training import print_plan

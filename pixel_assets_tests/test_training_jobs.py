@@ -30,7 +30,7 @@ def test_the_chain_is_drawn_as_the_curriculum_says():
     first = graph.get(s.checkpoint_key("pretrained")).parent_keys
     assert not any(k.path[0] == "checkpoints" for k in first)  # a fresh adapter on the base model
     assert {k.to_user_string() for k in graph.get(s.FINAL_EVALUATION_KEY).parent_keys} >= {
-        "checkpoints/final_model", "checkpoints/stage7_roleplay", "base_model"}
+        s.checkpoint_key("preference").to_user_string(), s.checkpoint_key("stage7_roleplay").to_user_string(), "base_model"}
     checks = {k for k in graph.asset_check_keys if k.name == s.FORGETTING_CHECK}
     assert {c.asset_key for c in checks} == {s.checkpoint_key(st.name) for st in chain}
 
@@ -58,7 +58,7 @@ def test_train_model_selects_training_only_with_the_gpu_tag_and_automation_never
     compile_job = d.resolve_job_def("compile_dataset")
     compiled = set(compile_job.asset_layer.selected_asset_keys)
     assert not compiled & training
-    assert dg.AssetKey(["training_inputs", "stage3_edge_stress_test"]) in compiled  # versions refreshed nightly
+    assert s.training_inputs_key("stage3_edge_stress_test") in compiled  # versions refreshed nightly
     assert d.resolve_schedule_def("nightly_compile").job_name == "compile_dataset"
     assert d.resolve_sensor_def("source_change_sensor").job_name == "compile_dataset"
     stale = d.resolve_sensor_def("train_stale_stages")

@@ -110,7 +110,7 @@ def test_overlength_conversations_are_counted_and_dropped_not_cut(tok):
     s = stage("stage2_therapeutic_expertise", max_length=256, max_train_records=None)
     assert all(len(ids) > 256 for ids in template_ids(tok, [r["messages"] for r in long]))
     assert all(len(ids) <= 256 for ids in template_ids(tok, [r["messages"] for r in short]))
-    data = build_stage_data(s, short + long, [], tok)
+    data = build_stage_data(s, short + long, [], tok, min_val_records=0)
     assert data.stats["overlength"] == 3
     assert data.stats["families"]["cot_reasoning"]["overlength_dropped"] == 3
     assert sorted(hashes(data.train)) == sorted(hashes(short))
@@ -121,7 +121,7 @@ def test_overlength_conversations_are_counted_and_dropped_not_cut(tok):
 def test_split_windows_keep_the_system_prompt_and_every_turn(tok):
     short, long = long_and_short()
     s = stage("stage2_therapeutic_expertise", max_length=256, max_train_records=None, long_conversations="split")
-    data = build_stage_data(s, short + long, [], tok)
+    data = build_stage_data(s, short + long, [], tok, min_val_records=0)
     fam = data.stats["families"]["cot_reasoning"]
     assert fam["overlength"] == 3 and fam["overlength_split"] == 3 and fam["turns_left_out"] == 0
     for original in long:
@@ -141,7 +141,7 @@ def sessions(n: int = 30):
 def test_stage5_packs_whole_sessions_and_never_truncates(tok):
     s = stage("stage5_long_running", max_length=1024, max_train_records=None)
     planted = [record("long_running_therapy", seed=999, turns=30, words=12)]  # ~2,900 tokens
-    data = build_stage_data(s, sessions() + planted, [], tok)
+    data = build_stage_data(s, sessions() + planted, [], tok, min_val_records=0)
     assert data.stats["overlength"] == 1 and planted[0]["metadata"]["content_hash"] not in hashes(data.train)
     ids = template_ids(tok, [line["messages"] for line in data.train])
     packed = packed_dataset(ids, s.max_length)
@@ -210,7 +210,7 @@ def test_phase_a_paragraph_longer_than_the_context_is_cut_at_sentence_ends_and_c
     rng = random.Random(3)
     sentences = [sentence(rng, 10) for _ in range(6)]
     long_paragraph = record("video_transcripts", seed=1, text=" ".join(sentences))
-    data = build_stage_data(stage("pretrained", max_length=64, max_train_records=None), [long_paragraph], [], tok)
+    data = build_stage_data(stage("pretrained", max_length=64, max_train_records=None), [long_paragraph], [], tok, min_val_records=0)
     assert data.stats["paragraph_cuts"] >= 1
     assert " ".join(p for line in data.train for p in paragraphs(line["text"])) == " ".join(sentences)
     assert all(len(tok(line["text"], add_special_tokens=False)["input_ids"]) <= 63 for line in data.train)
@@ -290,7 +290,7 @@ def test_stage_data_version_follows_the_records_the_stage_reads_and_its_config()
 def test_an_exchange_that_cannot_fit_is_left_out_and_counted_not_cut(tok):
     one_long_exchange = record("cot_reasoning", seed=5, turns=1, words=90)  # ~ 400 tokens in one exchange
     s = stage("stage2_therapeutic_expertise", max_length=256, max_train_records=None, long_conversations="split")
-    data = build_stage_data(s, [one_long_exchange] + records("cot_reasoning", 4), [], tok)
+    data = build_stage_data(s, [one_long_exchange] + records("cot_reasoning", 4), [], tok, min_val_records=0)
     fam = data.stats["families"]["cot_reasoning"]
     assert fam["overlength"] == 1 and fam["overlength_dropped"] == 1 and fam["turns_left_out"] == 2
     assert one_long_exchange["metadata"]["content_hash"] not in hashes(data.train) and len(data.train) == 4
@@ -298,6 +298,43 @@ def test_an_exchange_that_cannot_fit_is_left_out_and_counted_not_cut(tok):
 
 def test_phase_a_text_without_sentence_ends_or_spaces_still_fits(tok):
     blob = record("video_transcripts", seed=2, text="x" * 3000)  # no paragraph, sentence or word boundary
-    data = build_stage_data(stage("pretrained", max_length=64, max_train_records=None), [blob], [], tok)
+    data = build_stage_data(stage("pretrained", max_length=64, max_train_records=None), [blob], [], tok, min_val_records=0)
     assert "".join(line["text"] for line in data.train) == "x" * 3000
     assert all(len(tok(line["text"], add_special_tokens=False)["input_ids"]) <= 63 for line in data.train)
+
+
+# --- small families: validation from train, or none ------------------------------------------
+
+
+def test_too_few_val_records_take_a_seeded_slice_of_train_never_a_test_record(tok):
+    """A stage whose families have under MIN_VAL_RECORDS val records (small family, small scale):
+    a seeded slice of its own train records becomes validation, out of train, counted; a test
+    record handed in stays out."""
+    from pixel_assets.lib.training.stage_data import MIN_VAL_RECORDS
+
+    s = stage("stage2_therapeutic_expertise", max_train_records=None, max_val_records=None)
+    train = records("cot_reasoning", 30)
+    test = records("cot_reasoning", 3, split="test")
+    data = build_stage_data(s, train + test, test, tok)
+    moved = data.stats["val_from_train"]
+    assert data.stats["val_source"] == "train" and moved >= MIN_VAL_RECORDS
+    assert len(data.val) == moved and len(data.train) == len(train) - moved
+    val_hashes = {r["metadata"]["content_hash"] for r in data.val}
+    assert val_hashes <= {r["metadata"]["content_hash"] for r in train}  # from train, not from test
+    assert not val_hashes & {r["metadata"]["content_hash"] for r in data.train}  # taken out of train
+    assert all(r["metadata"]["split"] == "val" and r["metadata"]["val_from"] == "train" for r in data.val)
+    assert build_stage_data(s, list(reversed(train)), [], tok).val == data.val  # seeded, order-free
+    # Enough val records of its own: the val split is used as it is.
+    own = build_stage_data(s, train, records("cot_reasoning", MIN_VAL_RECORDS, split="val"), tok)
+    assert own.stats["val_source"] == "val_split" and own.stats["val_from_train"] == 0
+    assert len(own.train) == len(train)
+
+
+def test_a_one_record_family_trains_unevaluated_rather_than_failing(tok):
+    s = stage("stage7_roleplay", max_train_records=None, max_val_records=None)
+    data = build_stage_data(s, records("roleplay_simulator", 1), [], tok)
+    assert len(data.train) == 1 and data.val == []
+    assert data.stats["val_source"] == "none" and data.stats["val_from_train"] == 0
+    phase_a = build_stage_data(stage("pretrained", max_train_records=None, max_val_records=None),
+                               records("video_transcripts", 6, text="a talk about sleep. " * 20), [], tok)
+    assert phase_a.stats["val_source"] == "train" and phase_a.val  # phase A blocks from moved records

@@ -6,6 +6,7 @@ import argparse
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from pixel_assets.cli._common import positive_float
@@ -44,7 +45,8 @@ def _instance():
 
 
 def ui_hint() -> str:
-    """How to see this run in the UI: the same instance and the same data root as the demo."""
+    """How to see this run in the UI, as a command that works in a fresh shell: the same instance, the
+    same data root and curriculum profile as the demo, and the venv's dagster when the shell has none."""
     if not os.environ.get("DAGSTER_HOME") and not Path("dagster.yaml").is_file():
         return ("this run went to a temporary Dagster instance (no $DAGSTER_HOME, no ./dagster.yaml here); "
                 "run the demo from the repository root to see it in `dagster dev`")
@@ -52,15 +54,34 @@ def ui_hint() -> str:
            if os.environ.get(name)]
     # Outside the repository root there is no workspace.yaml to tell dagster dev what to load.
     target = [] if Path("workspace.yaml").is_file() else ["-m", "pixel_assets.definitions"]
-    command = " ".join([*env, "dagster dev", *target])
-    if shutil.which("dagster") is None and Path(".venv/bin/dagster").is_file():  # ./scripts/demo.sh's venv
-        command = f". .venv/bin/activate && {command}"
-    return f"open the UI:  {command}   (in this directory), then http://127.0.0.1:3000"
+    venv = Path(".venv/bin/dagster")
+    dagster = str(venv) if venv.is_file() else (shutil.which("dagster") or "dagster")
+    if Path(dagster).is_absolute() and Path(dagster).resolve().is_relative_to(Path.cwd().resolve()):
+        dagster = os.path.relpath(dagster)
+    command = " ".join([*env, dagster, "dev", "-h", "127.0.0.1", *target])
+    return f"open the UI (in this directory, any shell):\n  {command}\nthen http://127.0.0.1:3000"
+
+
+def sources_line(plan, registry) -> str:
+    """What was written, and why fewer records will be read: a disabled family is written (its source
+    shape is part of the demo) but the registry leaves it out."""
+    disabled = {f.name for f in registry.families if not f.enabled}
+    skipped = {name: fam.records_written for name, fam in plan.families.items() if name in disabled}
+    line = f"demo sources written: {plan.total_records} records in {len(plan.families)} families"
+    if skipped:
+        names = ", ".join(f"{n} ({c} records)" for n, c in sorted(skipped.items()))
+        line += (f"; {names} {'is' if len(skipped) == 1 else 'are'} disabled in the registry and not read: "
+                 f"{plan.total_records - sum(skipped.values())} records to read")
+    return line
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("WANDB_MODE", "offline")
+    from pixel_assets.cli.demo_output import quiet_libraries, run_job
+
+    quiet_libraries()
     if not args.no_train:
         from pixel_assets.cli.demo_training import demo_environment
 
@@ -70,22 +91,23 @@ def run_demo(args: argparse.Namespace) -> int:
 
     from pixel_assets.defs.storage.resources import data_root_from_env
     from pixel_assets.lib.demo_data import generate_demo_sources
+    from pixel_assets.lib.registry import load_registry
 
     data_root = data_root_from_env()
     root = data_root.root()
     print(f"data root: {root!r}")
     if not args.skip_generate:
         plan = generate_demo_sources(root, seed=args.seed, scale=args.scale)
-        print(f"demo sources written: {plan.total_records} records in {len(plan.families)} families")
+        print(sources_line(plan, load_registry()))
 
     from pixel_assets.defs.automation.automation import COMPILE_JOB
     from pixel_assets.definitions import defs
 
     definitions = defs()
     job = definitions.resolve_job_def(COMPILE_JOB)  # a named job, so the UI lists the run under it
-    print(f"running job {job.name}: every data asset and check (in-process run; progress in the Dagster log) ...")
+    print(f"running job {job.name}: every data asset and check (in-process run) ...")
     with _instance() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = run_job(job, instance)
         print_summary(result, root)
         print(f"\nrun id: {result.run_id}")
         ok = result.success
@@ -93,6 +115,7 @@ def run_demo(args: argparse.Namespace) -> int:
             from pixel_assets.cli.demo_training import run_training
 
             ok = run_training(definitions, instance, root)
+    print(f"\npixel demo: {'done' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s")
     print(ui_hint())
     return 0 if ok else 1
 
@@ -105,7 +128,8 @@ def print_summary(result, root) -> None:
     except Exception:  # the run failed before accounting: say so, with the failed steps
         accounting = None
     if accounting:
-        print("\nper-family accounting (read = quarantined + exact dups + near dups + requires_review + compiled):")
+        print("\nper-family accounting (enabled families; read = quarantined + exact dups + near dups + requires_review"
+              " + held_out_of_test + compiled):")
         print(markdown_table(accounting["families"]))
         print(markdown_table([{"family": "TOTAL", **accounting["totals"]}]))
     try:

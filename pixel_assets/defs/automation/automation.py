@@ -12,13 +12,13 @@ import os
 import dagster as dg
 
 from pixel_assets.defs.automation.executors import data_job_executor
-from pixel_assets.defs.keys import REGISTRY
+from pixel_assets.defs.keys import GROUP_DATA, GROUP_REPORTS, GROUP_VERIFICATION, REGISTRY
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.ingest.loaders import default_s3_client, resolve_source
 from pixel_assets.lib.registry import Registry
 from pixel_assets.lib.storage import DataRoot, S3DataRoot, glob_matcher, parse_s3_uri
 
-DATA_GROUPS = ("ingest", "pii", "dedup", "splits", "compiled", "reports")
+DATA_GROUPS = (GROUP_DATA, GROUP_VERIFICATION, GROUP_REPORTS)
 COMPILE_JOB = "compile_dataset"
 UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
               dg.DagsterRunStatus.STARTED]

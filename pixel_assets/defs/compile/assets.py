@@ -6,7 +6,8 @@ import io
 import dagster as dg
 import polars as pl
 
-from pixel_assets.defs.keys import DATASET_ACCOUNTING_KEY, DATASET_VERSION_KEY, REGISTRY, normalized_key
+from pixel_assets.defs.keys import (DATASET_ACCOUNTING_KEY, DATASET_VERSION_KEY, GROUP_REPORTS, GROUP_VERIFICATION,
+                                   REGISTRY, normalized_key)
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.accounting import family_accounting
 from pixel_assets.lib.report import markdown_table
@@ -20,7 +21,7 @@ class CompileConfig(dg.Config):
 @dg.asset(
     ins={"split_assignment": dg.AssetIn("split_assignment"), "dedup_removed": dg.AssetIn("dedup_removed")},
     deps=["leakage_report"],
-    group_name="compiled",
+    group_name=GROUP_VERIFICATION,
     kinds={"json"},
 )
 def compiled_dataset(
@@ -78,7 +79,7 @@ def compiled_dataset(
         "held_out_of_test": dg.AssetIn("held_out_of_test"),
         **{f"normalized_{f.name}": dg.AssetIn(normalized_key(f.name)) for f in REGISTRY.families},
     },
-    group_name="reports",
+    group_name=GROUP_REPORTS,
     kinds={"json"},
 )
 def dataset_accounting(

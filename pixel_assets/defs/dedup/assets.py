@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from pixel_assets.defs.keys import REGISTRY, scrubbed_key
+from pixel_assets.defs.keys import GROUP_DATA, REGISTRY, scrubbed_key
 from pixel_assets.defs.storage.outs import frame_out
 from pixel_assets.lib.report import markdown_table
 
@@ -18,12 +18,12 @@ class DedupConfig(dg.Config):
     outs={
         "deduplicated": frame_out(
             "deduplicated",
-            group_name="dedup",
+            group_name=GROUP_DATA,
             description="Scrubbed records of all families minus exact and near duplicates, with cluster ids.",
         ),
         "dedup_removed": frame_out(
             "dedup_removed",
-            group_name="dedup",
+            group_name=GROUP_DATA,
             description="Every removed duplicate with the content hash of the record it duplicates.",
         ),
     },

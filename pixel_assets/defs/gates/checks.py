@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 
 from pixel_assets.defs.guard import staged_prefix, staged_version
-from pixel_assets.defs.keys import COMPILED_DATASET_KEY, FINGERPRINT_KEY, PUBLISHED_DATASET_KEY
+from pixel_assets.defs.keys import COMPILED_DATASET_KEY, FINGERPRINT_KEY, GROUP_REPORTS, PUBLISHED_DATASET_KEY
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.gates import (
     DEFAULT_PREFIX,
@@ -63,7 +63,7 @@ def verification_gates(context: dg.AssetCheckExecutionContext, data_root: DataRo
         )
 
 
-@dg.asset(key="verification_report", deps=[PUBLISHED_DATASET_KEY], group_name="reports", kinds={"json"})
+@dg.asset(key="verification_report", deps=[PUBLISHED_DATASET_KEY], group_name=GROUP_REPORTS, kinds={"json"})
 def verification_report(context: dg.AssetExecutionContext, data_root: DataRootResource) -> dict:
     """All eight verdicts on the PUBLISHED dataset with their figures and the manifest they refer
     to (sha256, generated_at), in final_dataset/verification_report.json next to the manifest. The

@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from pixel_assets.defs.keys import GROUP_DATA, GROUP_REPORTS, GROUP_SOURCES
 from pixel_assets.defs.keys import REGISTRY, family_tags, normalized_key, quarantine_key, raw_key  # noqa: F401 (re-exported)
 from pixel_assets.defs.storage.outs import frame_out
 from pixel_assets.defs.storage.resources import DataRootResource
@@ -23,7 +24,7 @@ def build_raw_source_spec(family: Family) -> dg.AssetSpec:
     """The family's source files: external to Dagster (written by upstream tools or the demo)."""
     return dg.AssetSpec(
         raw_key(family.name),
-        group_name="sources",
+        group_name=GROUP_SOURCES,
         description=f"Raw source files of `{family.name}` (globs under the data root or s3://).",
         metadata={"sources": dg.MetadataValue.md(_sources_md(family)), "enabled": family.enabled},
         kinds={"s3"} if any(s.path.startswith("s3://") for s in family.sources) else {"file"},
@@ -41,13 +42,13 @@ def build_ingest_asset(family: Family) -> dg.AssetsDefinition:
         outs={
             "normalized": frame_out(
                 normalized_key(family.name),
-                group_name="ingest",
+                group_name=GROUP_DATA,
                 description=f"`{family.name}` records normalized into the record contract (SPEC §3).",
                 tags=tags,
             ),
             "quarantine": frame_out(
                 quarantine_key(family.name),
-                group_name="ingest",
+                group_name=GROUP_DATA,
                 description=f"`{family.name}` inputs rejected by normalization, with reasons (no content).",
                 tags=tags,
             ),
@@ -96,7 +97,7 @@ ingest_assets = [build_ingest_asset(f) for f in REGISTRY.families]
 
 @dg.asset(
     ins={f.name: dg.AssetIn(quarantine_key(f.name)) for f in REGISTRY.families},
-    group_name="ingest",
+    group_name=GROUP_DATA,
     kinds={"polars"},
 )
 def quarantine(context: dg.AssetExecutionContext, **frames: pl.DataFrame) -> pl.DataFrame:
@@ -122,7 +123,7 @@ class CoverageConfig(dg.Config):
 
 @dg.asset(
     ins={f.name: dg.AssetIn(normalized_key(f.name)) for f in REGISTRY.families},
-    group_name="reports",
+    group_name=GROUP_REPORTS,
     kinds={"json"},
 )
 def coverage_report(

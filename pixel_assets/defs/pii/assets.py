@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from pixel_assets.defs.keys import REGISTRY, family_tags, normalized_key, review_key, scrubbed_key
+from pixel_assets.defs.keys import GROUP_DATA, REGISTRY, family_tags, normalized_key, review_key, scrubbed_key
 from pixel_assets.defs.pii.resources import PiiResource
 from pixel_assets.defs.storage.outs import frame_out
 from pixel_assets.defs.storage.resources import DataRootResource
@@ -45,7 +45,7 @@ def build_pii_asset(family: Family) -> dg.AssetsDefinition:
         outs={
             "scrubbed": frame_out(
                 scrubbed_key(family.name),
-                group_name="pii",
+                group_name=GROUP_DATA,
                 description=(
                     f"`{family.name}` records with PII replaced by typed placeholders. Metadata: counts"
                     " only (replacements by entity type, records by pii_status); a text preview is"
@@ -56,7 +56,7 @@ def build_pii_asset(family: Family) -> dg.AssetsDefinition:
             ),
             "review": frame_out(
                 review_key(family.name),
-                group_name="pii",
+                group_name=GROUP_DATA,
                 description=(
                     f"`{family.name}` records with uncertain detections (never compiled). Metadata:"
                     " uncertain detections by entity type (counts only)."
@@ -149,7 +149,7 @@ pii_assets = [build_pii_asset(f) for f in REGISTRY.families]
 
 @dg.asset(
     ins={f.name: dg.AssetIn(review_key(f.name)) for f in REGISTRY.families},
-    group_name="pii",
+    group_name=GROUP_DATA,
     kinds={"polars"},
 )
 def pii_review_queue(context: dg.AssetExecutionContext, **frames: pl.DataFrame) -> pl.DataFrame:
@@ -169,20 +169,45 @@ class PiiEvaluationConfig(dg.Config):
     seed: int = 13
 
 
-@dg.asset(group_name="pii", kinds={"presidio"})
+def evaluation_cache_key(scrubber, config: PiiEvaluationConfig) -> str:
+    """The detector fingerprint (settings, detector version, presidio/spaCy/model versions, name
+    vocabulary), every other pii.yaml setting (allow-lists apply in the evaluation too) and the
+    evaluation's own config: the same key means the same figures, so they are not recomputed."""
+    import dataclasses
+    import hashlib
+
+    blob = json.dumps({"fingerprint": scrubber.fingerprint, "settings": dataclasses.asdict(scrubber.config),
+                       "evaluation": config.model_dump()}, sort_keys=True, default=sorted)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+@dg.asset(group_name=GROUP_DATA, kinds={"presidio"})
 def pii_detector_evaluation(
-    context: dg.AssetExecutionContext, config: PiiEvaluationConfig, pii: PiiResource
+    context: dg.AssetExecutionContext, config: PiiEvaluationConfig, pii: PiiResource, data_root: DataRootResource
 ) -> dict:
-    """Precision / recall / F2 of the pipeline's detector on a generated labeled therapy set."""
+    """Precision / recall / F2 of the pipeline's detector on a generated labeled therapy set; cached
+    under the local cache directory by detector fingerprint and settings (a re-run with the same
+    detector reads the figures it computed, about two minutes on two cores)."""
     from pixel_assets.lib.pii.evaluate import evaluate_detector, evaluate_informal
     from pixel_assets.lib.pii.labeled import clean_conversations, labeled_set
 
-    samples = labeled_set(config.labeled_samples, seed=config.seed, split="eval")
-    clean = clean_conversations(config.clean_conversations)
-    context.log.info(f"evaluating the detector on {len(samples)} labeled samples, {len(clean)} clean conversations")
-    result = evaluate_detector(pii.scrubber(), samples, clean=clean)
-    if config.informal_samples:
-        result["informal"] = evaluate_informal(pii.scrubber(), config.informal_samples)
+    key = evaluation_cache_key(pii.scrubber(), config)
+    cached = data_root.local_cache_dir() / "pii_detector_evaluation" / f"{key}.json"
+    from_cache = pii.use_cache and cached.is_file()
+    if from_cache:
+        result = json.loads(cached.read_text())
+        context.log.info(f"detector evaluation cached for this detector and settings ({key}): not recomputed")
+    else:
+        samples = labeled_set(config.labeled_samples, seed=config.seed, split="eval")
+        clean = clean_conversations(config.clean_conversations)
+        context.log.info(f"evaluating the detector on {len(samples)} labeled samples, {len(clean)} clean conversations")
+        result = evaluate_detector(pii.scrubber(), samples, clean=clean)
+        if config.informal_samples:
+            result["informal"] = evaluate_informal(pii.scrubber(), config.informal_samples)
+        if pii.use_cache:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps(result, sort_keys=True))
+    context.add_output_metadata({"cache_key": key, "from_cache": from_cache})
     rows = [{"type": t, **f} for t, f in result["per_type"].items()] + [{"type": "OVERALL", **result["overall"]}]
     context.add_output_metadata(
         {

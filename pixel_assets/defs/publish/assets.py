@@ -10,7 +10,7 @@ each passed, on the latest materialization, for exactly the staged bytes (datase
 import dagster as dg
 
 from pixel_assets.defs.guard import gate_problems, staged_prefix, staged_version
-from pixel_assets.defs.keys import COMPILED_DATASET_KEY, DATASET_ACCOUNTING_KEY, PUBLISHED_DATASET_KEY
+from pixel_assets.defs.keys import COMPILED_DATASET_KEY, DATASET_ACCOUNTING_KEY, GROUP_VERIFICATION, PUBLISHED_DATASET_KEY
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.report import markdown_table
 
@@ -19,7 +19,7 @@ class PublishConfig(dg.Config):
     keep_versions: int = 3  # published versions kept (the current one included); older ones pruned
 
 
-@dg.asset(key=PUBLISHED_DATASET_KEY, deps=[COMPILED_DATASET_KEY, DATASET_ACCOUNTING_KEY], group_name="compiled",
+@dg.asset(key=PUBLISHED_DATASET_KEY, deps=[COMPILED_DATASET_KEY, DATASET_ACCOUNTING_KEY], group_name=GROUP_VERIFICATION,
           kinds={"json"})
 def published_dataset(context: dg.AssetExecutionContext, config: PublishConfig, data_root: DataRootResource) -> dict:
     """final_dataset/manifest.json (written last) over immutable files in final_dataset/data/<version>/,

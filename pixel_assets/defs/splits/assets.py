@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from pixel_assets.defs.keys import REGISTRY
+from pixel_assets.defs.keys import GROUP_DATA, REGISTRY
 from pixel_assets.defs.storage.outs import frame_out
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.lib.report import markdown_table
@@ -12,9 +12,9 @@ from pixel_assets.lib.report import markdown_table
 @dg.multi_asset(
     ins={"deduplicated": dg.AssetIn("deduplicated"), "dedup_removed": dg.AssetIn("dedup_removed")},
     outs={
-        "split_assignment": frame_out("split_assignment", group_name="splits", description=(
+        "split_assignment": frame_out("split_assignment", group_name=GROUP_DATA, description=(
             "Every kept record with its group key, split and holdout marker (set in its JSON too).")),
-        "held_out_of_test": frame_out("held_out_of_test", group_name="splits", description=(
+        "held_out_of_test": frame_out("held_out_of_test", group_name=GROUP_DATA, description=(
             "New holdout records whose group an earlier compile put in train or val: kept out of test "
             "and out of the dataset (content_hash, source_family, group_key; no content).")),
     },
@@ -60,7 +60,7 @@ def split_assignment(context: dg.AssetExecutionContext, data_root: DataRootResou
     })
 
 
-@dg.asset(ins={"split_assignment": dg.AssetIn("split_assignment")}, group_name="splits", kinds={"json"})
+@dg.asset(ins={"split_assignment": dg.AssetIn("split_assignment")}, group_name=GROUP_DATA, kinds={"json"})
 def leakage_report(context: dg.AssetExecutionContext, split_assignment: pl.DataFrame) -> dict:
     """Exact, near-dup cluster and first-user-turn overlaps across splits, and holdout violations."""
     from pixel_assets.lib.leakage import leakage_report as compute_leakage_report

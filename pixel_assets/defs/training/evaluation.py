@@ -5,6 +5,7 @@ numeric metadata the UI plots across runs, and training/evaluation/final_evaluat
 """
 
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -15,6 +16,8 @@ from pixel_assets.defs.training import adapters
 from pixel_assets.defs.training import settings as s
 from pixel_assets.defs.training.inputs import EVALUATION_INPUTS, read_split
 from pixel_assets.defs.training.stage_data import base_location, work_dir
+from pixel_assets.lib.training import learning_report as learning
+from pixel_assets.lib.training.base_pretrain import UNTRAINED_DIR
 from pixel_assets.lib.training.curriculum import Curriculum
 
 def capped_sections(records: list[dict], cap: int | None) -> dict[str, dict[str, list[dict]]]:
@@ -53,11 +56,19 @@ def build_final_evaluation(cur: Curriculum) -> dg.AssetsDefinition:
         # (the library counts what it had to cut, per family, in the table).
         max_length = max(st.max_length for st in stages)
         sections = capped_sections(read_split(root, "test"), training.eval_records_per_family)
-        results = lib.evaluate_adapters(base, columns, load_tokenizer(base), sections,
-                                        plan=adapters.plan(training.force_cpu), max_length=max_length)
+        tokenizer = load_tokenizer(base)
+        results = {}
+        untrained = Path(base) / UNTRAINED_DIR
+        if not cur.base_model and untrained.is_dir():  # the tiny base before its pre-training: the "before" column
+            results.update(lib.evaluate_adapters(str(untrained), {learning.UNTRAINED: None}, tokenizer, sections,
+                                                 plan=adapters.plan(training.force_cpu), max_length=max_length))
+        results.update(lib.evaluate_adapters(base, columns, tokenizer, sections,
+                                             plan=adapters.plan(training.force_cpu), max_length=max_length))
         table = lib.evaluation_table(results)
+        targets = {"final_vs_untrained": learning.final_vs_untrained(table),
+                   "stages_on_own_validation": stage_improvements(context.instance, stages)}
         key = lib.write_evaluation(root, table, base_model=cur.base_model or f"embedded tiny ({s.BASE_DIR})",
-                                   records_per_family=training.eval_records_per_family or "all")
+                                   records_per_family=training.eval_records_per_family or "all", targets=targets)
         context.log.info(f"final_evaluation: {len(columns)} models on {sum(map(len, sections.values()))} rows -> {root.uri(key)}")
         return dg.MaterializeResult(metadata={
             "uri": dg.MetadataValue.url(root.uri(key)),
@@ -66,16 +77,34 @@ def build_final_evaluation(cur: Curriculum) -> dg.AssetsDefinition:
                                         + lib.table_markdown(table)),
             "perplexity": dg.MetadataValue.md(lib.table_markdown(table, "perplexity")),
             "holdout_families": len(table["sections"].get("holdout", {})),
+            "learning": dg.MetadataValue.json(targets),
             **lib.table_metadata(table),
         })
 
     return final_evaluation
 
 
+def stage_improvements(instance: dg.DagsterInstance, stages) -> dict[str, Any]:
+    """Per SFT stage, from its checkpoint's metadata: the parent's loss on the stage's validation
+    records before it trained, and its own after (the same records, the same measurement)."""
+    rows = []
+    for st in stages:
+        if st.kind == "preference":
+            continue
+        meta = s.latest_metadata(instance, s.checkpoint_key(st.name))
+        rows.append((st.name, _number(meta.get("parent_eval_loss")), _number(meta.get("eval_loss"))))
+    return learning.stage_improvements(rows)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value else None
+
+
 def evaluation_summary(report: dict[str, Any]) -> str:
-    """Mean test loss per section for the base, the last SFT checkpoint and the final model (CLI)."""
+    """Mean test loss per section for the untrained model (when there is one), the base, the last
+    SFT checkpoint and the final model (CLI)."""
     cols = report["checkpoints"]
-    shown = [c for c in (cols[0], *cols[-2:]) if c in cols]
+    shown = [c for c in (learning.UNTRAINED, "base", *cols[-2:]) if c in cols]
     lines = []
     for section, fams in report["sections"].items():
         means = {}

@@ -18,7 +18,7 @@ from typing import Any
 
 import dagster as dg
 
-from pixel_assets.defs.keys import PUBLISHED_DATASET_KEY
+from pixel_assets.defs.keys import GROUP_VERIFICATION, PUBLISHED_DATASET_KEY
 from pixel_assets.defs.storage.resources import DataRootResource
 from pixel_assets.defs.training import settings as s
 from pixel_assets.lib.storage import DataRoot
@@ -66,11 +66,11 @@ def cumulative_families(cur: Curriculum) -> dict[str, list[str]]:
 def build_training_inputs(cur: Curriculum, upstream: dg.AssetKey = UPSTREAM_KEY) -> dg.AssetsDefinition:
     cumulative = cumulative_families(cur)
     stages = {st.name: st for st in s.chain(cur)}
-    specs = [dg.AssetSpec(s.training_inputs_key(name), deps=[upstream], group_name="compiled", kinds={"json"},
+    specs = [dg.AssetSpec(s.training_inputs_key(name), deps=[upstream], group_name=GROUP_VERIFICATION, kinds={"json"},
                           description=f"Version of the published train/val records of the families {name} and the "
                                       f"stages before it read ({', '.join(fams)}): {name} goes stale when it changes.")
              for name, fams in cumulative.items()]
-    specs.append(dg.AssetSpec(s.training_inputs_key(EVALUATION_INPUTS), deps=[upstream], group_name="compiled",
+    specs.append(dg.AssetSpec(s.training_inputs_key(EVALUATION_INPUTS), deps=[upstream], group_name=GROUP_VERIFICATION,
                               kinds={"json"}, description="Version of the published test split (final_evaluation reads it)."))
 
     @dg.multi_asset(name="training_inputs", specs=specs,

@@ -27,10 +27,11 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from pixel_assets.dagster_internals import latest_data_version  # noqa: F401  (the training defs call s.latest_data_version)
+from pixel_assets.defs.keys import GROUP_TRAINING
 from pixel_assets.lib.storage import DataRoot, LocalDataRoot, parse_s3_uri
 from pixel_assets.lib.training.curriculum import Curriculum, StageConfig, load_curriculum
 
-GROUP = "training"
+GROUP = GROUP_TRAINING
 GPU_TAG = {"pixel/gpu": "h100"}
 # Bumped when the training code changes what a stage builds; part of every code version.
 TRAINING_CODE_VERSION = "1"
@@ -43,13 +44,17 @@ FORGETTING_CHECK = "no_catastrophic_forgetting"
 BASE_DIR = "models/base"
 
 
+# Keys: <kind>/<stage>_<what>. The lineage graph shows only a node's last key part, so it names the
+# stage and what the asset is (stage7_roleplay_data, stage7_roleplay_checkpoint, stage7_roleplay_inputs)
+# and is unique across the graph; the prefix keeps the catalog's folders.
 def stage_data_key(stage: str) -> dg.AssetKey:
-    return dg.AssetKey(["stage_data", stage])
+    return dg.AssetKey(["stage_data", f"{stage}_data"])
 
 
 def checkpoint_key(stage: str) -> dg.AssetKey:
-    """checkpoints/<stage>; the preference stage's checkpoint is checkpoints/final_model."""
-    return dg.AssetKey(["checkpoints", "final_model" if stage == "preference" else stage])
+    """checkpoints/<stage>_checkpoint; the preference stage's checkpoint is checkpoints/final_model."""
+    final = stage in ("preference", "final_model")  # callers name the last checkpoint either way
+    return dg.AssetKey(["checkpoints", "final_model" if final else f"{stage}_checkpoint"])
 
 
 def checkpoint_dir_name(stage: str) -> str:
@@ -57,7 +62,12 @@ def checkpoint_dir_name(stage: str) -> str:
 
 
 def training_inputs_key(stage: str) -> dg.AssetKey:
-    return dg.AssetKey(["training_inputs", stage])
+    return dg.AssetKey(["training_inputs", f"{stage}_inputs"])
+
+
+def asset_label(key: dg.AssetKey) -> str:
+    """What the graph shows for an asset: the last part of its key."""
+    return key.path[-1]
 
 
 def stage_dir(stage: str) -> str:

@@ -6,6 +6,7 @@ not pass on the bytes published now.
 """
 
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,10 @@ def _texts(records: list[dict]) -> list[str]:
 
 
 def build_base_model_asset(cur: Curriculum) -> dg.AssetsDefinition:
+    from pixel_assets.lib.training.base_pretrain import BasePretrainConfig
+
     families = [] if cur.base_model else tokenizer_families(cur)
+    pretrain = BasePretrainConfig.from_mapping(cur.base_pretrain)
     inputs = s.training_inputs_key(cur.sft_chain()[:2][-1].name)  # its version covers the first two stages' families
 
     @dg.asset(
@@ -59,7 +63,9 @@ def build_base_model_asset(cur: Curriculum) -> dg.AssetsDefinition:
         description=("The base model: the configured Hugging Face id (configuration only, never downloaded here) "
                      if cur.base_model else
                      "The embedded tiny Mistral-architecture base and its byte-level BPE tokenizer, built from the "
-                     f"published train split of {', '.join(families)} into models/base/ (seeded, reproducible)."),
+                     f"published train split of {', '.join(families)} into models/base/ and pre-trained with all its "
+                     f"parameters on that text ({pretrain.max_steps} steps; seeded, reproducible), as a production "
+                     "base is pretrained before the LoRA chain."),
     )
     def base_model(context: dg.AssetExecutionContext, data_root: DataRootResource, training: s.TrainingSettings):
         root = data_root.root()
@@ -70,22 +76,35 @@ def build_base_model_asset(cur: Curriculum) -> dg.AssetsDefinition:
                 metadata={"base_model": cur.base_model, "source": "configuration (Hugging Face id, offline cache)",
                           "model_max_length": cur.model_max_length},
             )
-        from pixel_assets.lib.training.models import build_tiny_base
+        from pixel_assets.lib.training.base_pretrain import pretrain_base, pretrain_texts, sample_records
+        from pixel_assets.lib.training.models import build_tiny_base, load_tokenizer
 
         records = read_split(root, "train", set(families))
         hashes = sorted(r["metadata"]["content_hash"] for r in records)
         out = work_dir(data_root, training) / "base_build"
         build_tiny_base(_texts(records), out, max_position_embeddings=cur.model_max_length)
+        sample = sample_records(records, pretrain)
+        result = pretrain_base(out, pretrain_texts(sample, load_tokenizer(out)), pretrain,
+                               plan=adapters_plan(training.force_cpu), log=context.log.info)
         s.upload_dir(root, out, s.BASE_DIR)
         files = sorted(p.name for p in out.iterdir() if p.is_file())
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(s.version_hash("tiny", hashes, cur.model_max_length, s.TRAINING_CODE_VERSION)),
+            data_version=dg.DataVersion(s.version_hash("tiny", hashes, cur.model_max_length, s.TRAINING_CODE_VERSION,
+                                                       pretrain.fingerprint())),
             metadata={"base_model": "embedded tiny Mistral (pixel-tiny-mistral)", "uri": root.uri(s.BASE_DIR + "/"),
                       "tokenizer_records": len(records), "tokenizer_families": ", ".join(families),
-                      "files": ", ".join(files), "model_max_length": cur.model_max_length},
+                      "files": ", ".join(files), "model_max_length": cur.model_max_length,
+                      "pretrain_config": dg.MetadataValue.json(dataclasses.asdict(pretrain)),
+                      **result.as_metadata()},
         )
 
     return base_model
+
+
+def adapters_plan(force_cpu: bool):
+    from pixel_assets.lib.training.models import device_plan
+
+    return device_plan(force_cpu=force_cpu)
 
 
 # --- stage data --------------------------------------------------------------------------------
@@ -117,6 +136,17 @@ def stats_metadata(stats: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
+def validation_note(stats: dict[str, Any]) -> str:
+    """Where the stage's validation records come from, in words (metadata and the run's log)."""
+    source, moved = stats.get("val_source"), stats.get("val_from_train", 0)
+    if source == "none" or stats.get("val_records") == 0:
+        return "no validation records (too few in its families): trained unevaluated, no eval loss"
+    if moved:
+        return (f"{moved} validation records taken out of its own train records (seeded; too few val records "
+                "in its families); never a test record")
+    return "the val split of its families"
+
+
 def build_stage_data_asset(cur: Curriculum, stage: StageConfig) -> dg.AssetsDefinition:
     families = sorted(stage.families)
 
@@ -142,6 +172,9 @@ def build_stage_data_asset(cur: Curriculum, stage: StageConfig) -> dg.AssetsDefi
         lib.write_stage_data(root, stage.name, data)
         folder = s.stage_dir(stage.name)
         context.log.info(f"{stage.name}: {len(data.train)} train / {len(data.val)} val examples -> {root.uri(folder)}")
+        validation = validation_note(data.stats)
+        if data.stats.get("val_source") != "val_split" or not data.val:
+            context.log.warning(f"{stage.name}: {validation}")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(version),
             metadata={
@@ -149,6 +182,8 @@ def build_stage_data_asset(cur: Curriculum, stage: StageConfig) -> dg.AssetsDefi
                 "val_uri": dg.MetadataValue.url(root.uri(f"{folder}/val.jsonl")),
                 "train_examples": len(data.train), "val_examples": len(data.val),
                 "input_train_records": len(train), "input_val_records": len(val),
+                "val_source": str(data.stats.get("val_source")), "val_from_train": data.stats.get("val_from_train", 0),
+                "validation": validation,
                 "config_hash": stage.config_hash(), "data_version": version,
                 **stats_metadata(data.stats),
             },
@@ -168,7 +203,7 @@ def build_preference_data_asset(cur: Curriculum, stage: StageConfig, parent: Sta
         key=s.stage_data_key(stage.name), group_name=s.GROUP, kinds={"json"}, code_version=s.code_version(stage),
         deps=[s.BASE_MODEL_KEY, s.checkpoint_key(parent.name), s.training_inputs_key(stage.name)],
         description=("Preference pairs: " + ", ".join(f"{k} {v:g}" for k, v in stage.source_weights.items())
-                     + (f"; rejected responses sampled from checkpoints/{parent.name}" if sampled else "")
+                     + (f"; rejected responses sampled from {s.checkpoint_key(parent.name).to_user_string()}" if sampled else "")
                      + f"; written to {s.stage_dir(stage.name)}/ (pairs and KTO rows)"),
     )
     def _preference_data(context: dg.AssetExecutionContext, data_root: DataRootResource,

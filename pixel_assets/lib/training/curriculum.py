@@ -132,6 +132,9 @@ class Curriculum:
     throughput_source: str = ""
     profile: str | None = None
     path: str = ""
+    # The embedded tiny base's full-parameter pre-training (lib/training/base_pretrain.BasePretrainConfig
+    # fields); ignored for a production base (a Hugging Face id is used as it is).
+    base_pretrain: dict[str, Any] = field(default_factory=dict)
 
     @property
     def stages(self) -> tuple[StageConfig, ...]:
@@ -155,8 +158,9 @@ class Curriculum:
 
 # --- parsing ----------------------------------------------------------------------------------
 
-_TOP_KEYS = {"base_model", "model_max_length", "checkpoint_store", "throughput", "defaults", "stages", "profiles"}
-_PROFILE_KEYS = {"base_model", "model_max_length", "checkpoint_store", "throughput", "defaults", "stages"}
+_TOP_KEYS = {"base_model", "model_max_length", "checkpoint_store", "base_pretrain", "throughput", "defaults", "stages",
+             "profiles"}
+_PROFILE_KEYS = {"base_model", "model_max_length", "checkpoint_store", "base_pretrain", "throughput", "defaults", "stages"}
 _STAGE_KEYS = {f.name for f in dataclasses.fields(StageConfig)} - {"from_stage"} | {"from"}
 
 
@@ -376,6 +380,13 @@ def parse_curriculum(data: Any, registry: Registry | None = None, profile: str |
         if set(prof) - _PROFILE_KEYS:
             raise CurriculumError(f"curriculum profile {profile!r}: unknown keys {sorted(set(prof) - _PROFILE_KEYS)}")
     top = _merge(data, {k: v for k, v in prof.items() if k in ("base_model", "model_max_length", "checkpoint_store", "throughput")})
+    pretrain = _merge(data.get("base_pretrain"), prof.get("base_pretrain"))
+    try:
+        from pixel_assets.lib.training.base_pretrain import BasePretrainConfig
+
+        BasePretrainConfig.from_mapping(pretrain)
+    except (TypeError, ValueError) as exc:
+        raise CurriculumError(f"curriculum: {exc}") from None
     max_len = model_max_length or top.get("model_max_length")
     if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len <= 0:
         raise CurriculumError(f"curriculum: model_max_length must be a positive integer, got {max_len!r}")
@@ -410,6 +421,7 @@ def parse_curriculum(data: Any, registry: Registry | None = None, profile: str |
         base_model=top.get("base_model"), model_max_length=max_len, all_stages=tuple(stages),
         checkpoint_store=top.get("checkpoint_store"), tokens_per_second_h100=float(tps),
         throughput_source=" ".join(str(throughput["source"]).split()), profile=profile, path=path,
+        base_pretrain=pretrain,
     )
 
 

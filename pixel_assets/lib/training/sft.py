@@ -137,6 +137,7 @@ class StageResult:
     early_stopped: bool
     wandb: str | None = None  # run URL, or the offline run directory
     out_dir: str | None = None
+    parent_eval_loss: float | None = None  # the parent on the same val records, before this stage trained
 
     def as_metadata(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,7 +171,7 @@ class _Progress:
         return Progress()
 
 
-def read_jsonl(path: str | Path, kind: str) -> list[dict]:
+def read_jsonl(path: str | Path, kind: str, allow_empty: bool = False) -> list[dict]:
     """The trainer's columns of a stage file: ``text`` (pretrain) or ``messages`` (role, content)."""
     rows: list[dict] = []
     with open(path, encoding="utf-8") as fh:
@@ -193,7 +194,7 @@ def read_jsonl(path: str | Path, kind: str) -> list[dict]:
                 if not any(m["role"] == "assistant" for m in msgs):
                     raise ValueError(f"{path}: line {lineno} has no assistant turn (nothing to train on)")
                 rows.append({"messages": [{"role": m["role"], "content": m["content"]} for m in msgs]})
-    if not rows:
+    if not rows and not allow_empty:
         raise ValueError(f"{path}: no records")
     return rows
 
@@ -361,7 +362,12 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
     if config.kind == "sft" and parent_adapter is None:
         log(f"[{config.stage}] no parent adapter: starting a fresh LoRA adapter")
     train_rows = read_jsonl(train_path, config.kind)
-    val_rows = read_jsonl(val_path, config.kind)
+    # An empty val file: the stage data found no validation records for it (said in its stats); the
+    # stage then trains unevaluated rather than failing.
+    val_rows = read_jsonl(val_path, config.kind, allow_empty=True)
+    evaluate = bool(val_rows)
+    if not evaluate:
+        log(f"[{config.stage}] WARNING: no validation records: training unevaluated (no eval loss, no early stopping)")
     check_lengths(train_rows, tokenizer, config.max_length, train_path)
     check_lengths(val_rows, tokenizer, config.max_length, val_path)
     marker = {"stage": config.stage, "config": config.fingerprint(), "base": str(base),
@@ -372,10 +378,13 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
     progress = _Progress(log, config.stage)
     trainer = build_trainer(base=base, parent_adapter=parent_adapter, tokenizer=tokenizer, train_rows=train_rows,
                             val_rows=val_rows, out_dir=out_dir, config=config, callbacks=[progress, *callbacks],
-                            **(trainer_args or {}))
+                            evaluate=evaluate, **(trainer_args or {}))
+    # The parent (or, for the first stage, the base) on the same validation records, measured the same
+    # way before this stage trains: what the stage changed on its own families.
+    parent_eval_loss = trainer.evaluate().get("eval_loss") if evaluate else None
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     state = trainer.state
-    metrics = trainer.evaluate()  # the kept (best) model
+    metrics = trainer.evaluate() if evaluate else {}  # the kept (best) model
     eval_loss = metrics.get("eval_loss")
     trainer.save_model(str(out_dir))  # adapter_config.json + adapter_model.safetensors
     ranks.barrier()  # every rank is done with _progress before rank 0 removes it
@@ -399,10 +408,15 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
         early_stopped=state.max_steps > 0 and state.global_step < state.max_steps,
         wandb=run_reference(wandb_run) if wandb_run is not None else None,
         out_dir=str(out_dir),
+        parent_eval_loss=parent_eval_loss,
     )
     log(f"[{config.stage}] done: {result.steps} steps, train loss {result.train_loss:.4f}, "
-        f"eval loss {eval_loss:.4f}, {result.tokens_per_s:.0f} tokens/s")
+        f"eval loss {_loss(parent_eval_loss)} (parent) -> {_loss(eval_loss)}, {result.tokens_per_s:.0f} tokens/s")
     return result
+
+
+def _loss(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def run_reference(run: Any) -> str | None:

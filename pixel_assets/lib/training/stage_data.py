@@ -8,7 +8,11 @@
    (`long_conversations: split`; each window keeps the system prompt and carries
    `metadata.window = {"index": i, "of": n}`); nothing is truncated;
 3. mixes the families to their weights (mixing.py), seeded; the val set is every eligible val
-   record of the same families (capped by `max_val_records`, stratified by the weights);
+   record of the same families (capped by `max_val_records`, stratified by the weights). A stage
+   whose families have fewer than MIN_VAL_RECORDS val records (a small family, a small scale) gets a
+   seeded slice of its own train records as validation instead (taken out of train, marked
+   `metadata.val_from: train`, counted as `val_from_train`), or, with too few train records for
+   that, no validation at all (`val_source: none`: the stage trains unevaluated, said in the stats);
 4. phase A (`kind: pretrain`): the mixed records as plain text cut into context-size blocks at
    paragraph boundaries (text_blocks.py);
 5. stage 5 (`packing: true`): the mixed sessions packed best-fit decreasing (packing.py); the file
@@ -23,6 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import random
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +42,8 @@ from pixel_assets.lib.training.packing import pack_sessions, packing_stats, spli
 from pixel_assets.lib.training.text_blocks import build_blocks, record_text
 
 STAGES_PREFIX = "training/stages"
+MIN_VAL_RECORDS = 2  # a stage with fewer eligible val records takes its validation out of its train records
+VAL_FROM_TRAIN_SHARE = 0.1  # ... this share of them (at least enough to reach MIN_VAL_RECORDS)
 
 
 @dataclass
@@ -96,6 +104,24 @@ def stage_data_version(stage: StageConfig, input_hashes: Iterable[str], config: 
     for item in sorted(input_hashes):
         h.update(b"\n" + item.encode())
     return "sha256:" + h.hexdigest()
+
+
+def val_fallback(stage: StageConfig, train: list[dict], val: list[dict],
+                 min_val_records: int = MIN_VAL_RECORDS) -> tuple[list[dict], list[dict], dict]:
+    """(train, val, stats): the stage's own val records when there are enough; else a seeded slice of
+    its train records moved to validation (never a test record: `train` holds train-split records
+    only); else, with fewer than two train records, no validation (the stage trains unevaluated)."""
+    if len(val) >= min_val_records:
+        return train, val, {"val_source": "val_split", "val_from_train": 0}
+    if len(train) < 2:
+        return train, val, {"val_source": "val_split" if val else "none", "val_from_train": 0}
+    wanted = max(min_val_records - len(val), math.ceil(VAL_FROM_TRAIN_SHARE * len(train)))
+    n = min(wanted, len(train) - 1)  # at least one record stays to train on
+    picked = set(random.Random(f"{stage.seed}:{stage.name}:val_from_train").sample(range(len(train)), n))
+    moved = [{**r, "metadata": {**_meta(r), "split": "val", "val_from": "train"}}
+             for i, r in enumerate(train) if i in picked]
+    rest = [r for i, r in enumerate(train) if i not in picked]
+    return rest, _canonical(val + moved), {"val_source": "val_split+train" if val else "train", "val_from_train": n}
 
 
 # --- SFT ------------------------------------------------------------------------------------
@@ -200,19 +226,23 @@ def fams_of(record: Mapping[str, Any]) -> str:
 # --- entry point and writers ------------------------------------------------------------------
 
 
-def build_stage_data(stage: StageConfig, train_records: Sequence[dict], val_records: Sequence[dict], tokenizer) -> StageData:
+def build_stage_data(stage: StageConfig, train_records: Sequence[dict], val_records: Sequence[dict], tokenizer, *,
+                     min_val_records: int = MIN_VAL_RECORDS) -> StageData:
+    """The stage's train and val sets (module docstring); ``min_val_records=0`` never moves train
+    records to validation."""
     if stage.kind not in ("pretrain", "sft"):
         raise ValueError(f"stage {stage.name!r}: build_stage_data builds pretrain and SFT stages, not {stage.kind!r}")
     counts: Counter = Counter()
     train = _eligible(stage, train_records, "train", counts)
     val = _eligible(stage, val_records, "val", counts)
+    train, val, val_info = val_fallback(stage, train, val, min_val_records)
     data = (_pretrain if stage.kind == "pretrain" else _sft)(stage, train, val, tokenizer, counts)
     data.stats = {"stage": stage.name, "kind": stage.kind, "config_hash": stage.config_hash(),
                   "max_length": stage.max_length, "seed": stage.seed, "mix_unit": stage.mix_unit,
                   "long_conversations": stage.long_conversations, "oversample": stage.oversample,
                   "test_records_excluded": counts["test_records_excluded"],
                   "other_split_excluded": counts["train_other_split_excluded"] + counts["val_other_split_excluded"],
-                  "overlength": counts["overlength"], **data.stats,
+                  "overlength": counts["overlength"], **val_info, **data.stats,
                   "steps": stage.steps_for(data.stats["examples"])}
     for split, lines in (("train", data.train), ("val", data.val)):
         assert_no_test_records(lines, stage.name, split)
