@@ -74,7 +74,7 @@ def test_a_file_chosen_by_env_var_changes_what_the_definitions_train(raw, tmp_pa
     from pixel_assets.lib.training.sft import SFTStageConfig
 
     def checkpoint_code_versions() -> dict[str, str | None]:
-        return {k.path[-1]: version for a in build_training_defs().assets
+        return {k.path[-1].removesuffix("_checkpoint"): version for a in build_training_defs().assets
                 for k, version in a.code_versions_by_key.items() if k.path[0] == "checkpoints"}
 
     monkeypatch.delenv("PIXEL_CURRICULUM", raising=False)
