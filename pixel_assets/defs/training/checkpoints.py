@@ -92,6 +92,8 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
             result = adapters.train_stage(stage=stage, base=base, parent_adapter=parent_dir, data_dir=data_dir,
                                           out_dir=work, force_cpu=training.force_cpu, log=context.log.info,
                                           callbacks=callbacks, wandb_run=run)
+            if not store.is_local:  # the trained adapter survives a failure below, on any machine
+                store.push_progress(name, work)
             figures = adapters.result_dict(result)
             figures["wandb"] = figures.get("wandb") or adapters.run_reference(run)
         model, tokenizer = adapters.load_trained(base, work, force_cpu=training.force_cpu)

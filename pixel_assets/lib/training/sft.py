@@ -17,10 +17,10 @@ an error naming the file and line (the stage-data pipeline drops or splits such 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from pixel_assets.lib.training.models import DevicePlan, device_plan, load_base_model, lora_config
+from pixel_assets.lib.training.progress import (  # noqa: F401  (PROGRESS_DIR etc. stay importable from here)
+    CHECKPOINT_PREFIX, PROGRESS_DIR, RUN_MARKER, ProgressLog, complete_checkpoints, digest, prepare_progress,
+    record_trained, trained_result,
+)
 
-PROGRESS_DIR = "_progress"
-RUN_MARKER = "pixel_run.json"  # in _progress: what the intermediate checkpoints were trained on
-CHECKPOINT_PREFIX = "checkpoint-"
 KINDS = ("pretrain", "sft")
 
 
@@ -65,7 +66,7 @@ class SFTStageConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.1
     save_total_limit: int = 2  # the best and the latest are always kept
-    keep_progress: bool = False  # keep _progress after a completed stage
+    keep_progress: bool = False  # no effect on the trainer: _progress stays until CheckpointStore.publish
     gradient_checkpointing: bool | None = None  # None: on for a GPU, off on CPU
     report_to: tuple[str, ...] = ()  # ("wandb",) with a run initialised first (tracking.wandb_run)
     run_name: str | None = None
@@ -141,34 +142,6 @@ class StageResult:
         return asdict(self)
 
 
-class _Progress:
-    """TrainerCallback: progress lines through ``log`` and the facts StageResult needs."""
-
-    def __new__(cls, log: Callable[[str], Any], stage: str):
-        from transformers import TrainerCallback
-
-        class Progress(TrainerCallback):
-            def __init__(self) -> None:
-                self.start_step = 0
-                self.start_tokens = 0
-
-            def on_train_begin(self, args, state, control, **kwargs):
-                self.start_step, self.start_tokens = state.global_step, state.num_input_tokens_seen
-                where = f"resuming from step {state.global_step}" if state.global_step else "from step 0"
-                log(f"[{stage}] training {where} of {state.max_steps}")
-
-            def on_log(self, args, state, control, logs=None, **kwargs):
-                shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in (logs or {}).items()
-                         if k in ("loss", "eval_loss", "learning_rate", "num_input_tokens_seen")}
-                if shown:
-                    log(f"[{stage}] step {state.global_step}/{state.max_steps} {shown}")
-
-            def on_save(self, args, state, control, **kwargs):
-                log(f"[{stage}] saved {CHECKPOINT_PREFIX}{state.global_step}")
-
-        return Progress()
-
-
 def read_jsonl(path: str | Path, kind: str) -> list[dict]:
     """The trainer's columns of a stage file: ``text`` (pretrain) or ``messages`` (role, content)."""
     rows: list[dict] = []
@@ -215,56 +188,6 @@ def check_lengths(rows: Iterable[dict], tokenizer, max_length: int, path: str | 
                              f"{max_length}; the stage data must leave it out or split it (the trainer never truncates)")
         total += n
     return total
-
-
-def _digest(path: str | Path | None) -> str | None:
-    if path is None:
-        return None
-    path = Path(path)
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for p in files:
-        if p.name.endswith((".safetensors", ".json", ".jsonl")):
-            h.update(p.name.encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
-def complete_checkpoints(progress: Path) -> list[Path]:
-    """``checkpoint-<step>`` folders whose trainer state was written (it is written last), by step."""
-    found = []
-    for d in progress.glob(f"{CHECKPOINT_PREFIX}*") if progress.is_dir() else []:
-        suffix = d.name[len(CHECKPOINT_PREFIX):]
-        if not (d.is_dir() and suffix.isdigit()):
-            continue
-        try:
-            state = json.loads((d / "trainer_state.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if state.get("global_step") == int(suffix) and any(d.glob("adapter_model.*")):
-            found.append(d)
-    return sorted(found, key=lambda d: int(d.name[len(CHECKPOINT_PREFIX):]))
-
-
-def prepare_progress(out_dir: Path, marker: dict, log: Callable[[str], Any]) -> Path | None:
-    """Clear progress left by other inputs or cut short mid-save; the checkpoint to resume from, if any."""
-    progress = out_dir / PROGRESS_DIR
-    marker_path = progress / RUN_MARKER
-    try:
-        previous = json.loads(marker_path.read_text())
-    except (OSError, ValueError):
-        previous = None
-    if progress.exists() and previous != marker:
-        if any(progress.glob(f"{CHECKPOINT_PREFIX}*")):
-            log(f"[{marker['stage']}] intermediate checkpoints were made from other inputs or settings: starting over")
-        shutil.rmtree(progress)
-    complete = complete_checkpoints(progress)
-    for d in progress.glob(f"{CHECKPOINT_PREFIX}*") if progress.is_dir() else []:
-        if d not in complete:
-            shutil.rmtree(d)  # cut short while saving
-    progress.mkdir(parents=True, exist_ok=True)
-    marker_path.write_text(json.dumps(marker, sort_keys=True))
-    return complete[-1] if complete else None
 
 
 def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, train_rows: list[dict],
@@ -340,7 +263,7 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
         # the caller's callbacks run first: they see (and may act on) each evaluation before early stopping
         callbacks=[*callbacks, *stopping],
     )
-    trainer.remove_callback(PrinterCallback)  # progress goes through `log` (_Progress) instead
+    trainer.remove_callback(PrinterCallback)  # progress goes through `log` (ProgressLog) instead
     return trainer
 
 
@@ -361,11 +284,16 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
     check_lengths(train_rows, tokenizer, config.max_length, train_path)
     check_lengths(val_rows, tokenizer, config.max_length, val_path)
     marker = {"stage": config.stage, "config": config.fingerprint(), "base": str(base),
-              "parent": _digest(parent_adapter), "train": _digest(train_path), "val": _digest(val_path)}
+              "parent": digest(parent_adapter), "train": digest(train_path), "val": digest(val_path)}
     resume = prepare_progress(out_dir, marker, log)
+    done = trained_result(out_dir, marker)
+    if done is not None:  # trained before, then evaluation, probes or publishing failed: no new step
+        log(f"[{config.stage}] already trained on these inputs (adapter kept in {PROGRESS_DIR} until published): "
+            "no new optimizer step")
+        return StageResult(**{**done, "resumed_from_step": done["steps"], "duration_s": 0.0})
     if wandb_run is not None and "wandb" not in config.report_to:
         config = replace(config, report_to=(*config.report_to, "wandb"))
-    progress = _Progress(log, config.stage)
+    progress = ProgressLog(log, config.stage)
     trainer = build_trainer(base=base, parent_adapter=parent_adapter, tokenizer=tokenizer, train_rows=train_rows,
                             val_rows=val_rows, out_dir=out_dir, config=config, callbacks=[progress, *callbacks])
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -374,8 +302,8 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
     eval_loss = metrics.get("eval_loss")
     trainer.save_model(str(out_dir))  # adapter_config.json + adapter_model.safetensors
     tokenizer.save_pretrained(str(out_dir))
-    if not config.keep_progress:
-        shutil.rmtree(out_dir / PROGRESS_DIR, ignore_errors=True)
+    release_trainer(trainer)
+    del trainer
     train_time = output.metrics.get("train_runtime") or (time.monotonic() - started)
     session_tokens = state.num_input_tokens_seen - progress.start_tokens
     result = StageResult(
@@ -393,9 +321,23 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
         wandb=run_reference(wandb_run) if wandb_run is not None else None,
         out_dir=str(out_dir),
     )
+    # _progress stays until CheckpointStore.publish clears it; this record lets a rerun skip training.
+    record_trained(out_dir, marker, result.as_metadata())
     log(f"[{config.stage}] done: {result.steps} steps, train loss {result.train_loss:.4f}, "
         f"eval loss {eval_loss:.4f}, {result.tokens_per_s:.0f} tokens/s")
     return result
+
+
+def release_trainer(trainer) -> None:
+    """Drop the trainer's model, optimizer and accelerator state now (not at the next garbage
+    collection), so the stage's evaluation loads its model into freed memory: one model at a time."""
+    import torch
+
+    trainer.accelerator.free_memory()
+    trainer.model = trainer.model_wrapped = trainer.optimizer = trainer.lr_scheduler = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def run_reference(run: Any) -> str | None:
