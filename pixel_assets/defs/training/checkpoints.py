@@ -89,20 +89,21 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
         data_dir = s.local_dir(root, s.stage_dir(stage.name), cache)
         callbacks = [] if store.is_local else [store.progress_callback(name, work)]
         with adapters.wandb_run(wandb, stage, context.run_id, cache) as run:
-            result = adapters.train_stage(stage=stage, base=base, parent_adapter=parent_dir, data_dir=data_dir,
-                                          out_dir=work, force_cpu=training.force_cpu, log=context.log.info,
-                                          callbacks=callbacks, wandb_run=run)
+            result, model, tokenizer = adapters.train_and_keep(
+                stage=stage, base=base, parent_adapter=parent_dir, data_dir=data_dir, out_dir=work,
+                force_cpu=training.force_cpu, log=context.log.info, callbacks=callbacks, wandb_run=run)
             if not store.is_local:  # the trained adapter survives a failure below, on any machine
                 store.push_progress(name, work)
             figures = adapters.result_dict(result)
             figures["wandb"] = figures.get("wandb") or adapters.run_reference(run)
-        model, tokenizer = adapters.load_trained(base, work, force_cpu=training.force_cpu)
         check = forgetting_check(context, earlier, root, model, tokenizer, key, training)
         own_val_loss = adapters.eval_loss(model, tokenizer, _val_records(root, stage.name), stage.max_length) \
             if not preference else None
         answers = adapters.probe_answers(model, tokenizer, seed=stage.seed, max_new_tokens=training.probe_max_new_tokens)
         previous = json.loads((parent_dir / "probes.json").read_text()) if parent_dir and (parent_dir / "probes.json").is_file() else None
         (work / "probes.json").write_text(json.dumps(answers, indent=1, ensure_ascii=False))
+        del model
+        adapters.release_memory()
 
         stage_version = s.latest_data_version(context.instance, s.stage_data_key(stage.name))
         parent_version = s.latest_data_version(context.instance, s.checkpoint_key(parent.name)) if parent else None

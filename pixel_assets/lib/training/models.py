@@ -142,15 +142,15 @@ def device_plan(force_cpu: bool = False) -> DevicePlan:
 
 
 def load_base_model(path_or_id: str | Path, plan: DevicePlan | None = None):
-    """The base causal LM, offline, in the plan's precision and attention implementation."""
+    """The base causal LM, offline, in the plan's precision and attention implementation, loaded
+    straight onto the plan's device (no full-precision or host copy first)."""
     from transformers import AutoModelForCausalLM
 
     plan = plan or device_plan()
-    model = AutoModelForCausalLM.from_pretrained(
+    return AutoModelForCausalLM.from_pretrained(
         str(path_or_id), dtype=plan.dtype, attn_implementation=plan.attn_implementation,
-        local_files_only=_is_local(path_or_id),
+        device_map=plan.device, local_files_only=_is_local(path_or_id),
     )
-    return model.to(plan.device)
 
 
 def model_max_length(path_or_id: str | Path) -> int:

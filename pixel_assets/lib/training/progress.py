@@ -131,3 +131,19 @@ def trained_result(out_dir: Path, marker: dict) -> dict | None:
     if record.get("marker") != marker or record.get("adapter_sha256") != adapter_digest(out_dir):
         return None
     return record["result"]
+
+
+class KeepTrainedModel:
+    """TrainerCallback holding the trained model (the best one, loaded back at the end) after the
+    trainer is released, so the stage evaluates and probes it instead of loading the base again."""
+
+    def __new__(cls):
+        from transformers import TrainerCallback
+
+        class Keep(TrainerCallback):
+            model = None
+
+            def on_train_end(self, args, state, control, model=None, **kwargs):
+                self.model = model
+
+        return Keep()

@@ -248,6 +248,8 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
         include_num_input_tokens_seen="non_padding",
         restore_callback_states_from_checkpoint=True,  # early stopping's patience counter survives a resume
         gradient_checkpointing=gradient_checkpointing,
+        # non-reentrant checkpointing: works with frozen base weights (LoRA) and PEFT's input hooks
+        gradient_checkpointing_kwargs={"use_reentrant": False},
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
