@@ -27,7 +27,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pixel_assets.lib.training.models import DevicePlan, device_plan, load_base_model, lora_config
+from pixel_assets.lib.training.models import (
+    DevicePlan, added_chat_marker_ids, device_plan, load_base_model, lora_config,
+)
 from pixel_assets.lib.training.progress import (  # noqa: F401  (PROGRESS_DIR etc. stay importable from here)
     CHECKPOINT_PREFIX, PROGRESS_DIR, RUN_MARKER, ProgressLog, complete_checkpoints, digest, prepare_progress,
     record_trained, trained_result,
@@ -210,7 +212,8 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
 
         model = PeftModel.from_pretrained(model, str(parent_adapter), is_trainable=True)
     else:
-        peft_config = lora_config(config.lora_r, config.lora_alpha, config.lora_dropout)
+        peft_config = lora_config(config.lora_r, config.lora_alpha, config.lora_dropout,
+                                  trainable_token_indices=added_chat_marker_ids(base))
     flash = plan.attn_implementation.startswith("flash")
     padding_free = config.packing or (flash if config.padding_free is None else config.padding_free)
     batch, accumulation = config.per_device_batch_size, config.gradient_accumulation_steps
