@@ -140,7 +140,11 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
 
 
 def checkpoint_assets(cur: Curriculum) -> list[dg.AssetsDefinition]:
-    """checkpoints/<stage> for the SFT chain, then checkpoints/final_model (preference)."""
+    """checkpoints/<stage> for the SFT chain, then checkpoints/final_model (preference); the training
+    stack's versions are checked first, so an untested one fails when the definitions load."""
+    from pixel_assets.lib.training.versions import require_tested_versions
+
+    require_tested_versions()
     assets, earlier, parent = [], [], None
     for stage in s.chain(cur):
         assets.append(build_checkpoint_asset(cur, stage, parent, list(earlier)))

@@ -129,7 +129,9 @@ def build_trainer(*, base, stage7_adapter: Path, tokenizer, data_dir: Path, out_
     from transformers import EarlyStoppingCallback, PrinterCallback
 
     from pixel_assets.lib.training.models import device_plan
+    from pixel_assets.lib.training.versions import require_tested_versions
 
+    require_tested_versions()
     config.validate()
     plan = plan or device_plan()
     train_ds, eval_ds = load_datasets(Path(data_dir), config.algorithm)

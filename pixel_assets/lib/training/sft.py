@@ -203,6 +203,9 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
     from transformers import EarlyStoppingCallback, PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
+    from pixel_assets.lib.training.versions import require_tested_versions
+
+    require_tested_versions()
     plan = config.plan()
     if model is None:
         model = load_base_model(base, plan)
