@@ -23,9 +23,9 @@ def _full_logits_loss(model, tokenizer, records, max_length=None) -> float:
     """The computation evaluate_records did before: full logits, fp32, one cross-entropy per batch of 8."""
     import torch
 
-    from pixel_assets.lib.training.evaluation import _encode  # same module's encoding, so only scoring differs
+    from pixel_assets.lib.training.evaluation import encode_for_scoring  # same encoding: only the scoring differs
 
-    enc = [e for e in (_encode(tokenizer, r, max_length) for r in records) if any(e[1])]
+    enc = [e for e in (encode_for_scoring(tokenizer, r, max_length) for r in records) if any(e[1])]
     nll, count = 0.0, 0
     for i in range(0, len(enc), 8):
         batch = enc[i:i + 8]

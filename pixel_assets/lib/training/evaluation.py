@@ -21,7 +21,7 @@ HARD_HOLDOUT_MARKERS = ("family", "slice")  # splits.py metadata.holdout values 
 SECTIONS = ("holdout", "test")
 
 
-def _encode(tokenizer, record: dict[str, Any], max_length: int | None) -> tuple[list[int], list[int], bool]:
+def encode_for_scoring(tokenizer, record: dict[str, Any], max_length: int | None) -> tuple[list[int], list[int], bool]:
     """Token ids and loss mask: assistant tokens of a conversation, every token of a phase-A text."""
     if "messages" in record:
         enc = tokenizer.apply_chat_template(record["messages"], tokenize=True, return_dict=True,
@@ -79,7 +79,7 @@ def evaluate_records(model, tokenizer, records: Iterable[dict[str, Any]], *, max
     Scored through the fused LM head in length-sorted batches of at most `token_budget` padded tokens."""
     import torch
 
-    encoded = [_encode(tokenizer, r, max_length) for r in records]
+    encoded = [encode_for_scoring(tokenizer, r, max_length) for r in records]
     truncated = sum(1 for e in encoded if e[2])
     without_loss = sum(1 for e in encoded if not any(e[1]))  # e.g. cut before the first assistant token
     encoded = [e for e in encoded if any(e[1])]
