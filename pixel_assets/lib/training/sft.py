@@ -207,6 +207,8 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
 
     require_tested_versions()
     plan = config.plan()
+    # rows of chat markers the base's tokenizer lacked (a given in-memory model brings its own tokenizer)
+    markers = added_chat_marker_ids(base) if model is None else []
     if model is None:
         model = load_base_model(base, plan)
     peft_config = None
@@ -216,7 +218,7 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
         model = PeftModel.from_pretrained(model, str(parent_adapter), is_trainable=True)
     else:
         peft_config = lora_config(config.lora_r, config.lora_alpha, config.lora_dropout,
-                                  trainable_token_indices=added_chat_marker_ids(base))
+                                  trainable_token_indices=markers)
     flash = plan.attn_implementation.startswith("flash")
     padding_free = config.packing or (flash if config.padding_free is None else config.padding_free)
     batch, accumulation = config.per_device_batch_size, config.gradient_accumulation_steps
