@@ -24,7 +24,7 @@ from pixel_assets.lib.training.preference_config import PreferenceConfig
 from pixel_assets.lib.training.progress import (
     PROGRESS_DIR, ProgressLog, digest, prepare_progress, record_trained, trained_result,
 )
-from pixel_assets.lib.training.sft import StageResult, release_trainer, run_reference
+from pixel_assets.lib.training.sft import StageResult, release_trainer, run_reference, save_adapter_only
 
 STAGE = "preference"
 # Figures the preference trainers log (train and eval_ prefixed); kept in the result.
@@ -147,6 +147,7 @@ def build_trainer(*, base, stage7_adapter: Path, tokenizer, data_dir: Path, out_
     trainer = trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                           processing_class=tokenizer, callbacks=cbs or None)
     trainer.remove_callback(PrinterCallback)
+    save_adapter_only(trainer.model)
     return trainer
 
 
