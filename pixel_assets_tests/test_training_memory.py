@@ -16,7 +16,7 @@ import pytest
 
 from pixel_assets.lib.training.curriculum import load_curriculum
 from pixel_assets.lib.training.memory import (
-    GIB, MemoryPlanError, check_memory_plan, fitting_setting, memory_plan, model_shape, stage_memory,
+    MemoryPlanError, check_memory_plan, fitting_setting, memory_plan, model_shape, stage_memory,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
