@@ -136,3 +136,69 @@ def test_custom_bucket_and_prefix(s3_client):
     assert store.pull_progress("pretrained", "/nonexistent") is None
     with pytest.raises(CheckpointError, match="s3://other-bucket/runs/v2/pretrained/"):
         store.pull("pretrained", "/nonexistent")
+
+
+class _PlantedFailure(Exception):
+    pass
+
+
+def _step_counter():
+    from transformers import TrainerCallback
+
+    class Steps(TrainerCallback):
+        steps = 0
+
+        def on_step_end(self, args, state, control, **kwargs):
+            Steps.steps += 1
+
+    return Steps()
+
+
+def _materialize(store, work_root, base, tokenizer, train, val, fail_after_training: bool):
+    """What checkpoints/<stage> does: work dir, train, push (S3), then evaluate/probe/publish, where the
+    planted failure strikes. Returns (optimizer steps taken, adapter sha256 in the work dir)."""
+    from pixel_assets.lib.training.sft import train_sft_stage
+    from pixel_assets.lib.training.store import adapter_hash, checkpoint_metadata
+
+    work = store.prepare_work_dir(STAGE, work_root)
+    counter = _step_counter()
+    callbacks = [counter] + ([] if store.is_local else [store.progress_callback(STAGE, work)])
+    result = train_sft_stage(base=base, parent_adapter=None, tokenizer=tokenizer, train_path=train, val_path=val,
+                             out_dir=work, config=_config(), log=lambda m: None, callbacks=callbacks)
+    if not store.is_local:
+        store.push_progress(STAGE, work)
+    sha = adapter_hash(work)
+    if fail_after_training:
+        raise _PlantedFailure((counter.steps, sha))
+    store.publish(STAGE, work, checkpoint_metadata(result))
+    return counter.steps, sha, result
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_failure_after_training_reruns_from_the_trained_adapter_without_a_step(base, tokenizer, tmp_path, where,
+                                                                                request):
+    from pixel_assets.lib.training.store import DEFAULT_BUCKET, CheckpointStore
+
+    if where == "s3":
+        s3 = request.getfixturevalue("s3_client")
+        s3.create_bucket(Bucket=DEFAULT_BUCKET)
+        store = CheckpointStore.s3(s3)
+    else:
+        store = CheckpointStore.local(tmp_path / "root")
+    train, val = stage_files(tmp_path / "data", "sft")
+    with pytest.raises(_PlantedFailure) as failed:
+        _materialize(store, tmp_path / "machine1", base, tokenizer, train, val, fail_after_training=True)
+    first_steps, first_sha = failed.value.args[0]
+    assert first_steps == 8
+    if where == "s3":
+        shutil.rmtree(tmp_path / "machine1")  # the rerun happens on another machine
+    steps, sha, result = _materialize(store, tmp_path / "machine2", base, tokenizer, train, val,
+                                      fail_after_training=False)
+    assert steps == 0, "the rerun trained again"
+    assert sha == first_sha and result.steps == 8
+    assert store.metadata(STAGE)["adapter_sha256"] == first_sha
+    # Published: the progress (and the trained record) are gone, so a later change of inputs trains afresh.
+    if where == "s3":
+        assert s3.list_objects_v2(Bucket=DEFAULT_BUCKET, Prefix=f"foundation/{STAGE}/_progress/")["KeyCount"] == 0
+    else:
+        assert not (tmp_path / "root/checkpoints" / STAGE / "_progress").exists()

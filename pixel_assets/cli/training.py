@@ -1,9 +1,11 @@
-"""`pixel curriculum [--json]`: the training plan of the curriculum (lib/training/plan.py)."""
+"""`pixel curriculum [--json] [--base-config config.json]`: the training plan of the curriculum
+(lib/training/plan.py), with the memory plan per stage (lib/training/memory.py) for a base config."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 BASE_MODEL_KEY = "models/base"  # the embedded tiny base under the data root (asset `base_model`)
 
@@ -27,6 +29,8 @@ def register(commands, bench) -> None:
                         "$PIXEL_DATA_ROOT / $PIXEL_S3_BUCKET, else .pixel)")
     parser.add_argument("--tokenizer", help="tokenizer directory (default: models/base/ under a local data root)")
     parser.add_argument("--registry", help="family registry YAML (default: the packaged one or $PIXEL_REGISTRY)")
+    parser.add_argument("--base-config", help="the base model's config.json: adds each stage's planned peak GPU "
+                        "memory on one H100 (lib/training/memory.py); a stage that cannot fit is an error")
     parser.set_defaults(handler=run_curriculum)
 
 
@@ -66,6 +70,19 @@ def run_curriculum(args: argparse.Namespace) -> int:
 
         tokenizer, tokenizer_name = load_tokenizer(tok_dir), str(tok_dir)
     plan = curriculum_plan(curriculum, records, tokenizer, dataset=dataset, tokenizer_name=tokenizer_name)
+    if args.base_config:
+        from pixel_assets.lib.training.memory import MemoryPlanError, check_memory_plan, memory_plan
+
+        memory = memory_plan(args.base_config, curriculum.stages)
+        for row in plan["stages"]:
+            if row["stage"] in memory:
+                row["memory"] = memory[row["stage"]]
+        plan["memory_base_config"] = str(args.base_config)
+        try:
+            check_memory_plan(memory, str(args.base_config))
+        except MemoryPlanError as exc:
+            print(f"pixel curriculum: {exc}", file=sys.stderr)
+            return 2
     if not dataset:
         plan["dataset_note"] = f"no published dataset at {root.uri(manifest_key)}: data figures left out"
     if args.json:
@@ -102,6 +119,12 @@ def print_plan(plan: dict) -> None:
             have = f"{_fmt_int(a['conversations'])} conv, {_fmt_int(a['tokens'])} tokens available" if a else ""
             got = f"; achieved {achieved[fam]:.3f}" if fam in achieved else ""
             print(f"    {fam:32s} target {weight:.3f}{got}  {have}")
+        if "memory" in row:
+            m = row["memory"]
+            print(f"  memory (one H100): peak {m['peak_gib']:.1f} GiB = weights {m['weights_gib']:.1f} + LoRA state "
+                  f"{m['lora_weights_gib'] + m['lora_grads_gib'] + m['optimizer_states_gib']:.2f} + max(activations "
+                  f"{m['activations_gib']:.1f} + scoring tile {m['scoring_tile_gib']:.1f}, evaluation "
+                  f"{m['evaluation_gib']:.1f}) + overhead {m['overhead_gib']:.1f}; fits: {m['fits_h100']}")
         if "steps" in row:
             print(f"  mix: {_fmt_int(row['train_records'])} train records, {_fmt_int(row['train_tokens'])} tokens, "
                   f"{_fmt_int(row['examples'])} examples -> {_fmt_int(row['steps'])} steps, "

@@ -1,4 +1,5 @@
-"""`pixel bench train`: project SFT settings (packing, padding-free, assistant-only loss) vs TRL defaults."""
+"""`pixel bench train`: project SFT settings (packing, padding-free, assistant-only loss) vs TRL defaults.
+`pixel bench sample`: batched rejected-response sampling vs one prompt at a time."""
 
 from __future__ import annotations
 
@@ -25,6 +26,32 @@ def register(commands, bench) -> None:
     add_repeats(bt)
     bt.add_argument("--json", action="store_true", help="print one JSON object")
     bt.set_defaults(handler=_bench)
+    bs = bench.add_parser("sample", help="rejected-response sampling: length-sorted batches vs one prompt at a time")
+    bs.add_argument("--prompts", type=positive_int, default=64)
+    bs.add_argument("--batch-size", type=positive_int, default=16)
+    bs.add_argument("--max-new-tokens", type=positive_int, default=64)
+    bs.add_argument("--seed", type=int, default=0)
+    bs.add_argument("--json", action="store_true", help="print one JSON object")
+    bs.set_defaults(handler=_bench_sample)
+
+
+def _bench_sample(args) -> int:
+    import contextlib
+
+    with contextlib.redirect_stdout(sys.stderr):
+        from pixel_assets.lib.training.bench_sampling import bench_sample
+
+        result = bench_sample(prompts=args.prompts, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                              seed=args.seed)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"pixel bench sample: {result['prompts']} prompts, greedy, {result['max_new_tokens']} new tokens, tiny model, "
+          f"{result['threads']} threads")
+    print(f"  one prompt at a time   {result['one_at_a_time_s']:>8.2f} s")
+    print(f"  batches of {result['batch_size']:<11} {result['batched_s']:>8.2f} s   same text: {result['same_text']}")
+    print(f"  ratio (one at a time / batched): {result['ratio']:.2f}x")
+    return 0
 
 
 def _bench(args) -> int:

@@ -57,6 +57,37 @@ def train_stage(*, stage: StageConfig, base: str, parent_adapter: Path | None, d
                            config=config, callbacks=list(callbacks), log=log, wandb_run=wandb_run)
 
 
+def train_and_keep(*, base: str, out_dir: Path, force_cpu: bool, callbacks=(), **kwargs):
+    """(result, model, tokenizer): train the stage, then the model it trained, for evaluation and
+    probes. One model in memory: the trainer's own (optimizer and trainer released), or, when the
+    stage was already trained before a failure, the checkpoint loaded once."""
+    from pixel_assets.lib.training.progress import KeepTrainedModel
+
+    keep = KeepTrainedModel()
+    result = train_stage(base=base, out_dir=out_dir, force_cpu=force_cpu, callbacks=[*callbacks, keep], **kwargs)
+    model, keep.model = keep.model, None
+    if model is None:
+        model, tokenizer = load_trained(base, out_dir, force_cpu=force_cpu)
+    else:
+        from pixel_assets.lib.training.models import load_tokenizer
+
+        model.eval()
+        tokenizer = load_tokenizer(out_dir)
+    return result, model, tokenizer
+
+
+def release_memory() -> None:
+    """After the caller dropped its model: free it now, before the next stage loads one (the CUDA
+    cache too)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def run_reference(run: Any) -> str | None:
     from pixel_assets.lib.training.tracking import run_reference as ref
 

@@ -106,15 +106,18 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
                 wandb={"dagster_run_id": context.run_id, "dir": str(cache / "wandb")})
             figures = pipes.run_stage(context, training_pipes, job, stage.gpus_per_stage, cache / "jobs")
             context.log.info(f"{stage.name}: reported {pipes.reported_metadata(figures)}")
+            # torchrun's ranks are gone: load the published adapter once for evaluation and probes
+            model, tokenizer = adapters.load_trained(base, work, force_cpu=training.force_cpu)
         else:
             callbacks = [] if store.is_local else [store.progress_callback(name, work)]
             with adapters.wandb_run(wandb, stage, context.run_id, cache) as run:
-                result = adapters.train_stage(stage=stage, base=base, parent_adapter=parent_dir, data_dir=data_dir,
-                                              out_dir=work, force_cpu=training.force_cpu, log=context.log.info,
-                                              callbacks=callbacks, wandb_run=run)
+                result, model, tokenizer = adapters.train_and_keep(
+                    stage=stage, base=base, parent_adapter=parent_dir, data_dir=data_dir, out_dir=work,
+                    force_cpu=training.force_cpu, log=context.log.info, callbacks=callbacks, wandb_run=run)
+                if not store.is_local:  # the trained adapter survives a failure below, on any machine
+                    store.push_progress(name, work)
                 figures = adapters.result_dict(result)
                 figures["wandb"] = figures.get("wandb") or adapters.run_reference(run)
-        model, tokenizer = adapters.load_trained(base, work, force_cpu=training.force_cpu)
         check = forgetting_check(context, earlier, root, model, tokenizer, key, training)
         own_val_loss = adapters.eval_loss(model, tokenizer, _val_records(root, stage.name), stage.max_length) \
             if not preference else None
@@ -122,6 +125,8 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
         previous = json.loads((parent_dir / "probes.json").read_text()) if parent_dir and (parent_dir / "probes.json").is_file() else None
         probes_json = json.dumps(answers, indent=1, ensure_ascii=False)
         (work / "probes.json").write_text(probes_json)
+        del model
+        adapters.release_memory()
         figures.pop("out_dir", None)
         if multi_gpu:  # already published by rank 0: the probe answers join it
             info = {"uri": figures.pop("uri"), "adapter_sha256": figures.pop("adapter_sha256")}
@@ -155,7 +160,11 @@ def build_checkpoint_asset(cur: Curriculum, stage: StageConfig, parent: StageCon
 
 
 def checkpoint_assets(cur: Curriculum) -> list[dg.AssetsDefinition]:
-    """checkpoints/<stage> for the SFT chain, then checkpoints/final_model (preference)."""
+    """checkpoints/<stage> for the SFT chain, then checkpoints/final_model (preference); the training
+    stack's versions are checked first, so an untested one fails when the definitions load."""
+    from pixel_assets.lib.training.versions import require_tested_versions
+
+    require_tested_versions()
     assets, earlier, parent = [], [], None
     for stage in s.chain(cur):
         assets.append(build_checkpoint_asset(cur, stage, parent, list(earlier)))

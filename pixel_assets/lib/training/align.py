@@ -4,15 +4,15 @@ The stage-7 adapter is loaded as `default` with `PeftModel.from_pretrained(base,
 is_trainable=True)` and trained further. For DPO and KTO, TRL copies that adapter into a frozen
 `ref` adapter, so the reference policy is the stage-7 checkpoint (not the raw base).
 ORPO and SimPO need no reference model. Intermediate checkpoints go to `out_dir/_progress/`
-(HF Trainer folders, sft.prepare_progress); a rerun with the same inputs resumes from the last
-complete one. The final adapter (the `default` adapter only) and the tokenizer go to `out_dir`;
+(HF Trainer folders, progress.prepare_progress); a rerun with the same inputs resumes from the last
+complete one, and a rerun after a failure past training (evaluation, probes, publishing) reuses the
+trained adapter without a new step (progress.trained_result). The final adapter (the `default` adapter only) and the tokenizer go to `out_dir`;
 CheckpointStore.publish adds checkpoint.json (store.checkpoint_metadata(result)).
 """
 
 from __future__ import annotations
 
 import copy
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +22,10 @@ from typing import Any
 from pixel_assets.lib.training import ranks
 from pixel_assets.lib.training.preference import FILES, read_jsonl
 from pixel_assets.lib.training.preference_config import PreferenceConfig
-from pixel_assets.lib.training.sft import PROGRESS_DIR, StageResult, _digest, _Progress, prepare_progress, run_reference
+from pixel_assets.lib.training.progress import (
+    PROGRESS_DIR, ProgressLog, digest, prepare_progress, record_trained, trained_result,
+)
+from pixel_assets.lib.training.sft import StageResult, release_trainer, run_reference, save_adapter_only
 
 STAGE = "preference"
 # Figures the preference trainers log (train and eval_ prefixed); kept in the result.
@@ -129,7 +132,9 @@ def build_trainer(*, base, stage7_adapter: Path, tokenizer, data_dir: Path, out_
     from transformers import EarlyStoppingCallback, PrinterCallback
 
     from pixel_assets.lib.training.models import device_plan
+    from pixel_assets.lib.training.versions import require_tested_versions
 
+    require_tested_versions()
     config.validate()
     plan = plan or device_plan()
     train_ds, eval_ds = load_datasets(Path(data_dir), config.algorithm)
@@ -145,6 +150,7 @@ def build_trainer(*, base, stage7_adapter: Path, tokenizer, data_dir: Path, out_
     trainer = trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                           processing_class=tokenizer, callbacks=cbs or None)
     trainer.remove_callback(PrinterCallback)
+    save_adapter_only(trainer.model)
     return trainer
 
 
@@ -177,21 +183,23 @@ def train_preference(*, base: str | Path, stage7_adapter: str | Path, tokenizer,
     if wandb_run is not None and "wandb" not in config.report_to:
         config.report_to = (*config.report_to, "wandb")
     train_file = data_dir / (FILES["kto_train"] if config.algorithm == "kto" else FILES["train"])
-    marker = {"stage": STAGE, "config": config.fingerprint(), "base": str(base), "parent": _digest(stage7_adapter),
-              "train": _digest(train_file), "val": _digest(data_dir / FILES["val"])}
+    marker = {"stage": STAGE, "config": config.fingerprint(), "base": str(base), "parent": digest(stage7_adapter),
+              "train": digest(train_file), "val": digest(data_dir / FILES["val"])}
     resume = ranks.from_main(lambda: prepare_progress(out, marker, log))  # one resume step for all ranks
-    progress = _Progress(log, STAGE)
+    done = trained_result(out, marker)
+    if done is not None:  # trained before, then evaluation, probes or publishing failed: no new step
+        log(f"[{STAGE}] already trained on these inputs (kept in {PROGRESS_DIR} until published): no new optimizer step")
+        return PreferenceResult(**{**done, "resumed_from_step": done["steps"], "duration_s": 0.0})
+    progress = ProgressLog(log, STAGE)
     trainer = build_trainer(base=base, stage7_adapter=Path(stage7_adapter), tokenizer=tokenizer, data_dir=data_dir,
                             out_dir=out, config=config, plan=plan, callbacks=[progress, *callbacks],
                             trainer_args=trainer_args)
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     state, model = trainer.state, trainer.model
-    ranks.barrier()  # every rank is done with _progress before rank 0 writes the result and removes it
+    ranks.barrier()  # every rank is done training before rank 0 writes the adapter
     if ranks.is_main():
         model.save_pretrained(str(out), selected_adapters=["default"])  # not TRL's frozen `ref` copy
         tokenizer.save_pretrained(str(out))
-        if not config.keep_progress:
-            shutil.rmtree(out / PROGRESS_DIR, ignore_errors=True)
 
     evals = [e["eval_loss"] for e in state.log_history if "eval_loss" in e]
     eval_loss = trainer.evaluate().get("eval_loss") if trainer.eval_dataset is not None else None
@@ -212,6 +220,10 @@ def train_preference(*, base: str | Path, stage7_adapter: str | Path, tokenizer,
         wandb=run_reference(wandb_run) if wandb_run is not None else None, out_dir=str(out),
         algorithm=config.algorithm, preference=_figures(state.log_history),
     )
+    del model
+    release_trainer(trainer)
+    if ranks.is_main():
+        record_trained(out, marker, result.as_metadata())  # _progress stays until CheckpointStore.publish
     log(f"[{STAGE}] done ({config.algorithm}): {result.steps} steps, train loss {result.train_loss:.4f}, "
         f"eval loss {result.eval_loss}, margins {result.preference.get('eval_rewards/margins')}")
     return result

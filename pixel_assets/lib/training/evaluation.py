@@ -23,7 +23,7 @@ GROUP_HOLDOUT_MARKER = "group"  # in test with its group, not by the split ratio
 SECTIONS = ("holdout", "group_holdout", "test")
 
 
-def _encode(tokenizer, record: dict[str, Any], max_length: int | None) -> tuple[list[int], list[int], bool]:
+def encode_for_scoring(tokenizer, record: dict[str, Any], max_length: int | None) -> tuple[list[int], list[int], bool]:
     """Token ids and loss mask: assistant tokens of a conversation, every token of a phase-A text."""
     if "messages" in record:
         enc = tokenizer.apply_chat_template(record["messages"], tokenize=True, return_dict=True,
@@ -38,26 +38,62 @@ def _encode(tokenizer, record: dict[str, Any], max_length: int | None) -> tuple[
     return ids, mask, cut
 
 
+DEFAULT_TOKEN_BUDGET = 16_384  # padded tokens per scoring batch (the backbone's activations scale with it)
+
+
+def fused_scoring_model(model):
+    """The model with TRL's fused LM head on its causal LM (added once; SFTTrainer adds the same one).
+
+    ``model(..., labels=..., fused_lm_head=True)`` then returns per-token log-probabilities computed in
+    tiles of the LM head (never the (batch, seq, vocab) logits); the plain forward, and so ``generate``,
+    is unchanged. On a PeftModel the head goes on the wrapped causal LM: PEFT's forward calls it."""
+    from trl.trainer.utils import add_fused_lm_head
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not getattr(inner, "_pixel_fused_lm_head", False):
+        add_fused_lm_head(inner, outputs=("log_probs",))
+        inner._pixel_fused_lm_head = True
+    return model
+
+
+def token_budget_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
+    """Indices grouped into batches of length-sorted records whose padded size (rows x longest)
+    stays within ``token_budget`` (a record longer than the budget is a batch of its own)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current and (len(current) + 1) * lengths[i] > token_budget:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
 def evaluate_records(model, tokenizer, records: Iterable[dict[str, Any]], *, max_length: int | None = None,
-                     batch_size: int = 8) -> dict[str, Any]:
+                     token_budget: int = DEFAULT_TOKEN_BUDGET) -> dict[str, Any]:
     """{loss, perplexity, records, tokens, truncated} over the records' assistant tokens.
 
     Records are compiled conversations ({"messages"}) or phase-A text blocks ({"text"}: every token
-    counts). A record longer than `max_length` is cut to its head and counted in `truncated`."""
+    counts). A record longer than `max_length` is cut to its head and counted in `truncated`.
+    Scored through the fused LM head in length-sorted batches of at most `token_budget` padded tokens."""
     import torch
 
-    encoded = [_encode(tokenizer, r, max_length) for r in records]
+    encoded = [encode_for_scoring(tokenizer, r, max_length) for r in records]
     truncated = sum(1 for e in encoded if e[2])
     without_loss = sum(1 for e in encoded if not any(e[1]))  # e.g. cut before the first assistant token
     encoded = [e for e in encoded if any(e[1])]
     total_nll, total_tokens = 0.0, 0
     was_training = model.training
     model.eval()
+    fused_scoring_model(model)
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     try:
-        for i in range(0, len(encoded), batch_size):
-            batch = encoded[i : i + batch_size]
+        for rows in token_budget_batches([len(e[0]) for e in encoded], token_budget):
+            batch = [encoded[i] for i in rows]
             width = max(len(ids) for ids, _m, _c in batch)
             input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
             attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -68,12 +104,10 @@ def evaluate_records(model, tokenizer, records: Iterable[dict[str, Any]], *, max
                 attention[row, : len(ids)] = 1
                 labels[row, : len(ids)] = torch.where(torch.tensor(mask, dtype=torch.bool), t, torch.tensor(-100))
             with torch.no_grad():
-                logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits.float()
-            shift_logits, shift_labels = logits[:, :-1], labels[:, 1:].to(device)
-            nll = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)),
-                                                    shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
-            total_nll += float(nll)
-            total_tokens += int((shift_labels != -100).sum())
+                out = model(input_ids=input_ids.to(device), attention_mask=attention.to(device),
+                            labels=labels.to(device), fused_lm_head=True)
+            total_nll -= float(out.log_probs.double().sum())
+            total_tokens += int((labels[:, 1:] != -100).sum())
     finally:
         model.train(was_training)
     loss = total_nll / total_tokens if total_tokens else None

@@ -92,17 +92,72 @@ def build_tiny_base(texts: Iterable[str], out_dir: str | Path, *, vocab_size: in
     return out
 
 
+CHAT_MARKERS = (IM_START, IM_END)
+
+
+def is_single_token(tokenizer, text: str) -> bool:
+    tid = tokenizer.convert_tokens_to_ids(text)
+    return (isinstance(tid, int) and tid != tokenizer.unk_token_id
+            and list(tokenizer(text, add_special_tokens=False)["input_ids"]) == [tid])
+
+
 def load_tokenizer(path_or_id: str | Path):
     """The model's tokenizer, offline; the training template replaces the model's own (one training
-    template per model, with generation markers) when the model has none with them."""
+    template per model, with generation markers) when the model has none with them.
+
+    The ChatML markers must be single tokens: a base whose tokenizer lacks them (a Mistral tokenizer
+    with an ``[INST]`` template) gets them as added special tokens (``load_base_model`` gives the
+    model the rows, ``added_chat_marker_ids`` names them for training); a base that has them keeps its own."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path_or_id), local_files_only=_is_local(path_or_id))
     if not tokenizer.chat_template or "{% generation %}" not in str(tokenizer.chat_template):
+        missing = [m for m in CHAT_MARKERS if not is_single_token(tokenizer, m)]
+        if missing:
+            tokenizer.add_special_tokens({"extra_special_tokens": missing},
+                                         replace_extra_special_tokens=False)
         tokenizer.chat_template = CHAT_TEMPLATE
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def added_chat_marker_ids(path_or_id: str | Path) -> list[int]:
+    """Ids of the ChatML markers ``load_tokenizer`` adds to this base's tokenizer (empty when the base
+    has them as single tokens, or trains with its own generation template): the embedding rows a
+    fresh adapter trains (peft ``trainable_token_indices``)."""
+    from transformers import AutoTokenizer
+
+    own = AutoTokenizer.from_pretrained(str(path_or_id), local_files_only=_is_local(path_or_id))
+    if own.chat_template and "{% generation %}" in str(own.chat_template):
+        return []
+    missing = [m for m in CHAT_MARKERS if not is_single_token(own, m)]
+    return [int(i) for i in load_tokenizer(path_or_id).convert_tokens_to_ids(missing)] if missing else []
+
+
+def fit_embeddings_to_markers(model, path_or_id: str | Path) -> list[int]:
+    """Give the model rows for the markers ``load_tokenizer`` added (resized to the tokenizer when it
+    has fewer), set deterministically so every load of the base is the same model: input rows the
+    mean embedding (the adapter trains them), output rows the base's EOS row for the end marker (the
+    model ends an answer where it ended one before) and the mean for the others. Returns the ids."""
+    import torch
+
+    ids = added_chat_marker_ids(path_or_id)
+    if not ids:
+        return []
+    tokenizer = load_tokenizer(path_or_id)
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    with torch.no_grad():
+        emb = model.get_input_embeddings().weight
+        emb[ids] = emb[: min(ids)].mean(0)
+        head = model.get_output_embeddings()
+        if head is not None and head.weight is not emb:
+            head.weight[ids] = head.weight[: min(ids)].mean(0)
+            end = tokenizer.convert_tokens_to_ids(IM_END)
+            if end in ids and tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+                head.weight[end] = head.weight[tokenizer.eos_token_id]
+    return ids
 
 
 @dataclass(frozen=True)
@@ -142,15 +197,17 @@ def device_plan(force_cpu: bool = False) -> DevicePlan:
 
 
 def load_base_model(path_or_id: str | Path, plan: DevicePlan | None = None):
-    """The base causal LM, offline, in the plan's precision and attention implementation."""
+    """The base causal LM, offline, in the plan's precision and attention implementation, loaded
+    straight onto the plan's device (no full-precision or host copy first)."""
     from transformers import AutoModelForCausalLM
 
     plan = plan or device_plan()
     model = AutoModelForCausalLM.from_pretrained(
         str(path_or_id), dtype=plan.dtype, attn_implementation=plan.attn_implementation,
-        local_files_only=_is_local(path_or_id),
+        device_map=plan.device, local_files_only=_is_local(path_or_id),
     )
-    return model.to(plan.device)
+    fit_embeddings_to_markers(model, path_or_id)
+    return model
 
 
 def model_max_length(path_or_id: str | Path) -> int:
@@ -161,12 +218,13 @@ def model_max_length(path_or_id: str | Path) -> int:
     return int(config.max_position_embeddings)
 
 
-def lora_config(r: int = 16, alpha: int = 32, dropout: float = 0.1):
-    """LoRA on the attention projections (SPEC §7): one adapter continued through the whole chain."""
+def lora_config(r: int = 16, alpha: int = 32, dropout: float = 0.1, trainable_token_indices: list[int] | None = None):
+    """LoRA on the attention projections (SPEC §7): one adapter continued through the whole chain;
+    ``trainable_token_indices``: input-embedding rows trained and saved with it (added chat markers)."""
     from peft import LoraConfig
 
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(LORA_TARGETS),
-                      bias="none", task_type="CAUSAL_LM")
+                      bias="none", task_type="CAUSAL_LM", trainable_token_indices=trainable_token_indices or None)
 
 
 def _is_local(path_or_id: str | Path) -> bool:

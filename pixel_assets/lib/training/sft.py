@@ -17,10 +17,10 @@ an error naming the file and line (the stage-data pipeline drops or splits such 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -28,11 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from pixel_assets.lib.training import ranks
-from pixel_assets.lib.training.models import DevicePlan, device_plan, load_base_model, lora_config
+from pixel_assets.lib.training.models import (
+    DevicePlan, added_chat_marker_ids, device_plan, load_base_model, lora_config,
+)
+from pixel_assets.lib.training.progress import (  # noqa: F401  (PROGRESS_DIR etc. stay importable from here)
+    CHECKPOINT_PREFIX, PROGRESS_DIR, RUN_MARKER, ProgressLog, complete_checkpoints, digest, prepare_progress,
+    record_trained, trained_result,
+)
 
-PROGRESS_DIR = "_progress"
-RUN_MARKER = "pixel_run.json"  # in _progress: what the intermediate checkpoints were trained on
-CHECKPOINT_PREFIX = "checkpoint-"
 KINDS = ("pretrain", "sft")
 
 
@@ -66,7 +69,7 @@ class SFTStageConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.1
     save_total_limit: int = 2  # the best and the latest are always kept
-    keep_progress: bool = False  # keep _progress after a completed stage
+    keep_progress: bool = False  # no effect on the trainer: _progress stays until CheckpointStore.publish
     gradient_checkpointing: bool | None = None  # None: on for a GPU, off on CPU
     report_to: tuple[str, ...] = ()  # ("wandb",) with a run initialised first (tracking.wandb_run)
     run_name: str | None = None
@@ -143,34 +146,6 @@ class StageResult:
         return asdict(self)
 
 
-class _Progress:
-    """TrainerCallback: progress lines through ``log`` and the facts StageResult needs."""
-
-    def __new__(cls, log: Callable[[str], Any], stage: str):
-        from transformers import TrainerCallback
-
-        class Progress(TrainerCallback):
-            def __init__(self) -> None:
-                self.start_step = 0
-                self.start_tokens = 0
-
-            def on_train_begin(self, args, state, control, **kwargs):
-                self.start_step, self.start_tokens = state.global_step, state.num_input_tokens_seen
-                where = f"resuming from step {state.global_step}" if state.global_step else "from step 0"
-                log(f"[{stage}] training {where} of {state.max_steps}")
-
-            def on_log(self, args, state, control, logs=None, **kwargs):
-                shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in (logs or {}).items()
-                         if k in ("loss", "eval_loss", "learning_rate", "num_input_tokens_seen")}
-                if shown:
-                    log(f"[{stage}] step {state.global_step}/{state.max_steps} {shown}")
-
-            def on_save(self, args, state, control, **kwargs):
-                log(f"[{stage}] saved {CHECKPOINT_PREFIX}{state.global_step}")
-
-        return Progress()
-
-
 def read_jsonl(path: str | Path, kind: str, allow_empty: bool = False) -> list[dict]:
     """The trainer's columns of a stage file: ``text`` (pretrain) or ``messages`` (role, content)."""
     rows: list[dict] = []
@@ -219,56 +194,6 @@ def check_lengths(rows: Iterable[dict], tokenizer, max_length: int, path: str | 
     return total
 
 
-def _digest(path: str | Path | None) -> str | None:
-    if path is None:
-        return None
-    path = Path(path)
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for p in files:
-        if p.name.endswith((".safetensors", ".json", ".jsonl")):
-            h.update(p.name.encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
-def complete_checkpoints(progress: Path) -> list[Path]:
-    """``checkpoint-<step>`` folders whose trainer state was written (it is written last), by step."""
-    found = []
-    for d in progress.glob(f"{CHECKPOINT_PREFIX}*") if progress.is_dir() else []:
-        suffix = d.name[len(CHECKPOINT_PREFIX):]
-        if not (d.is_dir() and suffix.isdigit()):
-            continue
-        try:
-            state = json.loads((d / "trainer_state.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if state.get("global_step") == int(suffix) and any(d.glob("adapter_model.*")):
-            found.append(d)
-    return sorted(found, key=lambda d: int(d.name[len(CHECKPOINT_PREFIX):]))
-
-
-def prepare_progress(out_dir: Path, marker: dict, log: Callable[[str], Any]) -> Path | None:
-    """Clear progress left by other inputs or cut short mid-save; the checkpoint to resume from, if any."""
-    progress = out_dir / PROGRESS_DIR
-    marker_path = progress / RUN_MARKER
-    try:
-        previous = json.loads(marker_path.read_text())
-    except (OSError, ValueError):
-        previous = None
-    if progress.exists() and previous != marker:
-        if any(progress.glob(f"{CHECKPOINT_PREFIX}*")):
-            log(f"[{marker['stage']}] intermediate checkpoints were made from other inputs or settings: starting over")
-        shutil.rmtree(progress)
-    complete = complete_checkpoints(progress)
-    for d in progress.glob(f"{CHECKPOINT_PREFIX}*") if progress.is_dir() else []:
-        if d not in complete:
-            shutil.rmtree(d)  # cut short while saving
-    progress.mkdir(parents=True, exist_ok=True)
-    marker_path.write_text(json.dumps(marker, sort_keys=True))
-    return complete[-1] if complete else None
-
-
 def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, train_rows: list[dict],
                   val_rows: list[dict] | None, out_dir: Path, config: SFTStageConfig, callbacks=(), model=None,
                   evaluate: bool = True, **overrides):
@@ -280,7 +205,12 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
     from transformers import EarlyStoppingCallback, PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
+    from pixel_assets.lib.training.versions import require_tested_versions
+
+    require_tested_versions()
     plan = config.plan()
+    # rows of chat markers the base's tokenizer lacked (a given in-memory model brings its own tokenizer)
+    markers = added_chat_marker_ids(base) if model is None else []
     if model is None:
         model = load_base_model(base, plan)
     peft_config = None
@@ -289,7 +219,8 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
 
         model = PeftModel.from_pretrained(model, str(parent_adapter), is_trainable=True)
     else:
-        peft_config = lora_config(config.lora_r, config.lora_alpha, config.lora_dropout)
+        peft_config = lora_config(config.lora_r, config.lora_alpha, config.lora_dropout,
+                                  trainable_token_indices=markers)
     flash = plan.attn_implementation.startswith("flash")
     padding_free = config.packing or (flash if config.padding_free is None else config.padding_free)
     batch, accumulation = config.per_device_batch_size, config.gradient_accumulation_steps
@@ -327,6 +258,8 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
         include_num_input_tokens_seen="non_padding",
         restore_callback_states_from_checkpoint=True,  # early stopping's patience counter survives a resume
         gradient_checkpointing=gradient_checkpointing,
+        # non-reentrant checkpointing: works with frozen base weights (LoRA) and PEFT's input hooks
+        gradient_checkpointing_kwargs={"use_reentrant": False},
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
@@ -342,7 +275,8 @@ def build_trainer(*, base: str | Path, parent_adapter: Path | None, tokenizer, t
         # the caller's callbacks run first: they see (and may act on) each evaluation before early stopping
         callbacks=[*callbacks, *stopping],
     )
-    trainer.remove_callback(PrinterCallback)  # progress goes through `log` (_Progress) instead
+    trainer.remove_callback(PrinterCallback)  # progress goes through `log` (ProgressLog) instead
+    save_adapter_only(trainer.model)
     return trainer
 
 
@@ -371,11 +305,16 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
     check_lengths(train_rows, tokenizer, config.max_length, train_path)
     check_lengths(val_rows, tokenizer, config.max_length, val_path)
     marker = {"stage": config.stage, "config": config.fingerprint(), "base": str(base),
-              "parent": _digest(parent_adapter), "train": _digest(train_path), "val": _digest(val_path)}
+              "parent": digest(parent_adapter), "train": digest(train_path), "val": digest(val_path)}
     resume = ranks.from_main(lambda: prepare_progress(out_dir, marker, log))  # one resume step for all ranks
+    done = trained_result(out_dir, marker)
+    if done is not None:  # trained before, then evaluation, probes or publishing failed: no new step
+        log(f"[{config.stage}] already trained on these inputs (adapter kept in {PROGRESS_DIR} until published): "
+            "no new optimizer step")
+        return StageResult(**{**done, "resumed_from_step": done["steps"], "duration_s": 0.0})
     if wandb_run is not None and "wandb" not in config.report_to:
         config = replace(config, report_to=(*config.report_to, "wandb"))
-    progress = _Progress(log, config.stage)
+    progress = ProgressLog(log, config.stage)
     trainer = build_trainer(base=base, parent_adapter=parent_adapter, tokenizer=tokenizer, train_rows=train_rows,
                             val_rows=val_rows, out_dir=out_dir, config=config, callbacks=[progress, *callbacks],
                             evaluate=evaluate, **(trainer_args or {}))
@@ -387,11 +326,11 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
     metrics = trainer.evaluate() if evaluate else {}  # the kept (best) model
     eval_loss = metrics.get("eval_loss")
     trainer.save_model(str(out_dir))  # adapter_config.json + adapter_model.safetensors
-    ranks.barrier()  # every rank is done with _progress before rank 0 removes it
+    ranks.barrier()  # every rank has saved before rank 0 writes beside it
     if ranks.is_main():
         tokenizer.save_pretrained(str(out_dir))
-        if not config.keep_progress:
-            shutil.rmtree(out_dir / PROGRESS_DIR, ignore_errors=True)
+    release_trainer(trainer)
+    del trainer
     train_time = output.metrics.get("train_runtime") or (time.monotonic() - started)
     session_tokens = state.num_input_tokens_seen - progress.start_tokens
     result = StageResult(
@@ -410,6 +349,9 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
         out_dir=str(out_dir),
         parent_eval_loss=parent_eval_loss,
     )
+    # _progress stays until CheckpointStore.publish clears it; this record lets a rerun skip training.
+    if ranks.is_main():
+        record_trained(out_dir, marker, result.as_metadata())
     log(f"[{config.stage}] done: {result.steps} steps, train loss {result.train_loss:.4f}, "
         f"eval loss {_loss(parent_eval_loss)} (parent) -> {_loss(eval_loss)}, {result.tokens_per_s:.0f} tokens/s")
     return result
@@ -417,6 +359,30 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
 
 def _loss(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
+
+
+def save_adapter_only(model) -> None:
+    """Every save of this PEFT model (trainer checkpoints, the final adapter) writes the adapter alone.
+
+    peft writes the whole embedding matrix and LM head (2.7 GB at 131,072 x 5,120 in bf16) whenever
+    the vocabulary was resized; the rows added for chat markers are set deterministically from the
+    base at each load (models.fit_embeddings_to_markers) and the trained ones are in the adapter."""
+    import functools
+
+    if hasattr(model, "peft_config") and not isinstance(model.save_pretrained, functools.partial):
+        model.save_pretrained = functools.partial(model.save_pretrained, save_embedding_layers=False)
+
+
+def release_trainer(trainer) -> None:
+    """Drop the trainer's model, optimizer and accelerator state now (not at the next garbage
+    collection), so the stage's evaluation loads its model into freed memory: one model at a time."""
+    import torch
+
+    trainer.accelerator.free_memory()
+    trainer.model = trainer.model_wrapped = trainer.optimizer = trainer.lr_scheduler = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def run_reference(run: Any) -> str | None:

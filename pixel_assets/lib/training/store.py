@@ -5,10 +5,13 @@ client (dagster-aws's S3Resource on the Dagster side). The same keys either way:
     <stage>/adapter_config.json, adapter_model.safetensors, tokenizer files   the final adapter
     <stage>/checkpoint.json                                                   metadata, written last
     <stage>/_progress/checkpoint-<step>/...                                   resumable trainer state
+    <stage>/_progress/trained/..., _progress/trained.json                     a finished, unpublished training
 
 A stage without ``checkpoint.json`` is not complete. On S3 the trainer works in a local scratch
 directory: ``prepare_work_dir`` pulls the stage's ``_progress`` (so an interrupted stage resumes on
 another machine), ``progress_callback`` pushes each checkpoint as the trainer saves it, and
+``push_progress`` after training also uploads the trained adapter with its ``trained.json`` (so a
+failure in evaluation, probes or publishing resumes without training, on any machine), and
 ``publish`` uploads the final adapter, then ``checkpoint.json``, then drops the remote progress.
 """
 
@@ -21,12 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from pixel_assets.lib.storage import DataRoot, LocalDataRoot, S3DataRoot
-from pixel_assets.lib.training.sft import CHECKPOINT_PREFIX, PROGRESS_DIR, RUN_MARKER, complete_checkpoints
+from pixel_assets.lib.training.progress import (
+    CHECKPOINT_PREFIX, PROGRESS_DIR, RUN_MARKER, TRAINED_MARKER, complete_checkpoints,
+)
 
 DEFAULT_BUCKET = "pixelated-checkpoints"
 DEFAULT_PREFIX = "foundation"
 LOCAL_DIR = "checkpoints"  # under the data root
 METADATA = "checkpoint.json"
+TRAINED_DIR = "trained"  # under _progress on S3: the trained adapter until it is published
 TRAINER_STATE = "trainer_state.json"  # HF writes it last in a checkpoint folder; uploaded last too
 
 
@@ -149,12 +155,17 @@ class CheckpointStore:
             folder = key[len(base) + 1:].split("/", 1)[0]
             if folder.startswith(CHECKPOINT_PREFIX) and folder not in local:
                 self.root.delete(key)
+        if (progress / TRAINED_MARKER).is_file():  # the finished training: adapter first, its record last
+            for path in sorted(self._final_files(Path(work_dir))):
+                self.root.write_bytes(f"{base}/{TRAINED_DIR}/{path.relative_to(work_dir).as_posix()}", path.read_bytes())
+            self.root.write_bytes(f"{base}/{TRAINED_MARKER}", (progress / TRAINED_MARKER).read_bytes())
         return pushed
 
     def pull_progress(self, stage: str, work_dir: str | Path) -> int | None:
         """Download the remote complete checkpoints into ``work_dir/_progress``; the last step, or None."""
         base = f"{stage}/{PROGRESS_DIR}"
         progress = Path(work_dir) / PROGRESS_DIR
+        self._pull_trained(stage, Path(work_dir))
         complete = self._remote_checkpoints(stage)
         if not complete:
             return None
@@ -195,6 +206,21 @@ class CheckpointStore:
         return PushProgress()
 
     # --- internals ---------------------------------------------------------------------------------
+
+    def _pull_trained(self, stage: str, work_dir: Path) -> None:
+        """A finished, unpublished training: its adapter into ``work_dir``, its record into _progress."""
+        base = f"{stage}/{PROGRESS_DIR}"
+        if not self.root.exists(f"{base}/{TRAINED_MARKER}"):
+            return
+        prefix = f"{base}/{TRAINED_DIR}/"
+        for key in self.root.list_keys(prefix):
+            target = work_dir / key[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.root.read_bytes(key))
+        (work_dir / PROGRESS_DIR).mkdir(parents=True, exist_ok=True)
+        if self.root.exists(f"{base}/{RUN_MARKER}"):  # without it prepare_progress would clear the record
+            (work_dir / PROGRESS_DIR / RUN_MARKER).write_bytes(self.root.read_bytes(f"{base}/{RUN_MARKER}"))
+        (work_dir / PROGRESS_DIR / TRAINED_MARKER).write_bytes(self.root.read_bytes(f"{base}/{TRAINED_MARKER}"))
 
     def _is_own_dir(self, stage: str, work_dir: str | Path) -> bool:
         return self.is_local and Path(work_dir).resolve() == self.root.local_path(stage).resolve()
