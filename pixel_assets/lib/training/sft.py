@@ -319,8 +319,10 @@ def train_sft_stage(*, base: str | Path, parent_adapter: Path | None, tokenizer,
                             val_rows=val_rows, out_dir=out_dir, config=config, callbacks=[progress, *callbacks],
                             evaluate=evaluate, **(trainer_args or {}))
     # The parent (or, for the first stage, the base) on the same validation records, measured the same
-    # way before this stage trains: what the stage changed on its own families.
-    parent_eval_loss = trainer.evaluate().get("eval_loss") if evaluate else None
+    # way before this stage trains: what the stage changed on its own families. Single process only:
+    # an evaluation before train() under torchrun changed the trained adapter (2 ranks vs 1 differed by
+    # 5e-3 instead of 0), so a multi-GPU stage reports no parent loss.
+    parent_eval_loss = trainer.evaluate().get("eval_loss") if evaluate and ranks.world_size() == 1 else None
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     state = trainer.state
     metrics = trainer.evaluate() if evaluate else {}  # the kept (best) model
