@@ -120,6 +120,7 @@ def pretrain_base(base_dir: str | Path, texts: list[str], config: BasePretrainCo
     untrained = base_dir / UNTRAINED_DIR
     shutil.rmtree(untrained, ignore_errors=True)
     model.save_pretrained(untrained)
+    tokenizer.save_pretrained(untrained)  # loadable as a base on its own (the untrained column)
     if config.max_steps == 0 or not texts:
         return PretrainResult(0, len(texts), 0, None, None, None, round(time.monotonic() - started, 3))
     work = base_dir.parent / f"{base_dir.name}_pretrain_work"
