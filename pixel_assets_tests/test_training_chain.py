@@ -179,7 +179,7 @@ def test_a_really_regressed_checkpoint_fails_the_forgetting_check_at_the_configu
     from safetensors.torch import load_file, save_file
 
     stage2 = "stage2_therapeutic_expertise"
-    key = f"checkpoints/{s.checkpoint_dir_name(stage2)}"
+    key = s.checkpoint_key(stage2).to_user_string()
     normal = forgetting_evaluations(chain["result"])[key]
     rises = {k: v.value for k, v in normal.metadata.items() if k.endswith("/rise_share")}
     assert normal.passed and rises and max(rises.values()) < 1.0, rises
