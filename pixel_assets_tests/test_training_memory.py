@@ -57,8 +57,28 @@ def test_a_70b_base_is_an_error_naming_the_stage(tmp_path):
     proc = _pixel("curriculum", "--profile", "production", "--base-config", str(LLAMA_70B), "--root",
                   str(tmp_path / "none"))
     assert proc.returncode == 2
-    assert "stage 'pretrained'" in proc.stderr and "weights alone" in proc.stderr
-    assert "> 80 GB on one H100" in proc.stderr
+    assert "stage 'pretrained'" in proc.stderr and "> 80 GB on 1 H100 (ddp)" in proc.stderr
+    # the fix names the sharding that holds it, or says that nothing does
+    assert "with strategy: fsdp" in proc.stderr and "weights alone" in proc.stderr
+
+
+def test_the_plan_knows_about_sharding_and_a_sharded_70b_stage_fits():
+    """Per GPU at 1/2/4/8 GPUs: ddp keeps every GPU's peak (plus its gradient buckets), fsdp divides
+    the weights; a 70B stage that cannot fit one H100 fits at the GPU count the plan names, and only
+    when the stage is configured for it."""
+    stage = next(s for s in load_curriculum(profile="production").stages if s.name == "stage1_foundation")
+    row = memory_plan(LLAMA_70B, [stage])[stage.name]
+    ddp, fsdp = row["per_gpu_peak_gib"]["ddp"], row["per_gpu_peak_gib"]["fsdp"]
+    assert ddp[8] >= ddp[1] > 80 and fsdp[1] > fsdp[2] > fsdp[4] > fsdp[8]
+    assert row["smallest_gpus"]["ddp"] is None and not row["fits"]
+    n = row["smallest_gpus"]["fsdp"]
+    assert n in (2, 4, 8) and fsdp[n] * 2**30 <= 80e9 < fsdp[n // 2] * 2**30
+    sharded = dataclasses.replace(stage, gpus_per_stage=n, strategy="fsdp")
+    planned = memory_plan(LLAMA_70B, [sharded])[stage.name]
+    assert planned["fits"] and planned["configured"] == {"gpus": n, "strategy": "fsdp", "peak_gib": fsdp[n]}
+    check_memory_plan(memory_plan(LLAMA_70B, [sharded]), "llama-70b")  # no error
+    with pytest.raises(MemoryPlanError, match=f"gpus_per_stage: {n} with strategy: fsdp"):
+        check_memory_plan(memory_plan(LLAMA_70B, [stage]), "llama-70b")
 
 
 def test_an_over_budget_batch_names_the_setting_that_fits():

@@ -125,6 +125,11 @@ def print_plan(plan: dict) -> None:
                   f"{m['lora_weights_gib'] + m['lora_grads_gib'] + m['optimizer_states_gib']:.2f} + max(activations "
                   f"{m['activations_gib']:.1f} + scoring tile {m['scoring_tile_gib']:.1f}, evaluation "
                   f"{m['evaluation_gib']:.1f}) + overhead {m['overhead_gib']:.1f}; fits: {m['fits_h100']}")
+            if "per_gpu_peak_gib" in m:
+                for strategy, peaks in m["per_gpu_peak_gib"].items():
+                    fewest = m["smallest_gpus"][strategy]
+                    print(f"  per GPU under {strategy}: " + ", ".join(f"{n} GPU {v:.1f}" for n, v in peaks.items())
+                          + f" GiB; fewest H100s: {fewest if fewest else 'none of 1/2/4/8'}")
         if "steps" in row:
             print(f"  mix: {_fmt_int(row['train_records'])} train records, {_fmt_int(row['train_tokens'])} tokens, "
                   f"{_fmt_int(row['examples'])} examples -> {_fmt_int(row['steps'])} steps, "

@@ -151,13 +151,42 @@ def fitting_setting(shape: ModelShape, stage: Any, limit: int = H100_BYTES) -> s
     return None
 
 
+def sharding_input(shape: ModelShape, breakdown: MemoryBreakdown, dtype_bytes: int = 2):
+    """The same stage as sharding.StageMemory: what FSDP can split (weights, adapter state) apart from
+    what each GPU holds whole (activations, scoring tile, evaluation; the overhead with them), and one
+    decoder layer's weights (what FSDP gathers at a time)."""
+    from pixel_assets.lib.training.sharding import StageMemory
+
+    embeddings = 2 * shape.vocab_size * shape.hidden_size  # input embeddings and LM head, not in a layer
+    layer = max(shape.parameters - embeddings, 0) // max(shape.num_layers, 1) * dtype_bytes
+    return StageMemory(base_weights=breakdown.weights, lora_weights=breakdown.lora_weights,
+                       lora_grads=breakdown.lora_grads, optimizer_states=breakdown.optimizer_states,
+                       activations=breakdown.activations + breakdown.overhead, scoring_tile=breakdown.scoring_tile,
+                       eval_pass=breakdown.evaluation + breakdown.overhead, largest_layer=layer)
+
+
 def memory_plan(config_path: str | Path, stages: Any) -> dict[str, dict[str, Any]]:
-    """{stage: memory dict (peak_gib, fits_h100, components, fix)} for the curriculum's stages."""
+    """{stage: memory dict} for the curriculum's stages: the one-GPU breakdown (peak_gib, components,
+    fits_h100), the per-GPU peak at 1/2/4/8 GPUs under ddp and fsdp with the fewest GPUs that hold
+    the stage, and `fits` at the stage's own gpus_per_stage and strategy (with the fix when it does not)."""
+    from pixel_assets.lib.training import sharding
+
     shape = model_shape(config_path)
     out = {}
     for stage in stages:
-        row = stage_memory(shape, stage).as_dict()
-        if not row["fits_h100"]:
+        breakdown = stage_memory(shape, stage)
+        row = breakdown.as_dict()
+        per_gpu = sharding_input(shape, breakdown)
+        row["per_gpu_peak_gib"] = {strategy: {n: round(peak / GIB, 2) for n, peak in
+                                              sharding.peaks_by_gpus(per_gpu, strategy).items()}
+                                   for strategy in sharding.STRATEGIES}
+        row["smallest_gpus"] = {strategy: sharding.smallest_fitting_gpus(per_gpu, strategy, capacity=H100_BYTES)
+                                for strategy in sharding.STRATEGIES}
+        gpus, strategy = getattr(stage, "gpus_per_stage", 1), getattr(stage, "strategy", "ddp")
+        configured = breakdown.peak if gpus == 1 else sharding.per_gpu_peak(per_gpu, strategy, gpus)
+        row["configured"] = {"gpus": gpus, "strategy": strategy, "peak_gib": round(configured / GIB, 2)}
+        row["fits"] = configured <= H100_BYTES
+        if not row["fits"]:
             row["fix"] = fitting_setting(shape, stage)
         out[stage.name] = row
     return out
@@ -168,13 +197,18 @@ class MemoryPlanError(ValueError):
 
 
 def check_memory_plan(plan: dict[str, dict[str, Any]], base: str) -> None:
-    bad = [(name, row) for name, row in plan.items() if not row["fits_h100"]]
+    bad = [(name, row) for name, row in plan.items() if not row.get("fits", row["fits_h100"])]
     if not bad:
         return
     lines = []
     for name, row in bad:
-        fix = row.get("fix") or ("no batch or context fits: the weights alone are "
-                                 f"{row['weights_gib']} GiB (more GPUs with sharding, or a smaller base)")
-        lines.append(f"stage {name!r}: estimated peak {row['peak_gib']} GiB > 80 GB on one H100; to fit: {fix}")
+        fsdp = (row.get("smallest_gpus") or {}).get("fsdp")
+        sharded = f"gpus_per_stage: {fsdp} with strategy: fsdp" if fsdp else None
+        fix = " or ".join(f for f in (row.get("fix"), sharded) if f) or (
+            "no batch, context or sharding over 8 GPUs fits: the weights alone are "
+            f"{row['weights_gib']} GiB (a smaller base)")
+        where = row.get("configured") or {"gpus": 1, "strategy": "ddp", "peak_gib": row["peak_gib"]}
+        lines.append(f"stage {name!r}: estimated peak {where['peak_gib']} GiB per GPU > 80 GB on "
+                     f"{where['gpus']} H100 ({where['strategy']}); to fit: {fix}")
     raise MemoryPlanError(f"curriculum does not fit the GPU for base {base}:\n  " + "\n  ".join(lines))
 
