@@ -86,3 +86,18 @@ def test_wilson_upper_bound():
     assert wilson_upper(0, 2000) == pytest.approx(0.0019, abs=1e-4)
     assert wilson_upper(27, 2000) == pytest.approx(0.0196, abs=1e-3)
     assert wilson_upper(0, 0) == 0.0
+
+
+def test_ner_reads_english_and_needs_a_census_name():
+    """The gate's NER method: a Spanish paragraph is left to the gazetteer (the English model tags
+    its phrases as PERSON), and a NER span counts only with a census given or family name in it, so
+    capitalised common words at a sentence start are not residual names while real names still are."""
+    from pixel_assets.lib.gates.pii_names import census_evidence, english_only
+
+    spanish = "Hola, pero lo que dices es importante para tu hijo y para la fuente de ansiedad en casa."
+    english = "I talked with my counselor about the anxiety I feel at home every single evening."
+    text = f"{english}\n\n{spanish}"
+    kept = english_only(text)
+    assert len(kept) == len(text) and english in kept and "tu hijo" not in kept
+    assert not census_evidence("Ignore") and not census_evidence("Therapy")
+    assert census_evidence("Peter") and census_evidence("Montgomery") and census_evidence("Dr. Okafor Peter")
