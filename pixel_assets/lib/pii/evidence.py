@@ -82,13 +82,16 @@ def _corpus_bytes() -> bytes:
 @lru_cache(maxsize=1)
 def corpus_case_counts() -> tuple[Counter, Counter]:
     """Case counts over the packaged counsel-chat questions and answers in English (HTML stripped)."""
+    import csv
     import html
     import io
 
-    import polars as pl
-
-    frame = pl.read_csv(io.BytesIO(_corpus_bytes()), columns=["questionText", "answerText"])
-    texts = (html.unescape(re.sub(r"<[^>]+>", " ", v)) for col in frame.iter_columns() for v in col.drop_nulls())
+    # The csv module, not polars: this can first run inside a forked PII worker, where polars' thread
+    # pool (started in the parent) is gone and read_csv waits forever.
+    csv.field_size_limit(1 << 24)  # answers with inline HTML exceed the default 128 KiB
+    rows = list(csv.DictReader(io.StringIO(_corpus_bytes().decode("utf-8"))))
+    texts = (html.unescape(re.sub(r"<[^>]+>", " ", row[col])) for col in ("questionText", "answerText")
+             for row in rows if row.get(col))
     foreign = language.foreign_function_words()
 
     def english(text: str) -> bool:  # the Spanish answers write "una", "con", "mi" in lower case

@@ -130,6 +130,14 @@ class PiiScrubber:
             self._nlp = spacy.load(self.config.spacy_model, exclude=_NER_ONLY_EXCLUDE)
             self._nlp.max_length = 5_000_000
             self._recognizers = structured_recognizers() + other_pattern_recognizers()
+            # Lazy tables built once here, before any fork: a forked worker must not build them
+            # (polars, spaCy or langid state from a threaded parent can hang there).
+            from pixel_assets.lib import language
+            from pixel_assets.lib.pii import evidence
+
+            evidence.corpus_case_counts()
+            language.foreign_function_words()
+            language.detect_language("warm up the language identifier before the workers fork")
 
     # --- detection -------------------------------------------------------------------------
 
