@@ -7,6 +7,7 @@ import polars as pl
 from dagster_aws.s3 import S3Resource
 
 from pixel_assets.defs.ingest.assets import ingest_assets
+from pixel_assets.defs.keys import normalized_key
 from pixel_assets.defs.storage.resources import DataRootResource, FrameIOManager
 from pixel_assets.lib.demo_data import generate_demo_sources
 from pixel_assets.lib.storage import S3DataRoot
@@ -29,7 +30,7 @@ def test_ingest_asset_reads_and_writes_s3(s3_server, s3_client):
     assert meta["read"].value == meta["valid"].value + meta["quarantined"].value
     assert meta["quarantined"].value == sum(plan.families["cptsd"].malformed.values())
 
-    body = s3_client.get_object(Bucket="pixel-data", Key="nightly/assets/normalized/cptsd.parquet")["Body"].read()
+    body = s3_client.get_object(Bucket="pixel-data", Key="nightly/assets/" + "/".join(normalized_key("cptsd").path) + ".parquet")["Body"].read()
     frame = pl.read_parquet(io.BytesIO(body))
     assert len(frame) == meta["valid"].value
     assert frame["record"].str.contains('"source_key":"s3://pixel-data/nightly/sources/cptsd/').all()

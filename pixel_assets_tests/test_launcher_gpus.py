@@ -34,11 +34,13 @@ def test_a_two_gpu_run_becomes_a_job_asking_for_two_gpus(fake_k8s, monkeypatch):
 
 def test_a_two_gpu_run_becomes_an_ecs_task_with_two_gpus(ecs_cluster):  # noqa: F811
     launcher_config = yaml.safe_load((REPO / "docker" / "dagster.ecs.yaml").read_text())["run_launcher"]
+    # The ECS endpoint may already hold tasks of other launcher tests: take the one this run adds.
+    before = set(ecs_cluster.list_tasks(cluster="pixel")["taskArns"])
     with instance_for_test(overrides={"run_launcher": launcher_config}) as instance:
         with jobs_workspace(instance) as process_context:
             run = create_run(instance, process_context, "gpu_job", tags={GPU_COUNT_TAG: "2"})
             instance.launch_run(run.run_id, process_context.create_request_context())
-        [task_arn] = ecs_cluster.list_tasks(cluster="pixel")["taskArns"]
+        [task_arn] = set(ecs_cluster.list_tasks(cluster="pixel")["taskArns"]) - before
         [task] = ecs_cluster.describe_tasks(cluster="pixel", tasks=[task_arn])["tasks"]
         [container] = task["overrides"]["containerOverrides"]
         assert container["resourceRequirements"] == [{"type": "GPU", "value": "2"}]
