@@ -46,6 +46,7 @@ def test_a_two_gpu_run_becomes_an_ecs_task_with_two_gpus(ecs_cluster):  # noqa: 
         assert container["resourceRequirements"] == [{"type": "GPU", "value": "2"}]
         assert json.loads(instance.get_run_by_id(run.run_id).tags["ecs/container_overrides"])[
             "resourceRequirements"] == [{"type": "GPU", "value": "2"}]
+        assert instance.run_launcher.terminate(run.run_id)  # leave the shared endpoint with no running task
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
