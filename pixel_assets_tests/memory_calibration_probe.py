@@ -6,7 +6,6 @@ baseline next to memory.plan_memory's training-step estimate for the same shape 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ def main() -> None:
     from transformers import MistralConfig, MistralForCausalLM
     from trl import SFTConfig, SFTTrainer
 
+    from pixel_assets.lib.process_memory import current_rss_bytes, peak_rss_bytes, reset_peak_rss
     from pixel_assets.lib.training.memory import model_shape, plan_memory
     from pixel_assets.lib.training.models import build_tokenizer, lora_config
 
@@ -32,7 +32,8 @@ def main() -> None:
     shape = model_shape(tmp / "config.json")
     estimate = plan_memory(shape, batch=BATCH, context=CONTEXT, dtype_bytes=4, overhead=0)
     rows = [{"input_ids": torch.randint(5, SHAPE["vocab_size"], (CONTEXT,)).tolist()} for _ in range(BATCH * 3)]
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    baseline = current_rss_bytes()  # not ru_maxrss: it carries the (large) parent's peak across fork+exec
+    reset_peak_rss()
     model = MistralForCausalLM(config)
     args = SFTConfig(output_dir=str(tmp / "out"), per_device_train_batch_size=BATCH, max_steps=2, use_cpu=True,
                      bf16=False, gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False},
@@ -41,7 +42,7 @@ def main() -> None:
     tokenizer = build_tokenizer(["a few words to train on"], vocab_size=300)
     trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=Dataset.from_list(rows), peft_config=lora_config())
     trainer.train()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - baseline
+    peak = peak_rss_bytes() - baseline
     print(json.dumps({"measured_peak_gib": round(peak / 2**30, 3),
                       "estimate_gib": round(estimate.training_step / 2**30, 3),
                       "ratio": round(peak / estimate.training_step, 3),

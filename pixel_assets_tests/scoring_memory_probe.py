@@ -9,14 +9,9 @@ import json
 import resource
 import sys
 
+from pixel_assets.lib.process_memory import current_rss_bytes, peak_rss_bytes, reset_peak_rss, virtual_size_bytes
+
 VOCAB, SEQ, ROWS = 131_072, 2_048, 4
-
-
-def _vm_bytes(field: str) -> int:
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def naive_loss(model, input_ids, labels) -> float:
@@ -51,8 +46,9 @@ def main(mode: str, headroom_gb: float) -> None:
     gen = torch.Generator().manual_seed(1)
     rows = torch.randint(2, VOCAB, (ROWS, SEQ - 1), generator=gen)
     records = [{"text": " ".join(map(str, r.tolist()))} for r in rows]
-    before = _vm_bytes("VmSize:")
-    rss_before = _vm_bytes("VmRSS:")
+    before = virtual_size_bytes()
+    rss_before = current_rss_bytes()
+    reset_peak_rss()
     cap = before + int(headroom_gb * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     result = {"mode": mode, "vm_before_gb": round(before / 2**30, 2), "cap_gb": round(cap / 2**30, 2),
@@ -68,7 +64,7 @@ def main(mode: str, headroom_gb: float) -> None:
     except (MemoryError, RuntimeError) as exc:
         result["ok"] = False
         result["error"] = type(exc).__name__ + ": " + str(exc).splitlines()[0][:120]
-    result["peak_rss_gain_gb"] = round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before) / 2**30, 2)
+    result["peak_rss_gain_gb"] = round((peak_rss_bytes() - rss_before) / 2**30, 2)
     print(json.dumps(result))
 
 

@@ -104,12 +104,9 @@ def _calibration_run() -> dict:
 
 
 def test_the_formula_is_within_30_percent_of_a_measured_cpu_peak():
-    # A second probe only when the first measured far below the plan: once in the full suite (two
-    # workers, other subprocesses) a probe measured 0.56 of the plan, alone it measures 1.02-1.04.
-    # The larger of the two is kept: a resident-size peak can be missed, never invented.
+    # The probe reads its own VmHWM (pixel_assets.lib.process_memory): ru_maxrss would carry this
+    # pytest worker's peak into the probe and measured 0.56-0.60 of the plan in the full suite.
     result = _calibration_run()
-    if result["ratio"] < 0.7:
-        result = max(result, _calibration_run(), key=lambda r: r["ratio"])
     print(f"\nmeasured peak {result['measured_peak_gib']} GiB, estimate {result['estimate_gib']} GiB, "
           f"ratio {result['ratio']}")
     assert 0.7 <= result["ratio"] <= 1.3, result

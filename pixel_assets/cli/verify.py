@@ -90,7 +90,6 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_bench(args: argparse.Namespace) -> int:
     import json
-    import resource
     import tempfile
     import time
 
@@ -101,6 +100,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from pixel_assets.lib.dedup import dedup_records
     from pixel_assets.lib.gates.pii_gazetteer import gazetteer_names
     from pixel_assets.lib.gates.pii_structured import find_structured
+    from pixel_assets.lib.process_memory import peak_rss_bytes
     from pixel_assets.lib.registry import load_registry
     from pixel_assets.lib.splits import assign_splits
     from pixel_assets.lib.storage import LocalDataRoot
@@ -143,7 +143,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "ratio_spread": spread.as_dict(),
         "records_per_s": round(run["records"] / total) if total else None,
         "seconds": {k: round(v, 5) for k, v in timings.items()}, "passed": verdicts,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": round(peak_rss_bytes() / 2**20),
     }
     if args.json:
         print(json.dumps(result))

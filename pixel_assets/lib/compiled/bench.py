@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -14,34 +13,14 @@ from pixel_assets.lib.benchmarking import seconds_per_call
 from pixel_assets.lib.compiled.build import build_compiled_dataset
 from pixel_assets.lib.compiled.publish import publish_compiled_dataset
 from pixel_assets.lib.compiled.synthetic import exact_dedup, synthetic_records_frame
+from pixel_assets.lib.process_memory import peak_rss_bytes, reset_peak_rss
 from pixel_assets.lib.registry import load_registry
 from pixel_assets.lib.splits import assign_splits, set_split_in_record_json, set_split_in_records
 from pixel_assets.lib.storage import LocalDataRoot
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def _reset_phase_peak() -> bool:
-    """Reset the kernel's resident high-water mark (VmHWM) so a phase's own peak can be read."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _phase_peak_mb() -> float | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    return peak_rss_bytes() / 2**20
 
 
 def _baseline(frame: pl.DataFrame, rows: int) -> dict[str, Any]:
@@ -113,12 +92,11 @@ def bench_compile(
 
     def timed(name: str, fn):
         say(f"  {name} ...")
-        reset = _reset_phase_peak()
+        reset_peak_rss()  # the phases' peaks together give the overall peak
         t = time.perf_counter()
         value = fn()
         phases[name] = round(time.perf_counter() - t, 2)
-        phase_peak = _phase_peak_mb() if reset else None
-        peak_in[name] = round(phase_peak if phase_peak is not None else peak_rss_mb())
+        peak_in[name] = round(peak_rss_mb())
         return value
 
     frame = timed("generate records frame", lambda: synthetic_records_frame(n, registry, seed=seed))
