@@ -34,3 +34,29 @@ def test_every_stage_must_lower_its_own_validation_loss():
     judged = stage_improvements([("s1", 3.0, 2.5), ("s2", 2.9, 2.95), ("s3", None, 2.0)])
     assert judged["all_lowered"] is False and judged["evaluated"] == 2
     assert judged["stages"][2]["lowered"] is None  # unevaluated: not judged
+
+
+def test_the_sft_target_judges_sft_stages_from_checkpoint_metadata_only():
+    """The continued-pretraining stage (on text the demo's base was pre-trained on) and the
+    preference stage are shown, not judged; an SFT stage that did not lower its loss fails it."""
+    import dagster as dg
+
+    from pixel_assets.defs.training import settings as s
+    from pixel_assets.defs.training.evaluation import stage_improvements as from_instance
+
+    stages = [SimpleNamespace(name="pretrained", kind="pretrain"), SimpleNamespace(name="stage1_foundation", kind="sft"),
+              SimpleNamespace(name="stage2_therapeutic_expertise", kind="sft"), SimpleNamespace(name="preference", kind="preference")]
+    with dg.DagsterInstance.ephemeral() as instance:
+        def record(stage: str, parent: float, own: float) -> None:
+            instance.report_runless_asset_event(dg.AssetMaterialization(
+                s.checkpoint_key(stage), metadata={"parent_eval_loss": parent, "eval_loss": own}))
+
+        record("pretrained", 1.6748, 1.6752)  # not lower: a pretrain stage, not judged
+        record("stage1_foundation", 2.84, 2.75)
+        record("stage2_therapeutic_expertise", 2.13, 1.82)
+        record("preference", 2.0, 2.6)
+        judged = from_instance(instance, stages)
+        assert [row["stage"] for row in judged["stages"]] == ["stage1_foundation", "stage2_therapeutic_expertise"]
+        assert judged["all_lowered"] is True and judged["evaluated"] == 2
+        record("stage2_therapeutic_expertise", 2.13, 2.20)  # planted: an SFT stage that got worse
+        assert from_instance(instance, stages)["all_lowered"] is False

@@ -79,7 +79,7 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("WANDB_MODE", "offline")
-    from pixel_assets.cli.demo_output import quiet_libraries, run_job
+    from pixel_assets.cli.demo_output import log_dir_for, quiet_libraries, run_job
 
     quiet_libraries()
     if not args.no_train:
@@ -107,7 +107,7 @@ def run_demo(args: argparse.Namespace) -> int:
     job = definitions.resolve_job_def(COMPILE_JOB)  # a named job, so the UI lists the run under it
     print(f"running job {job.name}: every data asset and check (in-process run) ...")
     with _instance() as instance:
-        result = run_job(job, instance)
+        result = run_job(job, instance, log_dir_for(root))
         print_summary(result, root)
         print(f"\nrun id: {result.run_id}")
         ok = result.success

@@ -12,7 +12,13 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-LOG_DIR = Path(".pixel") / "logs"  # beside the local instance (./dagster.yaml keeps it under .pixel/)
+LOG_DIR = Path(".pixel") / "logs"  # where the data root is not a local folder (S3)
+
+
+def log_dir_for(root) -> Path:
+    """`<data root>/logs` for a local data root (./.pixel/logs by default), else ./.pixel/logs."""
+    path = getattr(root, "path", None)
+    return Path(path) / "logs" if path is not None else LOG_DIR
 
 
 def quiet_libraries() -> None:

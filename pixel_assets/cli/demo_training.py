@@ -41,6 +41,8 @@ def stage_lines(cur, mats) -> list[str]:
         verdict = ""
         if isinstance(before, float) and isinstance(after, float):
             verdict = "  lower" if after < before else "  NOT LOWER"
+            if stage.kind != "sft":  # the target judges SFT stages only (evaluation.stage_improvements)
+                verdict = f"  {verdict.strip().lower()} ({stage.kind} stage: not judged)"
         elif stage.kind != "preference":
             verdict = "  (no validation records: unevaluated)" if after is None else ""
         lines.append(f"  {s.asset_label(key):40s} {_fmt(meta.get('steps')):>5s}  {_fmt(meta.get('train_loss')):>6s}  "
@@ -66,7 +68,7 @@ def target_lines(report: dict) -> list[str]:
 
 def run_training(definitions, instance, root) -> bool:
     """Run train_model in process; print the stage table, the evaluation and the targets."""
-    from pixel_assets.cli.demo_output import run_job
+    from pixel_assets.cli.demo_output import log_dir_for, run_job
     from pixel_assets.defs.training import settings as s
     from pixel_assets.defs.training.evaluation import evaluation_summary
     from pixel_assets.defs.training.jobs import TRAIN_JOB
@@ -75,7 +77,7 @@ def run_training(definitions, instance, root) -> bool:
     job = definitions.resolve_job_def(TRAIN_JOB)
     print(f"\nrunning job {job.name}: base model (pre-trained), stage data, the LoRA checkpoint chain, final model "
           f"and evaluation (curriculum profile {cur.profile or 'default'}; tiny model on CPU) ...")
-    result = run_job(job, instance)
+    result = run_job(job, instance, log_dir_for(root))
     mats = {e.asset_key: {k: getattr(v, "value", v) for k, v in e.materialization.metadata.items()}
             for e in result.get_asset_materialization_events()}
     base = mats.get(s.BASE_MODEL_KEY) or {}

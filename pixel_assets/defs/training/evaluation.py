@@ -86,10 +86,12 @@ def build_final_evaluation(cur: Curriculum) -> dg.AssetsDefinition:
 
 def stage_improvements(instance: dg.DagsterInstance, stages) -> dict[str, Any]:
     """Per SFT stage, from its checkpoint's metadata: the parent's loss on the stage's validation
-    records before it trained, and its own after (the same records, the same measurement)."""
+    records before it trained, and its own after (the same records, the same measurement). The
+    target is about SFT stages: continued pretraining (kind pretrain) on text the demo's base was
+    already pre-trained on, and preference training (another objective), are shown, not judged."""
     rows = []
     for st in stages:
-        if st.kind == "preference":
+        if st.kind != "sft":
             continue
         meta = s.latest_metadata(instance, s.checkpoint_key(st.name))
         rows.append((st.name, _number(meta.get("parent_eval_loss")), _number(meta.get("eval_loss"))))
