@@ -13,11 +13,12 @@ from pixel_assets.lib.ingest.sentences import REPAIRS_KEY, family_repairs, repai
 from pixel_assets.lib.language import foreign_language, foreign_paragraphs
 from pixel_assets.lib.pii.detection import Detection
 from pixel_assets.lib.pii.real import (
-    REAL_TYPES, RealLabelsError, evaluate_real, load_real_labels, placeholder_density, real_target_misses,
+    REAL_TYPES, RealLabelsError, evaluate_real, load_real_labels, placeholder_density, real_family,
+    real_target_misses,
 )
 from pixel_assets.lib.pii.recognizers import is_link
 from pixel_assets.lib.pii.scrubber import PiiScrubber
-from pixel_assets.lib.registry import Family, Source
+from pixel_assets.lib.registry import Family, Source, load_registry
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +26,44 @@ def scrubber():
     return PiiScrubber(n_process=1)
 
 
-def found(scrubber, text, etype):
-    [dets] = scrubber.detect([text])
+def found(scrubber, text, etype, family=None):
+    [dets] = scrubber.detect([text], family)
     return [text[d.start : d.end] for d in dets if d.entity_type == etype]
+
+
+# --- who a salutation addresses, and acronyms after "the" ----------------------------------------
+
+COUNSEL_CHAT_FAMILY = "professional_therapeutic"
+
+
+def test_the_counsel_chat_family_addresses_askers_by_town(scrubber):
+    """counsel-chat showed askers by their town ("Hi Attica,"): in the family its source feeds, the
+    addressee of an opening salutation is a place, still replaced; elsewhere it stays a person."""
+    assert real_family(load_registry()) == COUNSEL_CHAT_FAMILY
+    text = "Hi Prattville,\n\nI'm sorry this is so hard for you right now."
+    assert found(scrubber, text, "PERSON") == ["Prattville"]  # another family: a person
+    assert found(scrubber, text, "LOCATION", COUNSEL_CHAT_FAMILY) == ["Prattville"]
+    assert found(scrubber, text, "PERSON", COUNSEL_CHAT_FAMILY) == []
+    # not a salutation at the text's or a line's start: a person, in any family
+    mid = "I wanted to say hi Prattville, and then I left the room without a word."
+    assert "LOCATION" not in {d.entity_type for d in scrubber.detect([mid], COUNSEL_CHAT_FAMILY)[0]}
+
+
+def test_an_acronym_after_the_is_an_organisation(scrubber):
+    text = ("2) if you are a military veteran you maybe eligible for free counseling through the VA, the Vet "
+            "Center, or the Soldiers Project. You can get more information here:")  # a counsel-chat answer
+    assert found(scrubber, text, "PERSON") == []
+    # a capitalised name after "the" is still a name where NER says so (the rule is for acronyms)
+    assert found(scrubber, "It was the Margaret I told you about, she called again.", "PERSON") == ["Margaret"]
+
+
+def test_real_writing_meets_its_targets_with_the_pipeline_settings(scrubber):
+    """The detector on the shipped labeled answers with the settings the pipeline applies to them:
+    URL precision and recall >= 0.95, PERSON precision >= 0.90, placeholders within 20% of the truth."""
+    result = evaluate_real(scrubber, load_real_labels(), family=real_family(load_registry()), naive=False)
+    person = result["project"]["per_type"]["PERSON"]
+    assert result["misses"] == [], (result["misses"], person)
+    assert person["recall"] >= 0.75, person  # precision is not bought by finding fewer names
 
 
 # --- URLs need link syntax ------------------------------------------------------------------------

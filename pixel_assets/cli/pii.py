@@ -34,7 +34,8 @@ def register(commands, bench) -> None:
     ev.add_argument("--seed", type=int, default=13)
     ev.add_argument("--clean", type=non_negative_int, default=300, metavar="N",
                     help="PII-free conversations for the over-redaction figure (0 = skip)")
-    ev.add_argument("--family", default=None, help="apply this family's allow-list (a registry family name)")
+    ev.add_argument("--family", default=None, help="apply this family's allow-list (a registry family name; "
+                    "with --real, default: the family the counsel-chat source feeds)")
     ev.add_argument("--config", default=None, help="PII config file (default: packaged config/pii.yaml)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(handler=_eval)
@@ -180,11 +181,14 @@ def _eval(args) -> int:
 
 
 def _eval_real(scrubber, args) -> int:
-    from pixel_assets.lib.pii.real import REAL_TYPES, evaluate_real, load_real_labels
+    from pixel_assets.lib.pii.real import REAL_TYPES, evaluate_real, load_real_labels, real_family
+    from pixel_assets.lib.registry import load_registry
 
     samples = load_real_labels()
-    _err(f"pii-eval --real: detecting on {len(samples)} labeled counsel-chat answers (project, then naive presidio)")
-    result = evaluate_real(scrubber, samples, family=args.family)
+    family = args.family or real_family(load_registry())  # the pipeline's settings for these answers
+    _err(f"pii-eval --real: detecting on {len(samples)} labeled counsel-chat answers with family {family!r}'s "
+         "settings (project, then naive presidio)")
+    result = {"family": family, **evaluate_real(scrubber, samples, family=family)}
     if args.json:
         print(json.dumps(result))
         return 0

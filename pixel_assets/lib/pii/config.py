@@ -14,7 +14,7 @@ import yaml
 
 DEFAULT_CONFIG = "pii.yaml"  # in pixel_assets/config/
 # Bump when detector code changes in a way that changes results (invalidates cached detections).
-DETECTOR_VERSION = "4"  # 4: link syntax for URLs, name evidence for NER PERSON, foreign paragraphs skip NER
+DETECTOR_VERSION = "5"  # 5: an acronym after "the" is not a person; 4: link syntax for URLs, name evidence for NER PERSON, foreign paragraphs skip NER
 
 
 class PiiConfigError(ValueError):
@@ -43,6 +43,9 @@ class PiiConfig:
     allow_list_families: dict[str, tuple[str, ...]] = field(default_factory=dict)
     public_numbers: tuple[str, ...] = ()  # crisis/support lines kept in every family
     credentials: tuple[str, ...] = ()  # clinical credentials (LMFT, PsyD, ...): never a name
+    # Families whose sources address the asker by their town ("Hi Attica,": counsel-chat showed
+    # askers by location): a one-word PERSON addressee of an opening salutation is a LOCATION there.
+    place_greeting_families: tuple[str, ...] = ()
 
     def public_number_set(self) -> frozenset[str]:
         return frozenset(d for d in (phone_digits(n) for n in self.public_numbers) if d)
@@ -59,7 +62,7 @@ class PiiConfig:
         allow-lists: the cache holds detections before the allow-list, which is applied per family."""
         d = asdict(self)
         for k in ("batch_size", "n_process", "parallel_min_texts", "allow_list_global", "allow_list_families",
-                  "public_numbers", "credentials"):
+                  "public_numbers", "credentials", "place_greeting_families"):
             d.pop(k)
         return d
 
@@ -109,7 +112,8 @@ def _need(cond: bool, msg: str) -> None:
 def config_from_dict(raw: dict[str, Any]) -> PiiConfig:
     known = {"spacy_model", "batch_size", "n_process", "parallel_min_texts", "ner_labels", "ner_score",
              "restore_case", "restored_score", "restored_labels", "context_names", "context_score",
-             "entities", "min_score", "max_passes", "review_band", "priority", "allow_list"}
+             "entities", "min_score", "max_passes", "review_band", "priority", "allow_list",
+             "place_greeting_families"}
     unknown = set(raw) - known
     _need(not unknown, f"pii config: unknown keys {sorted(unknown)}")
     band = tuple(float(x) for x in raw.get("review_band", (0.4, 0.6)))
@@ -148,6 +152,7 @@ def config_from_dict(raw: dict[str, Any]) -> PiiConfig:
         allow_list_families={str(k): tuple(str(x) for x in v or ()) for k, v in families.items()},
         public_numbers=tuple(str(x) for x in allow.get("public_numbers") or ()),
         credentials=tuple(str(x) for x in allow.get("credentials") or ()),
+        place_greeting_families=tuple(str(x) for x in raw.get("place_greeting_families") or ()),
     )
 
 

@@ -43,6 +43,7 @@ from pixel_assets.lib import language
 from pixel_assets.lib.pii.config import CASE_CORPUS, corpus_fingerprint  # noqa: F401  (re-exported)
 from pixel_assets.lib.pii.names import TITLES, detection_names, word_flags
 
+_AFTER_THE = re.compile(r"\b[Tt]he\s+$")
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 MIN_CORPUS_LOWER = 2
 _LOWER_I = re.compile(r"(?<![\w'’])i(?![\w'’]|\.\s?e\.)|(?<![\w'’])i['’](?:m|ve|d|ll)\b")
@@ -156,6 +157,8 @@ class NameEvidence:
         if sum(len(m.group()) for m in words) < 2 or words[0].group().casefold() == "the" \
                 or self.in_quoted_title(start, end):
             return False  # "i." of "i. e.", "the Vet Center", a word of a quoted title
+        if len(words) == 1 and words[0].group().isupper() and _AFTER_THE.search(self.text, max(0, start - 5), start):
+            return False  # an acronym after "the" names an organisation: "through the VA", "the FBI"
         for m in words:
             w = m.group()
             if _TITLE.fullmatch(w.casefold()):

@@ -57,6 +57,15 @@ def load_real_labels(path: str | None = None) -> list[dict[str, Any]]:
     return samples
 
 
+def real_family(registry: Any) -> str | None:
+    """The registry family the counsel-chat source feeds: its per-family settings (allow-list, place
+    greetings) are the ones the pipeline applies to these answers."""
+    for family in registry.families:
+        if any("counsel_chat" in source.path for source in family.sources):
+            return family.name
+    return None
+
+
 def words(text: str) -> int:
     return len(_WORD.findall(text))
 

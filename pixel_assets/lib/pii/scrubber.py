@@ -39,6 +39,21 @@ _CREDENTIAL_TOKEN = re.compile(r"[\w.'’-]+")
 _FORKED: "PiiScrubber | None" = None  # the scrubber a forked worker inherits
 
 
+_SALUTATION = re.compile(r"(?:\A|\n)[ \t]*(?:hi|hello|hey|dear|greetings|good (?:morning|afternoon|evening))"
+                         r"[ \t]*,?[ \t]+\Z", re.IGNORECASE)
+
+
+def addressed_place(text: str, detection: Detection) -> Detection:
+    """A one-word PERSON that an opening salutation addresses ("Hi Attica,") as a LOCATION: for
+    families whose sources address the asker by their town (config place_greeting_families)."""
+    if detection.entity_type != "PERSON" or not _WORDS.fullmatch(text[detection.start : detection.end]) \
+            or not text.startswith((",", "!", ":", "\n"), detection.end):
+        return detection
+    if not _SALUTATION.search(text, max(0, detection.start - 40), detection.start):  # \A: the text's own start
+        return detection
+    return Detection(detection.start, detection.end, "LOCATION", detection.score)
+
+
 def _reset_worker_signals() -> None:
     # A forked worker inherits its parent's handlers (Dagster turns SIGTERM into an interrupt
     # exception); the pool ends its workers with SIGTERM, which must just end them quietly.
@@ -259,10 +274,11 @@ class PiiScrubber:
         self, texts: Sequence[str], detections: Iterable[list[Detection]], family: str | None
     ) -> list[list[Detection]]:
         allow = self.config.allow_set(family)
+        places = family is not None and family in self.config.place_greeting_families
         out = []
         for t, dets in zip(texts, detections):
             kept = [self.keep(t, d, allow) for d in dets]
-            out.append([d for d in kept if d is not None])
+            out.append([addressed_place(t, d) if places else d for d in kept if d is not None])
         return out
 
     def detect(self, texts: list[str], family: str | None = None) -> list[list[Detection]]:
