@@ -102,6 +102,7 @@ def test_dagster_dev_serves_the_asset_graph(dagster_dev):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2100)  # the run's own deadline (1800 s) governs: the job took 582 s in a loaded CI run
 def test_reviewer_launches_the_data_job_and_reads_the_gates_through_graphql(dagster_dev):
     """The reviewer's path: the data job launched through the webserver with Dagster's GraphQL
     client (each step in its own process: the multiprocess executor), then the eight gate results on

@@ -330,6 +330,20 @@ def test_too_few_val_records_take_a_seeded_slice_of_train_never_a_test_record(to
     assert len(own.train) == len(train)
 
 
+def test_val_records_too_long_for_the_context_give_way_to_a_slice_of_train(tok):
+    """`pixel demo --scale 0.2`: stage 7's two val records were over-long at the demo's 512 tokens,
+    so the stage trained unevaluated although it had train records to spare. The length rules
+    decide how many val records are usable; the over-long ones stay counted."""
+    s = stage("stage7_roleplay", max_train_records=None, max_val_records=None, long_conversations="drop")
+    train = records("roleplay_simulator", 20, turns=2, words=6)
+    long_val = records("roleplay_simulator", 2, split="val", turns=40, words=30)
+    data = build_stage_data(s, train, long_val, tok)
+    fam = data.stats["families"]["roleplay_simulator"]
+    assert fam["val_overlength"] == 2  # counted, not silently lost
+    assert data.stats["val_source"] == "train" and data.stats["val_from_train"] >= 2
+    assert len(data.val) == data.stats["val_from_train"] and len(data.train) == len(train) - len(data.val)
+
+
 def test_a_one_record_family_trains_unevaluated_rather_than_failing(tok):
     s = stage("stage7_roleplay", max_train_records=None, max_val_records=None)
     data = build_stage_data(s, records("roleplay_simulator", 1), [], tok)

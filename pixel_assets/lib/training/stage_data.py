@@ -106,22 +106,24 @@ def stage_data_version(stage: StageConfig, input_hashes: Iterable[str], config: 
     return "sha256:" + h.hexdigest()
 
 
-def val_fallback(stage: StageConfig, train: list[dict], val: list[dict],
-                 min_val_records: int = MIN_VAL_RECORDS) -> tuple[list[dict], list[dict], dict]:
+def val_fallback(stage: StageConfig, train: list[dict], val: list[dict], min_val_records: int = MIN_VAL_RECORDS,
+                 usable_val: int | None = None) -> tuple[list[dict], list[dict], dict]:
     """(train, val, stats): the stage's own val records when there are enough; else a seeded slice of
     its train records moved to validation (never a test record: `train` holds train-split records
-    only); else, with fewer than two train records, no validation (the stage trains unevaluated)."""
-    if len(val) >= min_val_records:
+    only); else, with fewer than two train records, no validation (the stage trains unevaluated).
+    ``usable_val``: how many of ``val`` survive the stage's length rules (default: all of them)."""
+    usable = len(val) if usable_val is None else usable_val
+    if usable >= min_val_records:
         return train, val, {"val_source": "val_split", "val_from_train": 0}
     if len(train) < 2:
-        return train, val, {"val_source": "val_split" if val else "none", "val_from_train": 0}
-    wanted = max(min_val_records - len(val), math.ceil(VAL_FROM_TRAIN_SHARE * len(train)))
+        return train, val, {"val_source": "val_split" if usable else "none", "val_from_train": 0}
+    wanted = max(min_val_records - usable, math.ceil(VAL_FROM_TRAIN_SHARE * len(train)))
     n = min(wanted, len(train) - 1)  # at least one record stays to train on
     picked = set(random.Random(f"{stage.seed}:{stage.name}:val_from_train").sample(range(len(train)), n))
     moved = [{**r, "metadata": {**_meta(r), "split": "val", "val_from": "train"}}
              for i, r in enumerate(train) if i in picked]
     rest = [r for i, r in enumerate(train) if i not in picked]
-    return rest, _canonical(val + moved), {"val_source": "val_split+train" if val else "train", "val_from_train": n}
+    return rest, _canonical(val + moved), {"val_source": "val_split+train" if usable else "train", "val_from_train": n}
 
 
 # --- SFT ------------------------------------------------------------------------------------
@@ -235,8 +237,16 @@ def build_stage_data(stage: StageConfig, train_records: Sequence[dict], val_reco
     counts: Counter = Counter()
     train = _eligible(stage, train_records, "train", counts)
     val = _eligible(stage, val_records, "val", counts)
-    train, val, val_info = val_fallback(stage, train, val, min_val_records)
-    data = (_pretrain if stage.kind == "pretrain" else _sft)(stage, train, val, tokenizer, counts)
+    builder = _pretrain if stage.kind == "pretrain" else _sft
+    eligible_counts = counts.copy()
+    stage_train, stage_val, val_info = val_fallback(stage, train, val, min_val_records)
+    data = builder(stage, stage_train, stage_val, tokenizer, counts)
+    if len(data.val) < min_val_records and not val_info["val_from_train"] and val:
+        # The stage's own val records did not survive its length rules (over-long at a small
+        # context): take validation from train after all; the dropped val records stay counted.
+        counts = eligible_counts
+        stage_train, stage_val, val_info = val_fallback(stage, train, val, min_val_records, usable_val=len(data.val))
+        data = builder(stage, stage_train, stage_val, tokenizer, counts)
     data.stats = {"stage": stage.name, "kind": stage.kind, "config_hash": stage.config_hash(),
                   "max_length": stage.max_length, "seed": stage.seed, "mix_unit": stage.mix_unit,
                   "long_conversations": stage.long_conversations, "oversample": stage.oversample,
