@@ -60,3 +60,11 @@ def test_the_sft_target_judges_sft_stages_from_checkpoint_metadata_only():
         assert judged["all_lowered"] is True and judged["evaluated"] == 2
         record("stage2_therapeutic_expertise", 2.13, 2.20)  # planted: an SFT stage that got worse
         assert from_instance(instance, stages)["all_lowered"] is False
+
+
+def test_library_logs_go_under_a_local_data_root_else_beside_the_instance(tmp_path):
+    from pixel_assets.cli.demo_output import LOG_DIR, log_dir_for
+    from pixel_assets.lib.storage import LocalDataRoot
+
+    assert log_dir_for(LocalDataRoot(tmp_path)) == tmp_path.resolve() / "logs"
+    assert log_dir_for(SimpleNamespace(bucket="pixel-data")) == LOG_DIR  # an S3 root has no local folder

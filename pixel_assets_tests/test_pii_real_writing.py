@@ -47,6 +47,11 @@ def test_the_counsel_chat_family_addresses_askers_by_town(scrubber):
     # not a salutation at the text's or a line's start: a person, in any family
     mid = "I wanted to say hi Prattville, and then I left the room without a word."
     assert "LOCATION" not in {d.entity_type for d in scrubber.detect([mid], COUNSEL_CHAT_FAMILY)[0]}
+    # a name on the name list, or one the text names as a person again, stays a person (one type)
+    listed = "Hello Sarah,\n\nThank you for reaching out about your sleep."
+    assert found(scrubber, listed, "PERSON", COUNSEL_CHAT_FAMILY) == ["Sarah"]
+    again = "Hi Ingrid,\n\nIt sounds hard. Ingrid, tell me more about what happened with your brother Tomasz."
+    assert found(scrubber, again, "LOCATION", COUNSEL_CHAT_FAMILY) == []
 
 
 def test_an_acronym_after_the_is_an_organisation(scrubber):

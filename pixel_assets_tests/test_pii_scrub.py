@@ -308,3 +308,23 @@ def test_source_metadata_strings_are_scrubbed_like_messages(scrubber, tmp_path):
     [span] = only(result.review)["metadata"]["pii_review"]
     assert span["field"] == "metadata.category"
     assert only(result.review)["metadata"]["category"][span["start"] : span["end"]] == "536228726"
+
+
+def test_the_salutation_rule_applies_per_family_after_the_detection_cache(scrubber, tmp_path):
+    """Cached detections are the family-independent ones; the place-greeting rule, like the
+    allow-lists, is applied per family afterwards, so a cache filled by another family serves it."""
+    assert "place_greeting_families" not in scrubber.config.detector_settings()
+    family = scrubber.config.place_greeting_families[0]
+    answer = "Hi Prattville,\n\nI'm sorry this is so hard for you right now."
+    frame = contract.records_to_frame([record(turns("I can't sleep since the move.", answer))])
+    with PiiCache(tmp_path / "pii.sqlite") as cache:
+        other = only(scrub_frame(frame, family="cptsd", scrubber=scrubber, cache=cache).clean)
+        result = scrub_frame(frame, family=family, scrubber=scrubber, cache=cache)
+    assert result.stats["cache_hits"] == 1
+    assert other["messages"][1]["content"].startswith("Hi <PERSON_1>,")
+    assert only(result.clean)["messages"][1]["content"].startswith("Hi <LOCATION_1>,")
+
+
+def test_place_greeting_families_must_be_a_list():
+    with pytest.raises(PiiConfigError, match="place_greeting_families"):
+        config_from_dict({"place_greeting_families": "professional_therapeutic"})

@@ -336,12 +336,19 @@ def test_val_records_too_long_for_the_context_give_way_to_a_slice_of_train(tok):
     decide how many val records are usable; the over-long ones stay counted."""
     s = stage("stage7_roleplay", max_train_records=None, max_val_records=None, long_conversations="drop")
     train = records("roleplay_simulator", 20, turns=2, words=6)
+    long_train = record("roleplay_simulator", turns=40, words=30, seed=99)
     long_val = records("roleplay_simulator", 2, split="val", turns=40, words=30)
-    data = build_stage_data(s, train, long_val, tok)
+    data = build_stage_data(s, train + [long_train], long_val, tok)
     fam = data.stats["families"]["roleplay_simulator"]
     assert fam["val_overlength"] == 2  # counted, not silently lost
+    assert data.stats["overlength"] == 1  # the over-long train record, once: the retry does not count it twice
     assert data.stats["val_source"] == "train" and data.stats["val_from_train"] >= 2
     assert len(data.val) == data.stats["val_from_train"] and len(data.train) == len(train) - len(data.val)
+    # Phase A packs val text into blocks: fewer blocks than records is not a shortage.
+    phase_a = build_stage_data(stage("pretrained", max_train_records=None, max_val_records=None),
+                               records("video_transcripts", 6, text="a talk about sleep. " * 5),
+                               records("video_transcripts", 3, split="val", text="short. "), tok)
+    assert phase_a.stats["val_source"] == "val_split" and phase_a.stats["val_from_train"] == 0
 
 
 def test_a_one_record_family_trains_unevaluated_rather_than_failing(tok):

@@ -123,6 +123,8 @@ def config_from_dict(raw: dict[str, Any]) -> PiiConfig:
     _need(int(raw.get("max_passes", 2)) >= 1, "pii config: max_passes must be >= 1")
     for key in ("batch_size", "n_process"):
         _need(int(raw.get(key, 1)) >= 1, f"pii config: {key} must be >= 1")
+    _need(isinstance(raw.get("place_greeting_families") or [], list),
+          "pii config: place_greeting_families must be a list of family names")
     allow = raw.get("allow_list") or {}
     _need(isinstance(allow, dict), "pii config: allow_list must be a mapping with global/families")
     families = allow.get("families") or {}

@@ -78,7 +78,7 @@ def path_names(path: str, *, scrubber=None, family: str | None = None) -> list[t
     if dot > masked.rfind("/"):  # the file extension is not a name
         masked = masked[:dot] + " " * (len(masked) - dot)
     rendered = _render(masked)
-    [dets] = scrubber.detect([rendered], family)
+    [dets] = scrubber.detect([rendered], family, place_greetings=False)  # a path has no salutation
     allow_words = {w for name in scrubber.config.allow_set(family) for w in name.split()}
     spans: list[tuple[int, int]] = []
     for d in dets:

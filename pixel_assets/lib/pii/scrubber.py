@@ -45,11 +45,16 @@ _SALUTATION = re.compile(r"(?:\A|\n)[ \t]*(?:hi|hello|hey|dear|greetings|good (?
 
 def addressed_place(text: str, detection: Detection) -> Detection:
     """A one-word PERSON that an opening salutation addresses ("Hi Attica,") as a LOCATION: for
-    families whose sources address the asker by their town (config place_greeting_families)."""
-    if detection.entity_type != "PERSON" or not _WORDS.fullmatch(text[detection.start : detection.end]) \
+    families whose sources address the asker by their town (config place_greeting_families). A word
+    on the name list, or one the text uses again ("Hi Ingrid, ... Ingrid, tell me"), stays a person:
+    the rule is for town names, and a value keeps one type across the text."""
+    value = text[detection.start : detection.end]
+    if detection.entity_type != "PERSON" or not _WORDS.fullmatch(value) \
             or not text.startswith((",", "!", ":", "\n"), detection.end):
         return detection
     if not _SALUTATION.search(text, max(0, detection.start - 40), detection.start):  # \A: the text's own start
+        return detection
+    if value.casefold() in detection_names() or len(re.findall(rf"\b{re.escape(value)}\b", text, re.IGNORECASE)) > 1:
         return detection
     return Detection(detection.start, detection.end, "LOCATION", detection.score)
 
@@ -271,19 +276,22 @@ class PiiScrubber:
         return self._creds
 
     def apply_allow_list(
-        self, texts: Sequence[str], detections: Iterable[list[Detection]], family: str | None
+        self, texts: Sequence[str], detections: Iterable[list[Detection]], family: str | None,
+        *, place_greetings: bool = True,
     ) -> list[list[Detection]]:
+        """The family's allow-list, public numbers and credentials; with ``place_greetings``, its
+        salutation rule (config place_greeting_families; not for file paths, which have no greeting)."""
         allow = self.config.allow_set(family)
-        places = family is not None and family in self.config.place_greeting_families
+        places = place_greetings and family is not None and family in self.config.place_greeting_families
         out = []
         for t, dets in zip(texts, detections):
-            kept = [self.keep(t, d, allow) for d in dets]
-            out.append([addressed_place(t, d) if places else d for d in kept if d is not None])
+            kept = [d for d in (self.keep(t, d, allow) for d in dets) if d is not None]
+            out.append([addressed_place(t, d) for d in kept] if places else kept)
         return out
 
-    def detect(self, texts: list[str], family: str | None = None) -> list[list[Detection]]:
+    def detect(self, texts: list[str], family: str | None = None, *, place_greetings: bool = True) -> list[list[Detection]]:
         """One list of non-overlapping detections per text, after the family's allow-list."""
-        return self.apply_allow_list(texts, self.detect_unfiltered(texts), family)
+        return self.apply_allow_list(texts, self.detect_unfiltered(texts), family, place_greetings=place_greetings)
 
     def is_uncertain(self, detection: Detection) -> bool:
         low, high = self.config.review_band

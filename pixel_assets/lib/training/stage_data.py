@@ -9,8 +9,8 @@
    `metadata.window = {"index": i, "of": n}`); nothing is truncated;
 3. mixes the families to their weights (mixing.py), seeded; the val set is every eligible val
    record of the same families (capped by `max_val_records`, stratified by the weights). A stage
-   whose families have fewer than MIN_VAL_RECORDS val records (a small family, a small scale) gets a
-   seeded slice of its own train records as validation instead (taken out of train, marked
+   whose families have fewer than MIN_VAL_RECORDS val records (a small family, a small scale; for
+   SFT, counted after the length rules: over-long val records do not count) gets a seeded slice of its own train records as validation instead (taken out of train, marked
    `metadata.val_from: train`, counted as `val_from_train`), or, with too few train records for
    that, no validation at all (`val_source: none`: the stage trains unevaluated, said in the stats);
 4. phase A (`kind: pretrain`): the mixed records as plain text cut into context-size blocks at
@@ -180,6 +180,7 @@ def _sft(stage: StageConfig, train: list[dict], val: list[dict], tokenizer, coun
                        "val_records": sum(1 for i in val_pick if _meta(val_units[i])["source_family"] == f),
                        "val_overlength": val_counts[f]["overlength"]}
     stats: dict[str, Any] = {"families": families, "train_records": len(m.selected), "val_records": len(val_pick),
+                             "val_fitting": len(val_units),  # after the length rules, before max_val_records
                              "train_tokens": sum(tokens.values()),
                              "val_tokens": sum(len(val_ids[i]) for i in val_pick), "examples": len(m.selected)}
     if stage.packing:
@@ -241,11 +242,12 @@ def build_stage_data(stage: StageConfig, train_records: Sequence[dict], val_reco
     eligible_counts = counts.copy()
     stage_train, stage_val, val_info = val_fallback(stage, train, val, min_val_records)
     data = builder(stage, stage_train, stage_val, tokenizer, counts)
-    if len(data.val) < min_val_records and not val_info["val_from_train"] and val:
+    fitting = data.stats.get("val_fitting")  # SFT: val records (or windows) that fit the context
+    if fitting is not None and fitting < min_val_records and not val_info["val_from_train"] and val:
         # The stage's own val records did not survive its length rules (over-long at a small
         # context): take validation from train after all; the dropped val records stay counted.
         counts = eligible_counts
-        stage_train, stage_val, val_info = val_fallback(stage, train, val, min_val_records, usable_val=len(data.val))
+        stage_train, stage_val, val_info = val_fallback(stage, train, val, min_val_records, usable_val=fitting)
         data = builder(stage, stage_train, stage_val, tokenizer, counts)
     data.stats = {"stage": stage.name, "kind": stage.kind, "config_hash": stage.config_hash(),
                   "max_length": stage.max_length, "seed": stage.seed, "mix_unit": stage.mix_unit,
