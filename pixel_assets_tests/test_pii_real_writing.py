@@ -62,6 +62,12 @@ def test_an_acronym_after_the_is_an_organisation(scrubber):
     assert found(scrubber, "It was the Margaret I told you about, she called again.", "PERSON") == ["Margaret"]
 
 
+def test_initials_after_a_relationship_cue_are_a_name_longer_acronyms_are_not(scrubber):
+    assert found(scrubber, "My brother TJ keeps calling me at night and I can't sleep.", "PERSON") == ["TJ"]
+    assert found(scrubber, "my ex JD texted me again last night", "PERSON") == ["JD"]
+    assert found(scrubber, "my friend OCD is what they call it, I guess", "PERSON") == []
+
+
 def test_real_writing_meets_its_targets_with_the_pipeline_settings(scrubber):
     """The detector on the shipped labeled answers with the settings the pipeline applies to them:
     URL precision and recall >= 0.95, PERSON precision >= 0.90, placeholders within 20% of the truth."""

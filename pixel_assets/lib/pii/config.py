@@ -14,7 +14,7 @@ import yaml
 
 DEFAULT_CONFIG = "pii.yaml"  # in pixel_assets/config/
 # Bump when detector code changes in a way that changes results (invalidates cached detections).
-DETECTOR_VERSION = "5"  # 5: an acronym after "the" is not a person; 4: link syntax for URLs, name evidence for NER PERSON, foreign paragraphs skip NER
+DETECTOR_VERSION = "5"  # 5: an acronym after "the" is not a person, two-letter initials after a cue are; 4: link syntax for URLs, name evidence for NER PERSON, foreign paragraphs skip NER
 
 
 class PiiConfigError(ValueError):

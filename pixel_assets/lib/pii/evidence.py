@@ -173,14 +173,15 @@ class NameEvidence:
 
     def cue_is_name(self, start: int, end: int) -> bool:
         """A name found by a context cue, unless it is written against the cue: lowercase in careful
-        prose ("nurse practitioner", "basic self-care is"), an acronym ("someone is LGBTQ doesn't"),
+        prose ("nurse practitioner", "basic self-care is"), an acronym of three or more letters ("someone
+        is LGBTQ doesn't"; two capitals after a cue are initials: "my brother TJ"),
         foreign function words, or an ordinary word at a sentence start ("Hope this helps")."""
         words = list(_WORD.finditer(self.text, start, end))
         if not words:
             return False
         for m in words:
             w = m.group()
-            if w.casefold() in self._foreign or self.lowercase_in_prose(w) or (w.isupper() and len(w) > 1):
+            if w.casefold() in self._foreign or self.lowercase_in_prose(w) or (w.isupper() and len(w) > 2):
                 continue
             if (m.start() == 0 or _SENTENCE_START.search(self.text[max(0, m.start() - 3) : m.start()])) \
                     and self.mostly_lowercase(w):
