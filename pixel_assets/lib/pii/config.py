@@ -176,3 +176,19 @@ CASE_CORPUS = "counsel_chat/counselchat-data.csv"  # in pixel_assets/data/
 
 def corpus_fingerprint() -> str:
     return hashlib.sha256(resources.files("pixel_assets.data").joinpath(CASE_CORPUS).read_bytes()).hexdigest()[:16]
+
+
+def case_corpus_texts() -> list[str]:
+    """The case corpus's questions, then its answers, HTML stripped (empty fields left out). Read
+    with the csv module, not polars: this can first run inside a forked PII worker, where polars'
+    thread pool (started in the parent) is gone and read_csv waits forever."""
+    import csv
+    import html
+    import io
+    import re
+
+    csv.field_size_limit(1 << 24)  # answers with inline HTML exceed the default 128 KiB
+    text = resources.files("pixel_assets.data").joinpath(CASE_CORPUS).read_bytes().decode("utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    return [html.unescape(re.sub(r"<[^>]+>", " ", row[col])) for col in ("questionText", "answerText")
+            for row in rows if row.get(col)]

@@ -40,7 +40,7 @@ from collections import Counter
 from functools import lru_cache
 
 from pixel_assets.lib import language
-from pixel_assets.lib.pii.config import CASE_CORPUS, corpus_fingerprint  # noqa: F401  (re-exported)
+from pixel_assets.lib.pii.config import CASE_CORPUS, case_corpus_texts, corpus_fingerprint  # noqa: F401  (re-exported)
 from pixel_assets.lib.pii.names import TITLES, detection_names, word_flags
 
 _AFTER_THE = re.compile(r"\b[Tt]he\s+$")
@@ -74,25 +74,10 @@ def case_counts(texts) -> tuple[Counter, Counter]:
     return lower, upper
 
 
-def _corpus_bytes() -> bytes:
-    from importlib import resources
-
-    return resources.files("pixel_assets.data").joinpath(CASE_CORPUS).read_bytes()
-
-
 @lru_cache(maxsize=1)
 def corpus_case_counts() -> tuple[Counter, Counter]:
     """Case counts over the packaged counsel-chat questions and answers in English (HTML stripped)."""
-    import csv
-    import html
-    import io
-
-    # The csv module, not polars: this can first run inside a forked PII worker, where polars' thread
-    # pool (started in the parent) is gone and read_csv waits forever.
-    csv.field_size_limit(1 << 24)  # answers with inline HTML exceed the default 128 KiB
-    rows = list(csv.DictReader(io.StringIO(_corpus_bytes().decode("utf-8"))))
-    texts = (html.unescape(re.sub(r"<[^>]+>", " ", row[col])) for col in ("questionText", "answerText")
-             for row in rows if row.get(col))
+    texts = case_corpus_texts()
     foreign = language.foreign_function_words()
 
     def english(text: str) -> bool:  # the Spanish answers write "una", "con", "mi" in lower case

@@ -151,19 +151,13 @@ def build_common_words() -> dict[str, str]:
 
 def _corpus_lowercase_words() -> dict[str, int]:
     """Words written in lowercase in the packaged counsel-chat questions and answers, with counts."""
-    import html
     from collections import Counter
-    from importlib import resources
 
-    import polars as pl
+    from pixel_assets.lib.pii.config import case_corpus_texts
 
-    path = resources.files("pixel_assets.data").joinpath("counsel_chat/counselchat-data.csv")
-    frame = pl.read_csv(str(path), columns=["questionText", "answerText"])
     words: Counter[str] = Counter()
-    for column in frame.iter_columns():
-        for value in column.drop_nulls():
-            text = html.unescape(re.sub(r"<[^>]+>", " ", value))
-            words.update(w for w in _WORD.findall(text) if w.islower())
+    for text in case_corpus_texts():
+        words.update(w for w in _WORD.findall(text) if w.islower())
     return dict(words)
 
 
